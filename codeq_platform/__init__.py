@@ -1,0 +1,1 @@
+"""codeQ Platform: a durable, multitenant task queue served as a SaaS control plane."""

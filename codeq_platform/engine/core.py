@@ -1,0 +1,631 @@
+"""The engine's one core, shared by the sync and asyncio faces.
+
+Each operation is a *plan*: a generator that validates its input, yields the store calls it needs
+and turns the replies into dataclasses. ``Engine`` and ``AsyncEngine`` only differ in how they run
+a yielded call. A call is a tuple: ``("script", name, keys, args)``, ``("cmd", args)`` or
+``("pipe", [args, ...])`` (several read commands in one round trip).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+import uuid
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from codeq_platform.engine import errors as codes
+from codeq_platform.engine.keys import TENANT_RE, Keyspace, keyspace
+from codeq_platform.engine.model import (
+    Enqueued,
+    Moved,
+    Nacked,
+    NewTask,
+    Page,
+    QueueStats,
+    Settled,
+    SweepReport,
+    Task,
+    TaskResult,
+    decode_result,
+    decode_task,
+    encode_result,
+)
+from codeq_platform.errors import InvalidInput, NotFound, PayloadTooLarge, TaskNotInDlq
+
+COMMAND_RE = re.compile(r"^[^\s/\x00-\x1f\x7f]{1,200}$")
+TASK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}$")
+MAX_BATCH = 1000
+
+Plan = Generator[tuple, Any, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Limits and tunables; the engine reads no settings, its owner passes these."""
+
+    prefix: str = "cq"
+    shards: int = 1
+    max_payload_bytes: int = 1024 * 1024
+    default_lease_ms: int = 300_000
+    max_lease_ms: int = 43_200_000
+    default_max_attempts: int = 5
+    max_attempts_limit: int = 1000
+    max_delay_ms: int = 365 * 86_400_000
+    backoff_base_ms: int = 5_000
+    backoff_cap_ms: int = 900_000
+    lazy_batch: int = 10
+    stale_skip_limit: int = 1000
+    sweep_batch: int = 500
+    max_events: int = 20
+
+
+def _invalid(field: str, message: str) -> InvalidInput:
+    return InvalidInput(message, field=field)
+
+
+def _int(value: Any, field: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _invalid(field, f"'{field}' must be an integer")
+    if not low <= value <= high:
+        raise _invalid(field, f"'{field}' must be between {low} and {high}")
+    return value
+
+
+def validate_tenant(tenant: str) -> str:
+    if not isinstance(tenant, str) or not TENANT_RE.match(tenant):
+        raise _invalid("tenant", "invalid tenant")
+    return tenant
+
+
+def validate_command(command: Any, field: str = "command") -> str:
+    """The routing form of a command: 1-200 characters, no whitespace or '/', lowercased."""
+    if not isinstance(command, str) or not COMMAND_RE.match(command):
+        raise _invalid(field, "invalid command")
+    return command.lower()
+
+
+def validate_worker(worker: Any) -> str:
+    if not isinstance(worker, str) or not 0 < len(worker) <= 200:
+        raise _invalid("workerId", "invalid worker id")
+    return worker
+
+
+def validate_task_id(task_id: Any) -> str:
+    if not isinstance(task_id, str) or not TASK_ID_RE.match(task_id):
+        raise NotFound("task not found")
+    return task_id
+
+
+class Core:
+    """Plans for every engine operation, over one store client's worth of configuration."""
+
+    def __init__(self, config: EngineConfig, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def ks(self, tenant: str) -> Keyspace:
+        return keyspace(self.config.prefix, validate_tenant(tenant), self.config.shards)
+
+    def header(self, ks: Keyspace, now: int, commands: Iterable[str]) -> list[Any]:
+        cmds = list(commands)
+        c = self.config
+        return [now, random.getrandbits(31), c.backoff_base_ms, c.backoff_cap_ms, ks.wake_channel,
+                len(cmds), *cmds]  # fmt: skip
+
+    def keys(self, ks: Keyspace, shard: int, commands: Iterable[str]) -> list[str]:
+        keys = list(ks.shard_keys(shard))
+        for cmd in commands:
+            keys.extend(ks.command_block(shard, cmd))
+        return keys
+
+    def lease_ms(self, lease_ms: int | None) -> int:
+        if lease_ms is None:
+            return self.config.default_lease_ms
+        return _int(lease_ms, "leaseSeconds", 1000, self.config.max_lease_ms)
+
+    def _decode_claimed(self, tenant: str, flat: list[Any], start: int = 0) -> list[Task]:
+        return [decode_task(tenant, flat[i].decode(), flat[i + 1]) for i in range(start, len(flat), 2)]
+
+    def _record(self, ks: Keyspace, task_id: str) -> Plan:
+        """Read a task's record (the first phase of by-id operations that need its command)."""
+        task_id = validate_task_id(task_id)
+        shard = ks.shard_of(task_id)
+        raw = yield ("cmd", ("HGET", ks.key(shard, "tasks"), task_id))
+        if raw is None:
+            raise NotFound("task not found")
+        return shard, decode_task(ks.tenant, task_id, raw)
+
+    # -- enqueue ---------------------------------------------------------------------------------
+
+    def _prepare(self, ks: Keyspace, spec: NewTask, now: int) -> tuple[int, list[Any], str]:
+        c = self.config
+        cmd = validate_command(spec.command)
+        if spec.payload is None:
+            raise _invalid("payload", "payload is required")
+        try:
+            payload = orjson.dumps(spec.payload)
+        except (TypeError, orjson.JSONEncodeError) as exc:
+            raise _invalid("payload", "payload must be JSON") from exc
+        if len(payload) > c.max_payload_bytes:
+            raise PayloadTooLarge(f"payload exceeds {c.max_payload_bytes} bytes", field="payload")
+        priority = _int(spec.priority, "priority", 0, 9)
+        max_attempts = spec.max_attempts or c.default_max_attempts
+        _int(max_attempts, "maxAttempts", 1, c.max_attempts_limit)
+        if spec.run_at_ms is not None:
+            due = _int(spec.run_at_ms, "runAt", 0, now + c.max_delay_ms)
+        else:
+            due = now + _int(spec.delay_ms, "delaySeconds", 0, c.max_delay_ms) if spec.delay_ms else 0
+        keys_given = [k for k in (spec.idempotency_key, spec.dedup_key, spec.task_id) if k]
+        if len(keys_given) > 1:
+            raise _invalid("idempotencyKey", "idempotencyKey, deduplicationKey and taskId are exclusive")
+        for name, value in (("idempotencyKey", spec.idempotency_key), ("deduplicationKey", spec.dedup_key)):
+            if not isinstance(value, str) or "\x00" in value or len(value) > 256:
+                raise _invalid(name, f"invalid {name}")
+        if not isinstance(spec.webhook, str) or len(spec.webhook) > 2048:
+            raise _invalid("webhook", "invalid webhook url")
+        if not isinstance(spec.tags, list) or len(spec.tags) > 32 or not all(
+            isinstance(t, str) and 0 < len(t) <= 64 for t in spec.tags
+        ):
+            raise _invalid("tags", "tags must be a list of at most 32 strings of 1-64 characters")
+        if spec.task_id:
+            if not isinstance(spec.task_id, str) or not TASK_ID_RE.match(spec.task_id):
+                raise _invalid("taskId", "invalid taskId")
+            task_id, shard = spec.task_id, ks.shard_of(spec.task_id)
+        else:
+            routing = ""
+            if spec.idempotency_key:
+                routing = "i:" + spec.idempotency_key
+            elif spec.dedup_key:
+                routing = f"d:{cmd}\n{spec.dedup_key}"
+            task_id = str(uuid.uuid4())
+            shard = ks.shard_of(routing or task_id)
+            while routing and ks.shards > 1 and ks.shard_of(task_id) != shard:
+                task_id = str(uuid.uuid4())
+        fields = [task_id, cmd, spec.command, payload, priority, max_attempts, due,
+                  spec.idempotency_key, spec.dedup_key, spec.webhook,
+                  orjson.dumps(spec.tags) if spec.tags else ""]  # fmt: skip
+        return shard, fields, task_id
+
+    def enqueue_batch(self, tenant: str, specs: list[NewTask], max_live: int = 0) -> Plan:
+        """Enqueue many tasks: one script call per shard. Items that fail validation come back as
+        errors in their place; nothing is written for them."""
+        ks = self.ks(tenant)
+        if not 1 <= len(specs) <= MAX_BATCH:
+            raise _invalid("tasks", f"a batch holds 1 to {MAX_BATCH} tasks")
+        now = self.now_ms()
+        out: list[Enqueued | Exception | None] = [None] * len(specs)
+        by_shard: dict[int, list[tuple[int, list[Any]]]] = {}
+        for i, spec in enumerate(specs):
+            try:
+                shard, fields, _ = self._prepare(ks, spec, now)
+            except InvalidInput as exc:
+                out[i] = exc
+                continue
+            by_shard.setdefault(shard, []).append((i, fields))
+        calls, owners = [], []
+        for shard, items in by_shard.items():
+            cmds: dict[str, int] = {}
+            args: list[Any] = [max_live, len(items)]
+            for _, f in items:
+                ci = cmds.setdefault(f[1], len(cmds) + 1)
+                args.extend((f[0], ci, *f[2:]))
+            calls.append(("script", "enqueue", self.keys(ks, shard, cmds),
+                          self.header(ks, now, cmds) + args))  # fmt: skip
+            owners.append(items)
+        replies = yield ("many", calls) if len(calls) > 1 else calls[0]
+        if len(calls) == 1:
+            replies = [replies]
+        for items, reply in zip(owners, replies, strict=True):
+            for (i, _), (code, tid, raw) in zip(items, reply, strict=True):
+                if code < 0:
+                    out[i] = codes.error_for(code)
+                else:
+                    out[i] = Enqueued(decode_task(tenant, tid.decode(), raw), created=code == 1)
+        return out
+
+    def enqueue(self, tenant: str, spec: NewTask, max_live: int = 0) -> Plan:
+        ks = self.ks(tenant)
+        now = self.now_ms()
+        shard, fields, _ = self._prepare(ks, spec, now)
+        cmd = fields[1]
+        reply = yield ("script", "enqueue", self.keys(ks, shard, (cmd,)),
+                       [*self.header(ks, now, (cmd,)), max_live, 1, fields[0], 1, *fields[2:]])  # fmt: skip
+        code, tid, raw = reply[0]
+        if code < 0:
+            raise codes.error_for(code)
+        return Enqueued(decode_task(tenant, tid.decode(), raw), created=code == 1)
+
+    # -- the lease holder's operations -----------------------------------------------------------
+
+    def claim(self, tenant: str, worker: str, commands: list[str], lease_ms: int | None = None,
+              count: int = 1) -> Plan:  # fmt: skip
+        """Lease up to ``count`` tasks, highest priority first; [] when nothing is ready."""
+        ks = self.ks(tenant)
+        worker = validate_worker(worker)
+        lease = self.lease_ms(lease_ms)
+        _int(count, "count", 1, MAX_BATCH)
+        if not isinstance(commands, list) or not commands:
+            raise _invalid("commands", "commands must be a non-empty list")
+        cmds = list(dict.fromkeys(validate_command(c, "commands") for c in commands))
+        if len(cmds) > 100:
+            raise _invalid("commands", "at most 100 commands per claim")
+        c = self.config
+        got: list[Task] = []
+        start = random.randrange(ks.shards) if ks.shards > 1 else 0
+        for step in range(ks.shards):
+            shard = (start + step) % ks.shards
+            now = self.now_ms()
+            flat = yield ("script", "claim", self.keys(ks, shard, cmds),
+                          [*self.header(ks, now, cmds), worker, lease, count - len(got),
+                           c.lazy_batch, c.stale_skip_limit])  # fmt: skip
+            got.extend(self._decode_claimed(tenant, flat))
+            if len(got) >= count:
+                break
+        return got
+
+    def heartbeat(self, tenant: str, task_id: str, worker: str, lease_ms: int | None = None) -> Plan:
+        """Extend the caller's lease to now + ``lease_ms``; returns the task."""
+        ks = self.ks(tenant)
+        task_id = validate_task_id(task_id)
+        worker = validate_worker(worker)
+        lease = self.lease_ms(lease_ms)
+        shard = ks.shard_of(task_id)
+        reply = yield ("script", "heartbeat", ks.shard_keys(shard),
+                       [*self.header(ks, self.now_ms(), ()), task_id, worker, lease])  # fmt: skip
+        if reply[0] < 0:
+            raise codes.error_for(reply[0])
+        return decode_task(tenant, task_id, reply[1])
+
+    def settle(self, tenant: str, task_id: str, worker: str, *, completed: bool, result: Any = None,
+               error: str = "", artifacts: Any = None, next_commands: list[str] | None = None,
+               next_count: int = 1, next_lease_ms: int | None = None) -> Plan:  # fmt: skip
+        """Store a final COMPLETED/FAILED result; with ``next_commands``, claim the next tasks (of
+        the same shard) in the same call."""
+        ks = self.ks(tenant)
+        task_id = validate_task_id(task_id)
+        worker = validate_worker(worker)
+        if not isinstance(error, str):
+            raise _invalid("error", "error must be a string")
+        now = self.now_ms()
+        result_json = orjson.dumps(result).decode() if result is not None else ""
+        artifacts_json = orjson.dumps(artifacts).decode() if artifacts else ""
+        blob = encode_result("COMPLETED" if completed else "FAILED", result_json, error, artifacts_json, now)
+        if len(blob) > self.config.max_payload_bytes:
+            raise PayloadTooLarge(f"result exceeds {self.config.max_payload_bytes} bytes", field="result")
+        cmds = list(dict.fromkeys(validate_command(c, "commands") for c in next_commands or ()))
+        want = _int(next_count, "count", 1, MAX_BATCH) if cmds else 0
+        lease = self.lease_ms(next_lease_ms)
+        shard = ks.shard_of(task_id)
+        c = self.config
+        reply = yield ("script", "complete" if completed else "fail", self.keys(ks, shard, cmds),
+                       [*self.header(ks, now, cmds), task_id, worker, blob, error, lease, want,
+                        c.lazy_batch, c.stale_skip_limit])  # fmt: skip
+        if reply[0] < 0:
+            raise codes.error_for(reply[0])
+        task = decode_task(tenant, task_id, reply[1])
+        return Settled(task, self._decode_claimed(tenant, reply, 2), repeated=reply[0] == 2)
+
+    def nack(self, tenant: str, task_id: str, worker: str, delay_ms: int | None = None,
+             reason: str = "") -> Plan:  # fmt: skip
+        """Give the task back to be retried after ``delay_ms`` (None: backoff with full jitter);
+        past its attempts it goes to the DLQ."""
+        ks = self.ks(tenant)
+        worker = validate_worker(worker)
+        if delay_ms is not None:
+            delay_ms = _int(delay_ms, "delaySeconds", 0, self.config.max_delay_ms)
+        if not isinstance(reason, str) or len(reason) > 4096:
+            raise _invalid("reason", "reason must be a string of at most 4096 characters")
+        shard, task = yield from self._record(ks, task_id)
+        cmd = task.command.lower()
+        reply = yield ("script", "nack", self.keys(ks, shard, (cmd,)),
+                       [*self.header(ks, self.now_ms(), (cmd,)), task.id, worker,
+                        -1 if delay_ms is None else delay_ms, reason])  # fmt: skip
+        if len(reply) == 1:
+            raise codes.error_for(reply[0])
+        dead = reply[0] < 0
+        return Nacked(decode_task(tenant, task.id, reply[1]), dead=dead, delay_ms=0 if dead else reply[0])
+
+    def abandon(self, tenant: str, task_id: str, worker: str) -> Plan:
+        """Give the task back now, to the tail of its queue, without charging the attempt."""
+        ks = self.ks(tenant)
+        worker = validate_worker(worker)
+        shard, task = yield from self._record(ks, task_id)
+        cmd = task.command.lower()
+        reply = yield ("script", "abandon", self.keys(ks, shard, (cmd,)),
+                       [*self.header(ks, self.now_ms(), (cmd,)), task.id, worker])  # fmt: skip
+        if reply[0] < 0:
+            raise codes.error_for(reply[0])
+        return decode_task(tenant, task.id, reply[1])
+
+    def progress(self, tenant: str, task_id: str, worker: str, progress: Any) -> Plan:
+        ks = self.ks(tenant)
+        task_id = validate_task_id(task_id)
+        worker = validate_worker(worker)
+        if progress is None:
+            raise _invalid("progress", "progress is required")
+        body = orjson.dumps(progress)
+        if len(body) > 64 * 1024:
+            raise PayloadTooLarge("progress too large", field="progress")
+        shard = ks.shard_of(task_id)
+        reply = yield ("script", "progress", ks.shard_keys(shard),
+                       [*self.header(ks, self.now_ms(), ()), task_id, worker, body])  # fmt: skip
+        if reply[0] < 0:
+            raise codes.error_for(reply[0])
+
+    # -- producer and operator operations --------------------------------------------------------
+
+    def cancel(self, tenant: str, task_id: str) -> Plan:
+        """Withdraw a ready or delayed task; it ends FAILED with error CANCELLED."""
+        ks = self.ks(tenant)
+        task_id = validate_task_id(task_id)
+        shard = ks.shard_of(task_id)
+        reply = yield ("script", "cancel", ks.shard_keys(shard),
+                       [*self.header(ks, self.now_ms(), ()), task_id])  # fmt: skip
+        if reply[0] < 0:
+            raise codes.error_for(reply[0])
+        return decode_task(tenant, task_id, reply[1])
+
+    def delete(self, tenant: str, task_id: str) -> Plan:
+        """Remove a task that is not leased, with its result and queue entry."""
+        ks = self.ks(tenant)
+        shard, task = yield from self._record(ks, task_id)
+        cmd = task.command.lower()
+        reply = yield ("script", "delete", self.keys(ks, shard, (cmd,)),
+                       [*self.header(ks, self.now_ms(), (cmd,)), "ids", 1, task.id])  # fmt: skip
+        if reply[2] < 0:
+            raise codes.error_for(reply[2])
+
+    def replay(self, tenant: str, task_id: str) -> Plan:
+        """Move one dead-lettered task back to its ready queue (attempts reset)."""
+        ks = self.ks(tenant)
+        shard, task = yield from self._record(ks, task_id)
+        cmd = task.command.lower()
+        reply = yield ("script", "replay", self.keys(ks, shard, (cmd,)),
+                       [*self.header(ks, self.now_ms(), (cmd,)), "ids", 1, task.id])  # fmt: skip
+        if reply[2] < 0:
+            raise TaskNotInDlq("task_not_in_dlq") if reply[2] == codes.NOT_IN_DLQ else codes.error_for(reply[2])
+        raw = yield ("cmd", ("HGET", ks.key(shard, "tasks"), task.id))
+        return decode_task(tenant, task.id, raw)
+
+    def _dlq_bulk(self, script: str, tenant: str, command: str, limit: int, ids: list[str] | None) -> Plan:
+        ks = self.ks(tenant)
+        cmd = validate_command(command)
+        moved, remaining = 0, False
+        if ids is not None:
+            ids = [validate_task_id(i) for i in ids]
+            groups: dict[int, list[str]] = {}
+            for tid in ids:
+                groups.setdefault(ks.shard_of(tid), []).append(tid)
+            for shard, group in groups.items():
+                reply = yield ("script", script, self.keys(ks, shard, (cmd,)),
+                               [*self.header(ks, self.now_ms(), (cmd,)), "ids", len(group), *group])  # fmt: skip
+                moved += reply[0]
+            return Moved(moved, False)
+        _int(limit, "limit", 1, MAX_BATCH)
+        for shard in range(ks.shards):
+            if moved >= limit:
+                remaining = True
+                break
+            mode = "oldest" if script == "replay" else "dlq"
+            reply = yield ("script", script, self.keys(ks, shard, (cmd,)),
+                           [*self.header(ks, self.now_ms(), (cmd,)), mode, limit - moved])  # fmt: skip
+            moved += reply[0]
+            remaining = remaining or reply[1] > 0
+        return Moved(moved, remaining)
+
+    def replay_many(self, tenant: str, command: str, task_ids: list[str]) -> Plan:
+        """Replay the named dead-lettered tasks of one command; others are left alone."""
+        return (yield from self._dlq_bulk("replay", tenant, command, 0, task_ids))
+
+    def replay_all(self, tenant: str, command: str, limit: int = 100) -> Plan:
+        """Replay up to ``limit`` dead-lettered tasks of a command, oldest death first."""
+        return (yield from self._dlq_bulk("replay", tenant, command, limit, None))
+
+    def delete_many(self, tenant: str, command: str, task_ids: list[str]) -> Plan:
+        return (yield from self._dlq_bulk("delete", tenant, command, 0, task_ids))
+
+    def purge_dlq(self, tenant: str, command: str, limit: int = 1000) -> Plan:
+        """Delete up to ``limit`` dead-lettered tasks of a command, oldest first."""
+        return (yield from self._dlq_bulk("delete", tenant, command, limit, None))
+
+    # -- maintenance -----------------------------------------------------------------------------
+
+    def sweep(self, tenant: str) -> Plan:
+        """Expire leases and promote due delayed tasks, a bounded batch per shard."""
+        ks = self.ks(tenant)
+        report = SweepReport()
+        batch = self.config.sweep_batch
+        for shard in range(ks.shards):
+            now = self.now_ms()
+            leases, delayed = yield ("pipe", [
+                ("ZRANGEBYSCORE", ks.key(shard, "leases"), "-inf", now, "LIMIT", 0, batch),
+                ("ZRANGEBYSCORE", ks.key(shard, "delayed"), "-inf", now, "LIMIT", 0, batch),
+            ])  # fmt: skip
+            ids = [i.decode() for i in leases + delayed]
+            if not ids:
+                continue
+            raws = yield ("cmd", ("HMGET", ks.key(shard, "tasks"), *ids))
+            groups: dict[str, tuple[list[str], list[str]]] = {}
+            n_leases = len(leases)
+            for pos, (tid, raw) in enumerate(zip(ids, raws, strict=True)):
+                cmd = decode_task(tenant, tid, raw).command.lower() if raw else ""
+                groups.setdefault(cmd, ([], []))[0 if pos < n_leases else 1].append(tid)
+            for cmd, (exp, due) in groups.items():
+                cmds = (cmd,) if cmd else ()
+                reply = yield ("script", "sweep", self.keys(ks, shard, cmds),
+                               [*self.header(ks, now, cmds), len(exp), *exp, len(due), *due])  # fmt: skip
+                report.expired += reply[0]
+                report.promoted += reply[1]
+        return report
+
+    def trim(self, tenant: str, finished_before_ms: int = 0, dead_before_ms: int = 0,
+             limit: int = 1000) -> Plan:  # fmt: skip
+        """Retention: remove finished tasks and dead-lettered tasks older than the cutoffs."""
+        ks = self.ks(tenant)
+        _int(limit, "limit", 1, 10_000)
+        done = dead = 0
+        more = False
+        for shard in range(ks.shards):
+            cmds: list[str] = []
+            if dead_before_ms:
+                cmds = sorted(m.decode() for m in (yield ("cmd", ("SMEMBERS", ks.key(shard, "cmds")))))
+            for start in range(0, max(len(cmds), 1), 50):
+                chunk = cmds[start : start + 50]
+                reply = yield ("script", "trim", self.keys(ks, shard, chunk),
+                               [*self.header(ks, self.now_ms(), chunk),
+                                finished_before_ms if start == 0 else 0, dead_before_ms, limit])  # fmt: skip
+                done += reply[0]
+                dead += reply[1]
+                more = more or reply[2] == 1
+        return Moved(done + dead, more)
+
+    # -- read side -------------------------------------------------------------------------------
+
+    def get_task(self, tenant: str, task_id: str) -> Plan:
+        ks = self.ks(tenant)
+        _, task = yield from self._record(ks, task_id)
+        return task
+
+    def get_result(self, tenant: str, task_id: str) -> Plan:
+        """The task and its stored result (None while there is none)."""
+        ks = self.ks(tenant)
+        task_id = validate_task_id(task_id)
+        shard = ks.shard_of(task_id)
+        raw, res = yield ("pipe", [("HGET", ks.key(shard, "tasks"), task_id),
+                                   ("HGET", ks.key(shard, "results"), task_id)])  # fmt: skip
+        if raw is None:
+            raise NotFound("task not found")
+        task = decode_task(tenant, task_id, raw)
+        result: TaskResult | None = decode_result(task_id, res) if res is not None else None
+        return task, result
+
+    def commands(self, tenant: str) -> Plan:
+        ks = self.ks(tenant)
+        replies = yield ("pipe", [("SMEMBERS", ks.key(s, "cmds")) for s in range(ks.shards)])
+        return sorted({m.decode() for members in replies for m in members})
+
+    def queue_stats(self, tenant: str, command: str) -> Plan:
+        """Depths and counters of one command, without scanning any queue."""
+        ks = self.ks(tenant)
+        cmd = validate_command(command)
+        fields = [f"{cmd}/{n}" for n in ("created", "completed", "failed", "dead", "inflight", "delayed")]
+        fields += [f"{cmd}/stale/{p}" for p in range(10)]
+        stats = QueueStats(cmd, [0] * 10, 0, 0, 0, 0, 0, 0, 0, None)
+        heads: list[tuple[int, str]] = []
+        for shard in range(ks.shards):
+            block = ks.command_block(shard, cmd)
+            reply = yield ("pipe", [("LLEN", k) for k in block[:10]] + [
+                ("ZCARD", block[10]), ("HMGET", ks.key(shard, "stats"), *fields),
+            ] + [("LRANGE", k, 0, 0) for k in block[:10]])  # fmt: skip
+            counters = [int(v or 0) for v in reply[11]]
+            for p in range(10):
+                stats.ready_by_priority[p] += max(reply[p] - counters[6 + p], 0)
+            stats.dlq += reply[10]
+            stats.created += counters[0]
+            stats.completed += counters[1]
+            stats.failed += counters[2]
+            stats.dead += counters[3]
+            stats.in_flight += counters[4]
+            stats.delayed += counters[5]
+            heads += [(shard, h[0].decode()) for h in reply[12:] if h]
+        if heads:
+            raws = yield ("pipe", [("HGET", ks.key(s, "tasks"), tid) for s, tid in heads])
+            ready_since = [decode_task(tenant, tid, raw).updated_ms
+                           for (_, tid), raw in zip(heads, raws, strict=True) if raw]  # fmt: skip
+            stats.oldest_ready_ms = min(ready_since) if ready_since else None
+        return stats
+
+    def _zset_page(self, tenant: str, name: str, limit: int, cursor: str | None, newest_first: bool,
+                   command: str = "", dlq: bool = False) -> Plan:  # fmt: skip
+        """A page of a score-ordered set merged over the shards; the cursor is ``score:id`` of the
+        last item returned. With ``command`` on a shared set, other commands' entries are skipped:
+        the page may be short, never the scan unbounded."""
+        ks = self.ks(tenant)
+        _int(limit, "limit", 1, 500)
+        after: tuple[int, str] | None = None
+        if cursor:
+            score, _, last = cursor.partition(":")
+            if not score.lstrip("-").isdigit() or not last:
+                raise _invalid("cursor", "invalid cursor")
+            after = (int(score), last)
+        fetch = limit + 50
+        entries: list[tuple[int, str, int]] = []
+        for shard in range(ks.shards):
+            key = ks.dlq_key(shard, command) if dlq else ks.key(shard, name)
+            if newest_first:
+                hi = after[0] if after else "+inf"
+                rows = yield ("cmd", ("ZREVRANGEBYSCORE", key, hi, "-inf", "WITHSCORES", "LIMIT", 0, fetch))
+            else:
+                lo = after[0] if after else "-inf"
+                rows = yield ("cmd", ("ZRANGEBYSCORE", key, lo, "+inf", "WITHSCORES", "LIMIT", 0, fetch))
+            for member, score in zip(rows[::2], rows[1::2], strict=True):
+                entries.append((int(float(score)), member.decode(), shard))
+        entries.sort(key=lambda e: (e[0], e[1]), reverse=newest_first)
+        if after:
+            if newest_first:
+                entries = [e for e in entries if (e[0], e[1]) < after]
+            else:
+                entries = [e for e in entries if (e[0], e[1]) > after]
+        entries = entries[:limit]
+        if not entries:
+            return Page([], None)
+        raws = yield ("pipe", [("HGET", ks.key(s, "tasks"), tid) for _, tid, s in entries])
+        tasks = [decode_task(tenant, tid, raw) for (_, tid, _), raw in zip(entries, raws, strict=True) if raw]
+        if command and not dlq:
+            tasks = [t for t in tasks if t.command.lower() == command]
+        last = entries[-1]
+        more = len(entries) == limit
+        return Page(tasks, f"{last[0]}:{last[1]}" if more else None)
+
+    def leases(self, tenant: str, limit: int = 50, cursor: str | None = None, command: str = "") -> Plan:
+        """Active leases, soonest expiry first."""
+        cmd = validate_command(command) if command else ""
+        return (yield from self._zset_page(tenant, "leases", limit, cursor, False, cmd))
+
+    def delayed(self, tenant: str, limit: int = 50, cursor: str | None = None, command: str = "") -> Plan:
+        """Delayed tasks, earliest due first."""
+        cmd = validate_command(command) if command else ""
+        return (yield from self._zset_page(tenant, "delayed", limit, cursor, False, cmd))
+
+    def dlq(self, tenant: str, command: str, limit: int = 50, cursor: str | None = None) -> Plan:
+        """Dead-lettered tasks of one command, newest death first."""
+        cmd = validate_command(command)
+        return (yield from self._zset_page(tenant, "dlq", limit, cursor, True, cmd, dlq=True))
+
+    def ready(self, tenant: str, command: str, limit: int = 50, cursor: str | None = None) -> Plan:
+        """Ready tasks of one command in claim order (per shard); cursor ``shard:priority:offset``."""
+        ks = self.ks(tenant)
+        cmd = validate_command(command)
+        _int(limit, "limit", 1, 500)
+        shard, prio, offset = 0, 9, 0
+        if cursor:
+            parts = cursor.split(":")
+            if len(parts) != 3 or not all(p.isdigit() for p in parts):
+                raise _invalid("cursor", "invalid cursor")
+            shard, prio, offset = (int(p) for p in parts)
+        found: list[tuple[int, str]] = []
+        while shard < ks.shards and len(found) < limit:
+            ids = yield ("cmd", ("LRANGE", ks.ready_key(shard, cmd, prio), offset, offset + limit - len(found) - 1))
+            found += [(shard, i.decode()) for i in ids]
+            offset += len(ids)
+            if len(found) < limit:
+                shard, prio, offset = (shard, prio - 1, 0) if prio > 0 else (shard + 1, 9, 0)
+        tasks: list[Task] = []
+        if found:
+            raws = yield ("pipe", [("HGET", ks.key(s, "tasks"), tid) for s, tid in found])
+            for (_, tid), raw in zip(found, raws, strict=True):
+                task = decode_task(tenant, tid, raw) if raw else None
+                if task and task.state == "ready" and task.command.lower() == cmd:
+                    tasks.append(task)
+        more = shard < ks.shards
+        return Page(tasks, f"{shard}:{prio}:{offset}" if more else None)

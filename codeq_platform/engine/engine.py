@@ -1,0 +1,170 @@
+"""The two faces of the engine, ``Engine`` (sync) and ``AsyncEngine`` (asyncio), over one core.
+
+Both run the plans of ``core.Core``; they differ only in how a yielded call reaches the store.
+Scripts are called by SHA; after ``SCRIPT FLUSH`` or a restart of a server that forgot them, the
+call falls back to EVAL with the source, which also caches the script again. Connection loss,
+timeouts and cluster outages surface as ``StoreUnavailable`` and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import redis
+import redis.asyncio
+from redis.exceptions import ClusterDownError, ClusterError, NoScriptError, TryAgainError
+
+from codeq_platform.engine.core import Core, EngineConfig, Plan
+from codeq_platform.errors import StoreUnavailable
+
+SCRIPT_DIR = Path(__file__).with_name("scripts")
+OPERATIONS = ("enqueue", "claim", "heartbeat", "complete", "fail", "nack", "abandon", "progress",
+              "cancel", "delete", "replay", "sweep", "trim")  # fmt: skip
+UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, ClusterDownError, ClusterError, TryAgainError)
+
+
+def _load_sources() -> dict[str, tuple[str, bytes]]:
+    lib = (SCRIPT_DIR / "lib.lua").read_text()
+    sources = {}
+    for name in OPERATIONS:
+        body = lib + "\n" + (SCRIPT_DIR / f"{name}.lua").read_text()
+        sources[name] = (hashlib.sha1(body.encode()).hexdigest(), body.encode())
+    return sources
+
+
+SOURCES = _load_sources()
+
+
+class _Face:
+    """What both faces share: the core and the public verbs, each one plan run by ``_run``."""
+
+    core: Core
+    _run: Callable[[Plan], Any]
+
+    def __init__(self, client: Any, config: EngineConfig | None = None,
+                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+        self.client = client
+        self.core = Core(config or EngineConfig(), clock)
+        core = self.core
+        for verb in ("enqueue", "enqueue_batch", "claim", "heartbeat", "nack", "abandon", "progress",
+                     "cancel", "delete", "replay", "replay_many", "replay_all", "delete_many",
+                     "purge_dlq", "sweep", "trim", "get_task", "get_result", "commands",
+                     "queue_stats", "leases", "delayed", "dlq", "ready"):  # fmt: skip
+            setattr(self, verb, partial(self._call, getattr(core, verb)))
+
+    def _call(self, plan_fn: Callable[..., Plan], *args: Any, **kwargs: Any) -> Any:
+        return self._run(plan_fn(*args, **kwargs))
+
+    @property
+    def config(self) -> EngineConfig:
+        return self.core.config
+
+    def complete(self, tenant: str, task_id: str, worker: str, result: Any, **kw: Any) -> Any:
+        """Store a COMPLETED result (any JSON); ``next_commands=[...]`` claims the next task too."""
+        return self._run(self.core.settle(tenant, task_id, worker, completed=True, result=result, **kw))
+
+    def fail(self, tenant: str, task_id: str, worker: str, error: str, **kw: Any) -> Any:
+        """Store a final FAILED result: never retried, never dead-lettered."""
+        return self._run(self.core.settle(tenant, task_id, worker, completed=False, error=error, **kw))
+
+
+class Engine(_Face):
+    """The synchronous engine, for the scheduler, the dashboard and management commands."""
+
+    def _run(self, plan: Plan) -> Any:
+        try:
+            call = next(plan)
+            while True:
+                call = plan.send(self._do(call))
+        except StopIteration as stop:
+            return stop.value
+
+    def _do(self, call: tuple) -> Any:
+        client = self.client
+        try:
+            kind = call[0]
+            if kind == "script":
+                return self._script(call[1], call[2], call[3])
+            if kind == "cmd":
+                return client.execute_command(*call[1])
+            if kind == "pipe":
+                pipe = client.pipeline(transaction=False)
+                for args in call[1]:
+                    pipe.execute_command(*args)
+                return pipe.execute()
+            return [self._script(c[1], c[2], c[3]) for c in call[1]]
+        except UNAVAILABLE as exc:
+            raise StoreUnavailable(f"the queue store is unavailable: {exc}") from exc
+
+    def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        sha, body = SOURCES[name]
+        try:
+            return self.client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return self.client.execute_command("EVAL", body, len(keys), *keys, *args)
+
+
+class AsyncEngine(_Face):
+    """The asyncio engine, for the API's hot path."""
+
+    async def _run(self, plan: Plan) -> Any:  # type: ignore[override]
+        try:
+            call = next(plan)
+            while True:
+                call = plan.send(await self._do(call))
+        except StopIteration as stop:
+            return stop.value
+
+    async def _do(self, call: tuple) -> Any:
+        client = self.client
+        try:
+            kind = call[0]
+            if kind == "script":
+                return await self._script(call[1], call[2], call[3])
+            if kind == "cmd":
+                return await client.execute_command(*call[1])
+            if kind == "pipe":
+                pipe = client.pipeline(transaction=False)
+                for args in call[1]:
+                    pipe.execute_command(*args)
+                return await pipe.execute()
+            return [await self._script(c[1], c[2], c[3]) for c in call[1]]
+        except UNAVAILABLE as exc:
+            raise StoreUnavailable(f"the queue store is unavailable: {exc}") from exc
+
+    async def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        sha, body = SOURCES[name]
+        try:
+            return await self.client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await self.client.execute_command("EVAL", body, len(keys), *keys, *args)
+
+
+def _client_options() -> dict[str, Any]:
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    # One immediate retry replaces a pooled connection a server restart killed; more would only
+    # delay the StoreUnavailable answer. Every operation is safe to repeat once: enqueue carries
+    # its id, and a repeated complete/fail answers as the first one did.
+    return {"socket_timeout": 5, "socket_connect_timeout": 2, "retry": Retry(NoBackoff(), 1),
+            "health_check_interval": 0}  # fmt: skip
+
+
+def connect(url: str) -> Any:
+    """A sync client for ``url``; ``redis+cluster://host:port`` selects a cluster client."""
+    if url.startswith("redis+cluster://"):
+        return redis.RedisCluster.from_url("redis://" + url.removeprefix("redis+cluster://"))
+    return redis.Redis.from_url(url, **_client_options())
+
+
+def connect_async(url: str) -> Any:
+    """An asyncio client for ``url``; ``redis+cluster://host:port`` selects a cluster client."""
+    if url.startswith("redis+cluster://"):
+        return redis.asyncio.RedisCluster.from_url("redis://" + url.removeprefix("redis+cluster://"))
+    return redis.asyncio.Redis.from_url(url, **_client_options())

@@ -1,0 +1,72 @@
+"""Key names, hash tags and shard choice: the only place keys are built.
+
+Every key of a tenant's shard carries the hash tag ``{t:<tenant>:<shard>}``, so one script only
+ever touches one hash slot and the engine runs unchanged on Redis Cluster / KVRocks cluster. Keys
+are built from the validated tenant slug, the shard number and validated (lowercased) command
+names; request input never becomes a key on its own.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+SHARD_KEYS = ("tasks", "results", "leases", "delayed", "done", "stats", "cmds", "idem", "dedup")
+PRIORITIES = range(10)
+
+
+def fnv1a_32(text: str) -> int:
+    """FNV-1a (32 bit) of the UTF-8 bytes: the shard function of task ids and routing keys."""
+    h = 0x811C9DC5
+    for byte in text.encode():
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+class Keyspace:
+    """The keys of one tenant, spread over ``shards`` hash slots."""
+
+    __slots__ = ("_blocks", "_shard_keys", "prefix", "shards", "tenant", "wake_channel")
+
+    def __init__(self, prefix: str, tenant: str, shards: int = 1) -> None:
+        self.prefix = prefix
+        self.tenant = tenant
+        self.shards = shards
+        self.wake_channel = f"{prefix}:wake:{tenant}"
+        self._shard_keys = [
+            [f"{prefix}:{{t:{tenant}:{s}}}:{name}" for name in SHARD_KEYS] for s in range(shards)
+        ]
+        self._blocks: dict[tuple[int, str], list[str]] = {}
+
+    def shard_of(self, routing_key: str) -> int:
+        return 0 if self.shards == 1 else fnv1a_32(routing_key) % self.shards
+
+    def shard_keys(self, shard: int) -> list[str]:
+        """The nine per-shard keys, in the order every script expects them (see lib.lua)."""
+        return self._shard_keys[shard]
+
+    def key(self, shard: int, name: str) -> str:
+        return self._shard_keys[shard][SHARD_KEYS.index(name)]
+
+    def command_block(self, shard: int, command: str) -> list[str]:
+        """Ready lists for priorities 0..9 and the DLQ of one (lowercased) command in one shard."""
+        block = self._blocks.get((shard, command))
+        if block is None:
+            tag = f"{self.prefix}:{{t:{self.tenant}:{shard}}}"
+            block = [f"{tag}:q:{command}:{p}" for p in PRIORITIES] + [f"{tag}:dlq:{command}"]
+            if len(self._blocks) < 4096:
+                self._blocks[(shard, command)] = block
+        return block
+
+    def ready_key(self, shard: int, command: str, priority: int) -> str:
+        return self.command_block(shard, command)[priority]
+
+    def dlq_key(self, shard: int, command: str) -> str:
+        return self.command_block(shard, command)[10]
+
+
+@lru_cache(maxsize=1024)
+def keyspace(prefix: str, tenant: str, shards: int) -> Keyspace:
+    """A cached Keyspace; the tenant slug must already be valid."""
+    return Keyspace(prefix, tenant, shards)

@@ -1,0 +1,209 @@
+"""What the engine takes and returns: plain dataclasses, no store types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import msgpack
+import orjson
+
+
+class State(StrEnum):
+    """Where a task is; the contract's ``status`` is derived from it."""
+
+    READY = "ready"
+    DELAYED = "delayed"
+    LEASED = "leased"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+
+STATES = list(State)  # index = the state code stored in records
+STATUS = {
+    State.READY: "PENDING",
+    State.DELAYED: "PENDING",
+    State.LEASED: "IN_PROGRESS",
+    State.COMPLETED: "COMPLETED",
+    State.FAILED: "FAILED",
+    State.DEAD: "FAILED",
+    State.CANCELLED: "FAILED",
+}
+
+
+@dataclass(slots=True)
+class TaskEvent:
+    """One entry of a task's bounded history: what happened, when (ms), and a detail."""
+
+    kind: str
+    at_ms: int
+    detail: str | int
+
+
+@dataclass(slots=True)
+class Task:
+    """A task as stored in the engine."""
+
+    id: str
+    tenant: str
+    command: str
+    payload: str
+    priority: int
+    state: State
+    attempts: int
+    max_attempts: int
+    created_ms: int
+    updated_ms: int
+    worker_id: str
+    lease_until_ms: int
+    error: str
+    idempotency_key: str
+    dedup_key: str
+    webhook: str
+    tags: list[str]
+    progress: str
+    due_ms: int
+    finished_ms: int
+    events: list[TaskEvent] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return STATUS[self.state]
+
+
+@dataclass(slots=True)
+class TaskResult:
+    """A stored final result: ``result`` and ``artifacts`` are JSON text, '' when absent."""
+
+    task_id: str
+    status: str
+    result: str
+    error: str
+    artifacts: str
+    completed_ms: int
+
+
+@dataclass(slots=True)
+class NewTask:
+    """What a producer asks to enqueue. ``payload`` is any JSON value except null."""
+
+    command: str
+    payload: Any
+    priority: int = 0
+    max_attempts: int | None = None
+    delay_ms: int = 0
+    run_at_ms: int | None = None
+    idempotency_key: str = ""
+    dedup_key: str = ""
+    task_id: str = ""
+    webhook: str = ""
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Enqueued:
+    """The answer to one enqueue: the task, and whether this call created it."""
+
+    task: Task
+    created: bool
+
+
+@dataclass(slots=True)
+class Settled:
+    """A final result accepted, and the next tasks claimed in the same call."""
+
+    task: Task
+    claimed: list[Task]
+    repeated: bool = False
+
+
+@dataclass(slots=True)
+class Nacked:
+    """A nack's outcome: retried after ``delay_ms``, or dead-lettered."""
+
+    task: Task
+    dead: bool
+    delay_ms: int
+
+
+@dataclass(slots=True)
+class Moved:
+    """A bulk move (replay, delete, purge, trim): how many moved and whether more remain."""
+
+    count: int
+    remaining: bool
+
+
+@dataclass(slots=True)
+class QueueStats:
+    """Depths and counters of one command, summed over the tenant's shards."""
+
+    command: str
+    ready_by_priority: list[int]
+    delayed: int
+    in_flight: int
+    dlq: int
+    created: int
+    completed: int
+    failed: int
+    dead: int
+    oldest_ready_ms: int | None
+
+    @property
+    def ready(self) -> int:
+        return sum(self.ready_by_priority)
+
+
+@dataclass(slots=True)
+class Page:
+    """One page of tasks; ``next_cursor`` is None on the last page."""
+
+    tasks: list[Task]
+    next_cursor: str | None
+
+
+@dataclass(slots=True)
+class SweepReport:
+    expired: int = 0
+    promoted: int = 0
+
+
+def decode_task(tenant: str, task_id: str, raw: bytes) -> Task:
+    """Build a Task from its msgpack record (field order: lib.lua's R_* constants)."""
+    r = msgpack.unpackb(raw, raw=False, unicode_errors="surrogateescape")
+    tags = orjson.loads(r[14]) if r[14] else []
+    return Task(
+        id=task_id,
+        tenant=tenant,
+        command=r[0],
+        payload=r[1],
+        priority=r[2],
+        state=STATES[r[3]],
+        attempts=r[4],
+        max_attempts=r[5],
+        created_ms=r[6],
+        updated_ms=r[7],
+        worker_id=r[8],
+        lease_until_ms=r[9],
+        error=r[10],
+        idempotency_key=r[11],
+        dedup_key=r[12],
+        webhook=r[13],
+        tags=tags,
+        progress=r[15],
+        due_ms=r[16],
+        finished_ms=r[17],
+        events=[TaskEvent(e[0], e[1], e[2]) for e in r[18]] if isinstance(r[18], list) else [],
+    )
+
+
+def encode_result(status: str, result: str, error: str, artifacts: str, completed_ms: int) -> bytes:
+    return msgpack.packb([status, result, error, artifacts, completed_ms])
+
+
+def decode_result(task_id: str, raw: bytes) -> TaskResult:
+    status, result, error, artifacts, completed_ms = msgpack.unpackb(raw, raw=False)
+    return TaskResult(task_id, status, result, error, artifacts, completed_ms)

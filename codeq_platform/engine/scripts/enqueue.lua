@@ -1,0 +1,60 @@
+--[[
+  enqueue: create tasks (one, or a batch of up to 1,000 of one shard).
+
+  KEYS, ARGV header: see lib.lua (one command block per distinct command in the batch).
+  ARGV[A+1] max live tasks in this shard (0 = no limit)   ARGV[A+2] number of tasks n
+  then 11 values per task: id, command index, command as sent, payload, priority, max attempts,
+  due ms (0 = ready now), idempotency key, dedup key, webhook, tags ('' when absent).
+  Returns per task {code, id, record}: 1 created, 0 an existing task answered (same id,
+  idempotency key, or a pending task with the same dedup key), -5 the shard is full (no record).
+  Write order: the queue entry first, then the record, so a crash leaves at most an entry that
+  claim skips as stale.
+]]
+local max_live = tonumber(ARGV[A + 1])
+local n = tonumber(ARGV[A + 2])
+local out = {}
+local live_now = tonumber(redis.call('HGET', K_STATS, 'live') or '0')
+for i = 0, n - 1 do
+  local b = A + 2 + i * 11
+  local id, ci, cmd = ARGV[b + 1], tonumber(ARGV[b + 2]), ARGV[b + 3]
+  local idem, dedup = ARGV[b + 8], ARGV[b + 9]
+  local existing = nil
+  if redis.call('HEXISTS', K_TASKS, id) == 1 then existing = id end
+  if not existing and idem ~= '' then
+    local other = redis.call('HGET', K_IDEM, idem)
+    if other and redis.call('HEXISTS', K_TASKS, other) == 1 then existing = other end
+  end
+  local dedup_field = CMDS[ci] .. '\n' .. dedup
+  if not existing and dedup ~= '' then
+    local other = redis.call('HGET', K_DEDUP, dedup_field)
+    if other then
+      local o = load(other)
+      if o and (o[R_STATE] == READY or o[R_STATE] == DELAYED) then existing = other end
+    end
+  end
+  if existing then
+    out[#out + 1] = {0, existing, redis.call('HGET', K_TASKS, existing)}
+  elseif max_live > 0 and live_now >= max_live then
+    out[#out + 1] = {E_QUEUE_FULL, id, ''}
+  else
+    local due = tonumber(ARGV[b + 7])
+    local r = {cmd, ARGV[b + 4], tonumber(ARGV[b + 5]), READY, 0, tonumber(ARGV[b + 6]), NOW, NOW, '', 0,
+               '', idem, dedup, ARGV[b + 10], ARGV[b + 11], '', 0, 0, {}}
+    event(r, 'enqueued', '')
+    if due > NOW then
+      to_delayed(id, r, due)
+    else
+      push_ready(id, r, ci)
+    end
+    save(id, r)
+    if idem ~= '' then redis.call('HSET', K_IDEM, idem, id) end
+    if dedup ~= '' then redis.call('HSET', K_DEDUP, dedup_field, id) end
+    redis.call('SADD', K_CMDS, CMDS[ci])
+    count(r, 'created', 1)
+    live(1)
+    live_now = live_now + 1
+    out[#out + 1] = {1, id, cmsgpack.pack(r)}
+  end
+end
+publish_wakeups()
+return out

@@ -1,0 +1,313 @@
+--[[
+  lib: the prologue every operation script starts with (the engine prepends this file to each
+  script before loading it, so the pieces below exist once).
+
+  KEYS layout, identical for every script (all keys share one {t:<tenant>:<shard>} hash tag):
+    KEYS[1] task records (hash: id -> msgpack record)   KEYS[2] results (hash: id -> msgpack)
+    KEYS[3] leases (zset, score = lease expiry ms)        KEYS[4] delayed (zset, score = due ms)
+    KEYS[5] finished (zset, score = finish ms)            KEYS[6] counters (hash)
+    KEYS[7] known commands (set)                          KEYS[8] idempotency keys (hash -> id)
+    KEYS[9] dedup keys (hash "<command>\n<key>" -> id)
+    then one block of 11 keys per command named in ARGV: ready lists for priority 0..9, then its DLQ
+    (zset, score = time of death ms).
+  ARGV header: [1] now ms  [2] random seed  [3] backoff base ms  [4] backoff cap ms
+               [5] wake channel  [6] number of commands N  [7..6+N] lowercased commands
+  The operation's own arguments follow at ARGV[A + 1].
+
+  Record fields (msgpack array): see R_* below. Absent values are '' or 0, never nil, so the array
+  has no holes.
+]]
+local NOW = tonumber(ARGV[1])
+math.randomseed(tonumber(ARGV[2]))
+local BACKOFF_BASE = tonumber(ARGV[3])
+local BACKOFF_CAP = tonumber(ARGV[4])
+local WAKE_CHANNEL = ARGV[5]
+local NCMDS = tonumber(ARGV[6])
+local CMDS = {}
+local CMDIDX = {}
+for i = 1, NCMDS do
+  CMDS[i] = ARGV[6 + i]
+  CMDIDX[ARGV[6 + i]] = i
+end
+local A = 6 + NCMDS
+
+local K_TASKS, K_RESULTS, K_LEASES, K_DELAYED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local K_DONE, K_STATS, K_CMDS, K_IDEM, K_DEDUP = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+
+local R_CMD, R_PAYLOAD, R_PRIO, R_STATE, R_ATT, R_MAX = 1, 2, 3, 4, 5, 6
+local R_CREATED, R_UPDATED, R_WORKER, R_LEASE, R_ERROR = 7, 8, 9, 10, 11
+local R_IDEM, R_DEDUP, R_WEBHOOK, R_TAGS, R_PROGRESS = 12, 13, 14, 15, 16
+local R_DUE, R_FINISHED, R_EVENTS = 17, 18, 19
+
+local READY, DELAYED, LEASED, COMPLETED, FAILED, DEAD, CANCELLED = 0, 1, 2, 3, 4, 5, 6
+local MAX_EVENTS = 20
+
+local E_NOT_FOUND, E_NOT_OWNER, E_NOT_IN_PROGRESS = -1, -2, -3
+local E_IN_PROGRESS, E_QUEUE_FULL, E_FINISHED, E_NOT_IN_DLQ = -4, -5, -6, -7
+
+local function ready_key(ci, prio) return KEYS[9 + (ci - 1) * 11 + prio + 1] end
+local function dlq_key(ci) return KEYS[9 + ci * 11] end
+
+local function load(id)
+  local raw = redis.call('HGET', K_TASKS, id)
+  if not raw then return nil end
+  return cmsgpack.unpack(raw)
+end
+
+local function save(id, r)
+  r[R_UPDATED] = NOW
+  redis.call('HSET', K_TASKS, id, cmsgpack.pack(r))
+end
+
+local function event(r, code, detail)
+  local ev = r[R_EVENTS]
+  if #ev >= MAX_EVENTS then table.remove(ev, 1) end
+  ev[#ev + 1] = {code, NOW, detail or ''}
+end
+
+local function lc(r) return string.lower(r[R_CMD]) end
+
+local function count(r, name, by)
+  redis.call('HINCRBY', K_STATS, lc(r) .. '/' .. name, by)
+end
+
+local function live(by) redis.call('HINCRBY', K_STATS, 'live', by) end
+
+-- A ready task that leaves its list without being popped (cancel, delete) leaves its entry behind;
+-- the entry is counted stale and skipped by the claim that pops it.
+local function mark_stale(r)
+  redis.call('HINCRBY', K_STATS, lc(r) .. '/stale/' .. r[R_PRIO], 1)
+end
+
+local function unmark_stale(ci, prio)
+  local field = CMDS[ci] .. '/stale/' .. prio
+  if tonumber(redis.call('HGET', K_STATS, field) or '0') > 0 then
+    redis.call('HINCRBY', K_STATS, field, -1)
+  end
+end
+
+local function release_dedup(id, r)
+  if r[R_DEDUP] ~= '' then
+    local field = lc(r) .. '\n' .. r[R_DEDUP]
+    if redis.call('HGET', K_DEDUP, field) == id then redis.call('HDEL', K_DEDUP, field) end
+  end
+end
+
+local woken = {}
+
+-- Pushes to the tail of the task's ready list; the record is written by the caller afterwards, so a
+-- crash in between leaves an entry whose record is not READY, which claim skips.
+local function push_ready(id, r, ci)
+  if redis.call('RPUSH', ready_key(ci, r[R_PRIO]), id) == 1 then woken[ci] = true end
+  r[R_STATE] = READY
+  r[R_DUE] = 0
+end
+
+local function publish_wakeups()
+  for ci in pairs(woken) do redis.call('PUBLISH', WAKE_CHANNEL, CMDS[ci]) end
+end
+
+local function to_delayed(id, r, due)
+  redis.call('ZADD', K_DELAYED, string.format('%d', due), id)
+  r[R_STATE] = DELAYED
+  r[R_DUE] = due
+  count(r, 'delayed', 1)
+end
+
+local function finish(id, r, state)
+  redis.call('ZADD', K_DONE, string.format('%d', NOW), id)
+  r[R_STATE] = state
+  r[R_FINISHED] = NOW
+  live(-1)
+end
+
+local function to_dlq(id, r, ci, reason)
+  redis.call('ZADD', dlq_key(ci), string.format('%d', NOW), id)
+  r[R_STATE] = DEAD
+  r[R_FINISHED] = NOW
+  r[R_ERROR] = reason
+  count(r, 'dead', 1)
+  live(-1)
+  event(r, 'dead', reason)
+end
+
+local function backoff(attempts)
+  local window = math.min(BACKOFF_BASE * math.pow(2, attempts), BACKOFF_CAP)
+  if window >= 1000 then return 1000 * math.random(0, math.floor(window / 1000)) end
+  return math.random(0, math.floor(window))
+end
+
+local function release_lease(id, r)
+  redis.call('ZREM', K_LEASES, id)
+  count(r, 'inflight', -1)
+  r[R_WORKER] = ''
+  r[R_LEASE] = 0
+end
+
+-- A charged give-back (nack or lease expiry) of a task whose lease was just released: back to the
+-- queue after a delay (nil = backoff), or to the DLQ once its attempts are spent.
+-- Returns the delay in ms, or -1 when the task went to the DLQ.
+local function retry_or_dead(id, r, ci, delay, reason, dead_reason)
+  if r[R_ATT] >= r[R_MAX] then
+    to_dlq(id, r, ci, dead_reason)
+    return -1
+  end
+  if delay == nil then delay = backoff(r[R_ATT]) end
+  r[R_ERROR] = reason
+  if delay <= 0 then
+    push_ready(id, r, ci)
+    event(r, 'retry', 0)
+    return 0
+  end
+  to_delayed(id, r, NOW + delay)
+  event(r, 'retry', NOW + delay)
+  return delay
+end
+
+-- Lease expiry for one candidate id; entries whose record disagrees are repaired (removed).
+local function expire_one(id)
+  local r = load(id)
+  if not r or r[R_STATE] ~= LEASED or r[R_LEASE] > NOW then
+    if not r or r[R_STATE] ~= LEASED then redis.call('ZREM', K_LEASES, id) end
+    return 0
+  end
+  local ci = CMDIDX[lc(r)]
+  if not ci then return 0 end
+  local worker = r[R_WORKER]
+  release_lease(id, r)
+  event(r, 'expired', worker)
+  retry_or_dead(id, r, ci, nil, 'LEASE_EXPIRED', 'LEASE_EXPIRED')
+  save(id, r)
+  return 1
+end
+
+local function promote_one(id)
+  local r = load(id)
+  if not r or r[R_STATE] ~= DELAYED then
+    redis.call('ZREM', K_DELAYED, id)
+    return 0
+  end
+  local ci = CMDIDX[lc(r)]
+  if not ci or r[R_DUE] > NOW then return 0 end
+  push_ready(id, r, ci)
+  save(id, r)
+  redis.call('ZREM', K_DELAYED, id)
+  count(r, 'delayed', -1)
+  return 1
+end
+
+-- Bounded lazy maintenance for the commands this script was given: at most `limit` expired leases
+-- and `limit` due delayed tasks, taken from the low end of each set.
+local function maintain(limit)
+  local moved = 0
+  if limit <= 0 then return 0 end
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', string.format('%d', NOW), 'LIMIT', 0, limit)) do
+    moved = moved + expire_one(id)
+  end
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', string.format('%d', NOW), 'LIMIT', 0, limit)) do
+    moved = moved + promote_one(id)
+  end
+  return moved
+end
+
+-- Claims up to `want` tasks for `worker` across this script's commands: highest priority first,
+-- FIFO within a list. Reads the head before writing so a crash at any point leaves either the entry
+-- (skipped later as not READY) or the record unchanged. Returns a flat {id, record, ...} array.
+local function claim_tasks(worker, lease_ms, want, skip_limit)
+  local out = {}
+  local got, skipped = 0, 0
+  local until_ms = NOW + lease_ms
+  for prio = 9, 0, -1 do
+    for ci = 1, NCMDS do
+      local q = ready_key(ci, prio)
+      while got < want do
+        local head = redis.call('LRANGE', q, 0, 0)[1]
+        if not head then break end
+        local r = load(head)
+        if not r or r[R_STATE] ~= READY or r[R_PRIO] ~= prio or lc(r) ~= CMDS[ci] then
+          redis.call('LPOP', q)
+          unmark_stale(ci, prio)
+          skipped = skipped + 1
+          if skipped >= skip_limit then return out end
+        else
+          redis.call('ZADD', K_LEASES, string.format('%d', until_ms), head)
+          r[R_STATE] = LEASED
+          r[R_ATT] = r[R_ATT] + 1
+          r[R_WORKER] = worker
+          r[R_LEASE] = until_ms
+          event(r, 'claimed', worker)
+          release_dedup(head, r)
+          save(head, r)
+          redis.call('LPOP', q)
+          count(r, 'inflight', 1)
+          got = got + 1
+          out[#out + 1] = head
+          out[#out + 1] = cmsgpack.pack(r)
+        end
+      end
+      if got >= want then return out end
+    end
+  end
+  return out
+end
+
+-- Ownership check shared by the lease holder's operations.
+local function owned(r, worker)
+  if not r then return E_NOT_FOUND end
+  if r[R_STATE] ~= LEASED then return E_NOT_IN_PROGRESS end
+  if r[R_WORKER] ~= worker then return E_NOT_OWNER end
+  return 0
+end
+
+-- Final result by the lease holder (COMPLETED or FAILED). A repeat of the same call after a lost
+-- reply finds the task already finished by this worker and answers as the first call did.
+local function settle(id, worker, state, result_blob, err)
+  local r = load(id)
+  if r and (r[R_STATE] == COMPLETED or r[R_STATE] == FAILED) and r[R_WORKER] == worker
+      and r[R_FINISHED] > 0 then
+    return 2, r
+  end
+  local code = owned(r, worker)
+  if code ~= 0 then return code, r end
+  redis.call('HSET', K_RESULTS, id, result_blob)
+  redis.call('ZREM', K_LEASES, id)
+  count(r, 'inflight', -1)
+  r[R_LEASE] = 0
+  r[R_ERROR] = err
+  finish(id, r, state)
+  if state == COMPLETED then
+    count(r, 'completed', 1)
+    event(r, 'completed', '')
+  else
+    count(r, 'failed', 1)
+    event(r, 'failed', err)
+  end
+  save(id, r)
+  return 1, r
+end
+
+-- Removes a task that is not leased from wherever it sits; its record goes last so a crash leaves
+-- it findable. Returns 1, or E_IN_PROGRESS.
+local function remove_task(id, r, ci)
+  local st = r[R_STATE]
+  if st == LEASED then return E_IN_PROGRESS end
+  if st == READY then
+    mark_stale(r)
+    live(-1)
+  elseif st == DELAYED then
+    redis.call('ZREM', K_DELAYED, id)
+    count(r, 'delayed', -1)
+    live(-1)
+  elseif st == DEAD then
+    redis.call('ZREM', dlq_key(ci), id)
+  else
+    redis.call('ZREM', K_DONE, id)
+  end
+  release_dedup(id, r)
+  if r[R_IDEM] ~= '' and redis.call('HGET', K_IDEM, r[R_IDEM]) == id then
+    redis.call('HDEL', K_IDEM, r[R_IDEM])
+  end
+  redis.call('HDEL', K_RESULTS, id)
+  redis.call('HDEL', K_TASKS, id)
+  return 1
+end

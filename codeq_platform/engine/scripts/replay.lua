@@ -1,0 +1,50 @@
+--[[
+  replay: move dead-lettered tasks of one command back to the tail of their ready list, attempts
+  reset, error, worker and result cleared.
+
+  KEYS, ARGV header: see lib.lua (one block: the command).
+  ARGV[A+1] 'ids' or 'oldest'
+    ids:    ARGV[A+2] n, ARGV[A+3..] task ids (each must be in this command's DLQ)
+    oldest: ARGV[A+2] how many at most, oldest death first
+  Returns {moved, remaining in this DLQ, per-id code...}: per-id 1 moved, -1 no such task,
+  -7 not in the DLQ.
+]]
+local ci = 1
+local q = dlq_key(ci)
+local ids
+if ARGV[A + 1] == 'ids' then
+  ids = {}
+  for i = 1, tonumber(ARGV[A + 2]) do ids[i] = ARGV[A + 2 + i] end
+else
+  ids = redis.call('ZRANGE', q, 0, tonumber(ARGV[A + 2]) - 1)
+end
+local moved = 0
+local codes = {}
+for i, id in ipairs(ids) do
+  local r = load(id)
+  if not r then
+    codes[i] = E_NOT_FOUND
+    redis.call('ZREM', q, id)
+  elseif r[R_STATE] ~= DEAD or lc(r) ~= CMDS[ci] then
+    codes[i] = E_NOT_IN_DLQ
+    if lc(r) == CMDS[ci] then redis.call('ZREM', q, id) end
+  else
+    r[R_ATT] = 0
+    r[R_ERROR] = ''
+    r[R_WORKER] = ''
+    r[R_LEASE] = 0
+    r[R_FINISHED] = 0
+    event(r, 'replayed', '')
+    push_ready(id, r, ci)
+    save(id, r)
+    redis.call('ZREM', q, id)
+    redis.call('HDEL', K_RESULTS, id)
+    live(1)
+    moved = moved + 1
+    codes[i] = 1
+  end
+end
+publish_wakeups()
+local out = {moved, redis.call('ZCARD', q)}
+for _, c in ipairs(codes) do out[#out + 1] = c end
+return out

@@ -1,0 +1,74 @@
+"""Every error codeQ Platform raises on purpose, with a stable machine code.
+
+    CodeqError
+    ├── InvalidInput              bad argument; ``field`` names it
+    │   └── PayloadTooLarge       payload or body above its limit
+    ├── NotFound                  no such task (or another tenant's)
+    ├── NotOwner                  the caller does not hold the task's lease
+    ├── NotInProgress             the task has no lease holder at all
+    ├── Conflict                  the task's state forbids the operation
+    │   ├── TaskNotInDlq
+    │   ├── TaskInProgress
+    │   └── TaskFinished
+    ├── QueueFull                 the tenant's queued-task limit is reached
+    └── StoreUnavailable          the KV store cannot be reached or timed out
+
+This module imports nothing of Django, so the engine can raise these too.
+"""
+
+from __future__ import annotations
+
+
+class CodeqError(Exception):
+    """Base of every deliberate error; ``code`` is stable and machine-readable."""
+
+    code = "error"
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        self.message = message or self.code
+        self.field = field
+        super().__init__(self.message)
+
+
+class InvalidInput(CodeqError):
+    code = "invalid_input"
+
+
+class PayloadTooLarge(InvalidInput):
+    code = "payload_too_large"
+
+
+class NotFound(CodeqError):
+    code = "not-found"
+
+
+class NotOwner(CodeqError):
+    code = "not-owner"
+
+
+class NotInProgress(CodeqError):
+    code = "not-in-progress"
+
+
+class Conflict(CodeqError):
+    code = "conflict"
+
+
+class TaskNotInDlq(Conflict):
+    code = "task_not_in_dlq"
+
+
+class TaskInProgress(Conflict):
+    code = "task_in_progress"
+
+
+class TaskFinished(Conflict):
+    code = "task_finished"
+
+
+class QueueFull(CodeqError):
+    code = "queue_full"
+
+
+class StoreUnavailable(CodeqError):
+    code = "store_unavailable"

@@ -1,0 +1,92 @@
+"""Django settings, read from the environment with safe production defaults."""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("CODEQ_VAR_DIR", BASE_DIR / "var"))
+
+DEBUG = os.environ.get("DEBUG", "") == "1"
+SECRET_KEY = os.environ.get("SECRET_KEY", "insecure-dev-key-change-me" if DEBUG else "")
+ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "tenants",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+ROOT_URLCONF = "codeq_platform.urls"
+ASGI_APPLICATION = "codeq_platform.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'codeq.sqlite3'}"), conn_max_age=60
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+USE_TZ = True
+TIME_ZONE = "UTC"
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+CODEQ_KV_URL = os.environ.get("CODEQ_KV_URL", "")
+if not CODEQ_KV_URL:
+    from codeq_platform.embedded_kv import shared_url
+
+    CODEQ_KV_URL = shared_url(VAR_DIR)
+
+# The control plane's cache (token grants, last-used throttles) lives in the KV store under its own prefix.
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": CODEQ_KV_URL,
+        "KEY_PREFIX": os.environ.get("CODEQ_CACHE_PREFIX", "codeq:cache"),
+        "TIMEOUT": 300,
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+    }
+}
+
+# Bearer tokens: HS256 JWTs bound to an ApiToken row. A cached grant lives at most this many seconds, so a
+# change made behind the services' back (admin edit, tenant switched off) takes effect within it.
+CODEQ_JWT_SECRET = os.environ.get("CODEQ_JWT_SECRET", SECRET_KEY)
+CODEQ_JWT_ISSUER = os.environ.get("CODEQ_JWT_ISSUER", "codeq-platform")
+CODEQ_TOKEN_CACHE_SECONDS = int(os.environ.get("CODEQ_TOKEN_CACHE_SECONDS", "5"))
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["codeq_platform.api.auth.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["codeq_platform.api.auth.CanRead"],
+    "UNAUTHENTICATED_USER": None,
+}
