@@ -1,0 +1,190 @@
+"""Bearer-token authentication and role permissions of the API.
+
+A request carries ``Authorization: Bearer <JWT>``. The JWT must be HS256-signed with the platform's key,
+name the platform as issuer and point (``sub`` = jti, ``tenantId`` = slug) at a token row that exists, is
+not revoked or expired, has the JWT's role and belongs to an active tenant. The row is read through a
+short-lived cache (``tenants.selectors.token_grant``), so each request costs one cache read, not a query.
+
+DRF views use ``BearerTokenAuthentication`` and the permission classes below; async views that do not go
+through DRF call ``aauthenticate_bearer`` and ``ensure_role``. Both raise ``InvalidBearer`` (401) and
+``Forbidden`` (403), whose body is ``{"error": "<message>"}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import jwt
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.permissions import BasePermission
+
+from tenants import bearer, selectors, services
+
+PRODUCER = "producer"
+WORKER = "worker"
+ADMIN = "admin"
+
+
+class InvalidBearer(exceptions.AuthenticationFailed):
+    """401: no usable bearer token; ``message`` says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__({"error": message}, code="invalid_token")
+        self.message = message
+
+
+class Forbidden(exceptions.PermissionDenied):
+    """403: the token is valid but its role may not call this endpoint."""
+
+    message = "forbidden"
+
+    def __init__(self) -> None:
+        super().__init__({"error": self.message}, code="forbidden")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a tenant, a role and a token. Set as both ``request.user`` and ``request.auth``."""
+
+    tenant_slug: str
+    tenant_id: int
+    role: str
+    token_id: int
+    token_name: str
+    jti: str
+
+    is_authenticated = True
+
+    @property
+    def worker_id(self) -> str:
+        """The identity that holds leases: one token shared by several processes is one pool worker."""
+        return f"token:{self.jti}"
+
+    @property
+    def actor(self) -> str:
+        """The name written in audit entries."""
+        return f"token:{self.token_name}"
+
+
+def authenticate_bearer(authorization: bytes | str | None) -> Principal:
+    """The principal of an ``Authorization`` header value; raises InvalidBearer."""
+    claims = _verified_claims(_bearer_of(authorization))
+    grant = selectors.token_grant(tenant_slug=claims[bearer.TENANT_CLAIM], jti=claims["sub"])
+    if grant is None:
+        raise InvalidBearer("unknown token")
+    now = timezone.now()
+    if grant.revoked:
+        raise InvalidBearer("token revoked")
+    if grant.expires_at is not None and grant.expires_at <= now:
+        raise InvalidBearer("token expired")
+    if not grant.tenant_active:
+        raise InvalidBearer("tenant inactive")
+    if grant.role != claims[bearer.ROLE_CLAIM]:
+        raise InvalidBearer("invalid token")
+    services.note_token_use(token_id=grant.token_id, jti=grant.jti, at=now)
+    return Principal(
+        tenant_slug=grant.tenant_slug,
+        tenant_id=grant.tenant_id,
+        role=grant.role,
+        token_id=grant.token_id,
+        token_name=grant.name,
+        jti=grant.jti,
+    )
+
+
+async def aauthenticate_bearer(authorization: bytes | str | None) -> Principal:
+    """The asyncio face of ``authenticate_bearer``, for async views."""
+    # Not thread-sensitive: verification is usually one cache read, and must not queue behind the single
+    # thread that runs every sync view under ASGI.
+    return await sync_to_async(authenticate_bearer, thread_sensitive=False)(authorization)
+
+
+def ensure_role(principal: Principal, roles: Collection[str]) -> None:
+    """Raise Forbidden unless ``principal``'s role is one of ``roles``."""
+    if principal.role not in roles:
+        raise Forbidden()
+
+
+def _bearer_of(authorization: bytes | str | None) -> str:
+    if isinstance(authorization, bytes):
+        try:
+            authorization = authorization.decode("ascii")
+        except UnicodeDecodeError:
+            raise InvalidBearer("malformed authorization header") from None
+    parts = (authorization or "").split()
+    if not parts:
+        raise InvalidBearer("missing bearer token")
+    if parts[0].lower() != "bearer":
+        raise InvalidBearer("authorization scheme must be Bearer")
+    if len(parts) != 2:
+        raise InvalidBearer("malformed authorization header")
+    return parts[1]
+
+
+def _verified_claims(token: str) -> dict:
+    try:
+        claims = jwt.decode(
+            token,
+            bearer.signing_key(),
+            algorithms=[bearer.ALGORITHM],
+            issuer=bearer.issuer(),
+            options={"require": list(bearer.REQUIRED_CLAIMS)},
+        )
+    except jwt.ExpiredSignatureError:
+        raise InvalidBearer("token expired") from None
+    except jwt.InvalidTokenError:
+        raise InvalidBearer("invalid token") from None
+    if not all(isinstance(claims[name], str) for name in ("sub", bearer.TENANT_CLAIM, bearer.ROLE_CLAIM)):
+        raise InvalidBearer("invalid token")
+    return claims
+
+
+class BearerTokenAuthentication(BaseAuthentication):
+    """DRF authentication by platform bearer token. Strict: a request without one is refused (401)."""
+
+    def authenticate(self, request) -> tuple[Principal, Principal]:
+        principal = authenticate_bearer(get_authorization_header(request))
+        return principal, principal
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="codeq"'
+
+
+class RolePermission(BasePermission):
+    """Allows the roles in ``roles``; any other valid token gets 403 ``{"error": "forbidden"}``."""
+
+    roles: frozenset[str] = frozenset()
+
+    def has_permission(self, request, view) -> bool:
+        if not isinstance(request.auth, Principal):
+            raise InvalidBearer("missing bearer token")
+        ensure_role(request.auth, self.roles)
+        return True
+
+
+class CanProduce(RolePermission):
+    """Create tasks (and batches): producers and admins."""
+
+    roles = frozenset({PRODUCER, ADMIN})
+
+
+class CanWork(RolePermission):
+    """Claim, heartbeat, abandon, nack, report results and progress, subscribe: workers and admins."""
+
+    roles = frozenset({WORKER, ADMIN})
+
+
+class CanRead(RolePermission):
+    """Get a task or its result: every role."""
+
+    roles = frozenset({PRODUCER, WORKER, ADMIN})
+
+
+class IsAdmin(RolePermission):
+    """``/admin/*`` endpoints: admins only."""
+
+    roles = frozenset({ADMIN})

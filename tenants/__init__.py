@@ -1,0 +1,1 @@
+"""The control plane: tenants, members, API tokens, webhook subscriptions, audit trail and their admin CLI."""

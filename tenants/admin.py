@@ -1,0 +1,81 @@
+"""Django admin of the control plane. Secrets never appear here; revoking a token goes through the service."""
+
+from django.contrib import admin, messages
+
+from tenants import services
+from tenants.models import ApiToken, AuditEntry, Membership, Tenant, WebhookSubscription
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ("user",)
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "active", "shards", "max_queued_tasks", "created")
+    list_filter = ("active",)
+    search_fields = ("slug", "name")
+    readonly_fields = ("created",)
+    inlines = (MembershipInline,)
+
+    def get_readonly_fields(self, request, obj=None):
+        # The slug and the shard count are baked into the tenant's KV keys once it exists.
+        if obj is not None:
+            return [*self.readonly_fields, "slug", "shards"]
+        return self.readonly_fields
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "tenant", "role", "created")
+    list_filter = ("role",)
+    search_fields = ("user__username", "tenant__slug")
+    autocomplete_fields = ("user", "tenant")
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "tenant", "role", "created", "last_used_at", "expires_at", "revoked_at")
+    list_filter = ("role", "tenant")
+    search_fields = ("name", "jti", "tenant__slug")
+    readonly_fields = ("jti", "created", "last_used_at", "revoked_at")
+    actions = ("revoke",)
+
+    def has_add_permission(self, request) -> bool:
+        # A bearer is shown only once, when issued; issue tokens with `manage.py codeq_token issue`.
+        return False
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request, queryset) -> None:
+        for token in queryset:
+            services.revoke_token(token_id=token.pk, actor=request.user.get_username())
+        self.message_user(request, f"Revoked {queryset.count()} token(s).", messages.SUCCESS)
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    list_display = ("url", "tenant", "active", "paused_reason", "created")
+    list_filter = ("active", "tenant")
+    search_fields = ("url", "tenant__slug")
+    exclude = ("secret", "previous_secret")
+    readonly_fields = ("previous_secret_expires_at", "created")
+
+    def has_add_permission(self, request) -> bool:
+        # The signing secret is shown only to whoever creates the subscription, through the service.
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ("created", "tenant", "actor", "action", "target")
+    list_filter = ("action", "tenant")
+    search_fields = ("actor", "action", "target")
+    date_hierarchy = "created"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,10 @@
+"""Django app configuration of the tenants app."""
+
+from django.apps import AppConfig
+
+
+class TenantsConfig(AppConfig):
+    """The control plane's records and commands."""
+
+    name = "tenants"
+    default_auto_field = "django.db.models.BigAutoField"

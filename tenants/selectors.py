@@ -1,0 +1,123 @@
+"""Reads of the control plane. Each takes the tenant it reads in; another tenant's object is *not found*."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import QuerySet
+
+from codeq_platform.errors import NotFound
+from tenants.models import ApiToken, AuditEntry, Membership, Tenant, WebhookSubscription
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """What a token row and its tenant allow, as cached for request authentication."""
+
+    token_id: int
+    jti: str
+    name: str
+    role: str
+    tenant_id: int
+    tenant_slug: str
+    tenant_active: bool
+    expires_at: datetime | None
+    revoked: bool
+
+
+def grant_cache_key(*, tenant_slug: str, jti: str) -> str:
+    """The cache key of one token's grant; services delete it when they change the token or its tenant."""
+    return f"token-grant:{tenant_slug}:{jti}"
+
+
+def token_grant(*, tenant_slug: str, jti: str) -> TokenGrant | None:
+    """The grant of token ``jti`` in tenant ``tenant_slug``, or None if there is no such token there.
+
+    Served from the cache for at most ``CODEQ_TOKEN_CACHE_SECONDS``, so a change that bypasses the
+    services (an admin edit, a deleted row) is seen within that time.
+    """
+    key = grant_cache_key(tenant_slug=tenant_slug, jti=jti)
+    cached = cache.get(key)
+    if cached is not None:
+        return TokenGrant(**cached)
+    token = ApiToken.objects.select_related("tenant").filter(tenant__slug=tenant_slug, jti=jti).first()
+    if token is None:
+        return None
+    grant = TokenGrant(
+        token_id=token.pk,
+        jti=token.jti,
+        name=token.name,
+        role=token.role,
+        tenant_id=token.tenant_id,
+        tenant_slug=token.tenant.slug,
+        tenant_active=token.tenant.active,
+        expires_at=token.expires_at,
+        revoked=token.revoked_at is not None,
+    )
+    cache.set(key, asdict(grant), timeout=settings.CODEQ_TOKEN_CACHE_SECONDS)
+    return grant
+
+
+def tenant_by_slug(*, slug: str) -> Tenant:
+    """The tenant called ``slug``; raises NotFound."""
+    try:
+        return Tenant.objects.get(slug=slug)
+    except Tenant.DoesNotExist:
+        raise NotFound(f"no tenant {slug!r}") from None
+
+
+def all_tenants() -> QuerySet[Tenant]:
+    """Every tenant, by slug (for platform operators and the CLI)."""
+    return Tenant.objects.order_by("slug")
+
+
+def tenants_for_user(*, user) -> QuerySet[Tenant]:
+    """The active tenants ``user`` is a member of, by slug."""
+    return Tenant.objects.filter(memberships__user=user, active=True).order_by("slug")
+
+
+def membership_for(*, tenant: Tenant, user) -> Membership | None:
+    """``user``'s membership in ``tenant``, or None."""
+    return Membership.objects.filter(tenant=tenant, user=user).first()
+
+
+def members_for(*, tenant: Tenant) -> QuerySet[Membership]:
+    """The tenant's memberships, by username."""
+    return Membership.objects.filter(tenant=tenant).select_related("user").order_by("user__username")
+
+
+def tokens_for(*, tenant: Tenant) -> QuerySet[ApiToken]:
+    """The tenant's API tokens, newest first (revoked and expired ones included)."""
+    return ApiToken.objects.filter(tenant=tenant).order_by("-created", "-id")
+
+
+def token_for(*, tenant: Tenant, token_id: int) -> ApiToken:
+    """The tenant's token ``token_id``; raises NotFound (also for another tenant's token)."""
+    try:
+        return ApiToken.objects.select_related("tenant").get(tenant=tenant, pk=token_id)
+    except ApiToken.DoesNotExist:
+        raise NotFound("token not found") from None
+
+
+def webhook_subscriptions_for(*, tenant: Tenant) -> QuerySet[WebhookSubscription]:
+    """The tenant's webhook subscriptions, newest first."""
+    return WebhookSubscription.objects.filter(tenant=tenant).order_by("-created", "-id")
+
+
+def subscriptions_for_event(*, tenant: Tenant, event: str, command: str) -> list[WebhookSubscription]:
+    """The tenant's active subscriptions that want ``event`` for ``command`` (case-insensitive)."""
+    # Filtered in Python: SQLite has no JSON containment lookup, and a tenant has few subscriptions.
+    wanted = command.lower()
+    return [
+        sub
+        for sub in WebhookSubscription.objects.filter(tenant=tenant, active=True).order_by("id")
+        if event in sub.events and (not sub.commands or wanted in {c.lower() for c in sub.commands})
+    ]
+
+
+def audit_entries_for(*, tenant: Tenant, limit: int = 100) -> QuerySet[AuditEntry]:
+    """The tenant's latest ``limit`` audit entries, newest first."""
+    return AuditEntry.objects.filter(tenant=tenant).order_by("-created", "-id")[:limit]

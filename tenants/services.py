@@ -1,0 +1,233 @@
+"""Writes of the control plane: verbs with keyword-only arguments.
+
+Invalid values raise Django's ``ValidationError`` (from ``full_clean``); a missing or foreign object raises
+``codeq_platform.errors.NotFound``. Actions on tokens, members and webhooks write their own audit entry,
+attributed to ``actor`` (a username, ``token:<name>`` or ``cli``).
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from codeq_platform.errors import NotFound
+from tenants import bearer
+from tenants.models import ApiToken, AuditEntry, Membership, Tenant, WebhookSubscription
+from tenants.selectors import grant_cache_key
+
+WEBHOOK_SECRET_PREFIX = "whsec_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new token row and its bearer JWT; the bearer is shown to the caller once and stored nowhere."""
+
+    token_row: ApiToken
+    bearer: str
+
+
+@dataclass(frozen=True)
+class CreatedSubscription:
+    """A new webhook subscription and its signing secret, which is never returned again."""
+
+    subscription: WebhookSubscription
+    secret: str
+
+
+def create_tenant(*, slug: str, name: str = "", **limits: int) -> Tenant:
+    """Create a tenant; ``limits`` override the model's defaults (``shards``, ``max_payload_bytes`` ...)."""
+    tenant = Tenant(slug=slug, name=name or slug, **limits)
+    tenant.full_clean()
+    tenant.save()
+    return tenant
+
+
+def set_tenant_active(*, tenant: Tenant, active: bool, actor: str = "system") -> Tenant:
+    """Switch a tenant on or off; its tokens stop (or resume) working at once."""
+    tenant.active = active
+    tenant.save(update_fields=["active"])
+    _forget_grants(tenant=tenant, jtis=tenant.tokens.values_list("jti", flat=True))
+    record_audit(tenant=tenant, actor=actor, action="tenant.activate" if active else "tenant.deactivate")
+    return tenant
+
+
+def issue_token(
+    *,
+    tenant: Tenant,
+    name: str,
+    role: str,
+    expires_in_days: int | None = None,
+    actor: str = "system",
+) -> IssuedToken:
+    """Create an API token row for ``tenant`` and mint its bearer JWT (shown once, never stored)."""
+    if expires_in_days is not None and expires_in_days <= 0:
+        raise ValidationError({"expires_at": "A token's lifetime is a positive number of days."})
+    now = timezone.now().replace(microsecond=0)
+    token = ApiToken(
+        tenant=tenant,
+        name=name,
+        role=role,
+        created=now,
+        expires_at=now + timedelta(days=expires_in_days) if expires_in_days is not None else None,
+    )
+    token.full_clean()
+    token.save()
+    record_audit(
+        tenant=tenant,
+        actor=actor,
+        action="token.issue",
+        target=f"token:{token.name}",
+        detail={"tokenId": token.pk, "role": token.role},
+    )
+    return IssuedToken(token_row=token, bearer=bearer.mint(token))
+
+
+def revoke_token(*, token_id: int, tenant: Tenant | None = None, actor: str = "system") -> ApiToken:
+    """Revoke token ``token_id`` (of ``tenant`` when given); it is refused from the next request on.
+
+    Revoking twice keeps the first revocation time. Raises NotFound for a missing or foreign token.
+    """
+    with transaction.atomic():
+        rows = ApiToken.objects.select_for_update().filter(pk=token_id)
+        if tenant is not None:
+            rows = rows.filter(tenant=tenant)
+        token = rows.select_related("tenant").first()
+        if token is None:
+            raise NotFound("token not found")
+        newly_revoked = token.revoked_at is None
+        if newly_revoked:
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+    _forget_grants(tenant=token.tenant, jtis=[token.jti])
+    if newly_revoked:
+        record_audit(
+            tenant=token.tenant,
+            actor=actor,
+            action="token.revoke",
+            target=f"token:{token.name}",
+            detail={"tokenId": token.pk},
+        )
+    return token
+
+
+def note_token_use(*, token_id: int, jti: str, at: datetime) -> None:
+    """Record that a token was used at ``at``: at most one database write per token and minute."""
+    # cache.add is SET NX: only the first request of the minute, across all processes, writes.
+    if not cache.add(f"token-used:{jti}", 1, timeout=int(LAST_USED_RESOLUTION.total_seconds())):
+        return
+    ApiToken.objects.filter(pk=token_id).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=at - LAST_USED_RESOLUTION)
+    ).update(last_used_at=at)
+
+
+def add_member(*, tenant: Tenant, user, role: str, actor: str = "system") -> Membership:
+    """Give ``user`` ``role`` in ``tenant``, replacing the role of an existing membership."""
+    membership = Membership.objects.filter(tenant=tenant, user=user).first() or Membership(
+        tenant=tenant, user=user
+    )
+    membership.role = role
+    membership.full_clean()
+    membership.save()
+    record_audit(
+        tenant=tenant, actor=actor, action="member.add", target=user.get_username(), detail={"role": role}
+    )
+    return membership
+
+
+def remove_member(*, tenant: Tenant, user, actor: str = "system") -> bool:
+    """Remove ``user`` from ``tenant``; False if they were not a member."""
+    deleted, _ = Membership.objects.filter(tenant=tenant, user=user).delete()
+    if deleted:
+        record_audit(tenant=tenant, actor=actor, action="member.remove", target=user.get_username())
+    return bool(deleted)
+
+
+def create_webhook_subscription(
+    *,
+    tenant: Tenant,
+    url: str,
+    events: list[str],
+    commands: Iterable[str] = (),
+    actor: str = "system",
+) -> CreatedSubscription:
+    """Subscribe ``url`` to ``events`` (for ``commands``, empty = all); the secret is returned only here."""
+    secret = _new_webhook_secret()
+    subscription = WebhookSubscription(
+        tenant=tenant, url=url, events=list(events), commands=list(commands), secret=secret
+    )
+    subscription.full_clean()
+    subscription.save()
+    record_audit(
+        tenant=tenant,
+        actor=actor,
+        action="webhook.create",
+        target=url,
+        detail={"subscriptionId": subscription.pk, "events": subscription.events},
+    )
+    return CreatedSubscription(subscription=subscription, secret=secret)
+
+
+def rotate_webhook_secret(
+    *, subscription: WebhookSubscription, grace_seconds: int, actor: str = "system"
+) -> str:
+    """Give ``subscription`` a new secret and return it; the old one still signs for ``grace_seconds``."""
+    if grace_seconds < 0:
+        raise ValidationError({"grace_seconds": "The grace period cannot be negative."})
+    secret = _new_webhook_secret()
+    if grace_seconds:
+        subscription.previous_secret = subscription.secret
+        subscription.previous_secret_expires_at = timezone.now() + timedelta(seconds=grace_seconds)
+    else:
+        subscription.previous_secret = ""
+        subscription.previous_secret_expires_at = None
+    subscription.secret = secret
+    subscription.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at"])
+    record_audit(
+        tenant=subscription.tenant,
+        actor=actor,
+        action="webhook.rotate_secret",
+        target=subscription.url,
+        detail={"subscriptionId": subscription.pk, "graceSeconds": grace_seconds},
+    )
+    return secret
+
+
+def record_audit(
+    *,
+    tenant: Tenant,
+    actor: str,
+    action: str,
+    target: str = "",
+    task_ids: Iterable[str] = (),
+    detail: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append an entry to ``tenant``'s audit trail."""
+    return AuditEntry.objects.create(
+        tenant=tenant,
+        actor=actor,
+        action=action,
+        target=target,
+        task_ids=list(task_ids),
+        detail=detail or {},
+    )
+
+
+def _new_webhook_secret() -> str:
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
+
+
+def _forget_grants(*, tenant: Tenant, jtis: Iterable[str]) -> None:
+    keys = [grant_cache_key(tenant_slug=tenant.slug, jti=jti) for jti in jtis]
+    if keys:
+        cache.delete_many(keys)
