@@ -98,9 +98,9 @@ def authenticate_bearer(authorization: bytes | str | None) -> Principal:
 
 async def aauthenticate_bearer(authorization: bytes | str | None) -> Principal:
     """The asyncio face of ``authenticate_bearer``, for async views."""
-    # Not thread-sensitive: verification is usually one cache read, and must not queue behind the single
-    # thread that runs every sync view under ASGI.
-    return await sync_to_async(authenticate_bearer, thread_sensitive=False)(authorization)
+    # Thread-sensitive, as Django's ORM wants: under ASGI each request has its own sync thread, whose database
+    # connection Django closes when the request finishes.
+    return await sync_to_async(authenticate_bearer)(authorization)
 
 
 def ensure_role(principal: Principal, roles: Collection[str]) -> None:

@@ -1,0 +1,79 @@
+"""Fixtures of the Django suites: isolated cache and JWT key, a tenant, tokens per role, a foreign tenant.
+
+The root ``conftest.py`` (the engine's) provides the KV fixtures; names here do not shadow them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework.test import APIClient
+
+from tenants import bearer
+from tests.factories import ApiTokenFactory, TenantFactory
+
+JWT_SECRET = "test-only-jwt-secret-0123456789abcdef"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Settings refuse to run without SECRET_KEY outside DEBUG (the messages middleware signs with it); the
+    # suites need not be given one. Set for the whole session: pytest-django cannot restore an empty value.
+    try:
+        django_settings.SECRET_KEY  # noqa: B018 (reading it is the check)
+    except ImproperlyConfigured:
+        django_settings.SECRET_KEY = "test-only-django-secret-key"
+
+
+@pytest.fixture(autouse=True)
+def _control_plane_settings(settings) -> Iterator[None]:
+    """A fixed signing key and a fresh cache key prefix per test; the prefix's keys are deleted after."""
+    settings.CODEQ_JWT_SECRET = JWT_SECRET
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"codeq-test:{uuid.uuid4().hex[:12]}"}
+    }
+    yield
+    cache.delete_pattern("*")
+
+
+@pytest.fixture
+def tenant(db):
+    return TenantFactory(slug="acme")
+
+
+@pytest.fixture
+def foreign_tenant(db):
+    return TenantFactory(slug="globex")
+
+
+def _bearer(tenant, role: str) -> str:
+    return bearer.mint(ApiTokenFactory(tenant=tenant, role=role))
+
+
+@pytest.fixture
+def producer_bearer(tenant) -> str:
+    return _bearer(tenant, "producer")
+
+
+@pytest.fixture
+def worker_bearer(tenant) -> str:
+    return _bearer(tenant, "worker")
+
+
+@pytest.fixture
+def admin_bearer(tenant) -> str:
+    return _bearer(tenant, "admin")
+
+
+@pytest.fixture
+def foreign_bearer(foreign_tenant) -> str:
+    return _bearer(foreign_tenant, "admin")
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
