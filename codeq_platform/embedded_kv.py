@@ -8,6 +8,7 @@ find it running.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import subprocess
 import time
@@ -77,10 +78,8 @@ class EmbeddedKV:
     def stop(self) -> None:
         """Shut the server down (it writes its append-only file first)."""
         if self.is_up():
-            try:
+            with contextlib.suppress(redis.ConnectionError):
                 redis.Redis(unix_socket_path=str(self.socket_path)).shutdown(nosave=False)
-            except redis.ConnectionError:
-                pass
         if self.process is not None:
             self.process.wait(timeout=10)
             self.process = None

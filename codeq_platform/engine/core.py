@@ -59,6 +59,7 @@ class EngineConfig:
     backoff_base_ms: int = 5_000
     backoff_cap_ms: int = 900_000
     lazy_batch: int = 10
+    lazy_interval_ms: int = 50
     stale_skip_limit: int = 1000
     sweep_batch: int = 500
     max_events: int = 20
@@ -107,6 +108,7 @@ class Core:
     def __init__(self, config: EngineConfig, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.clock = clock
+        self._maintained: dict[tuple[str, int], int] = {}
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -127,6 +129,16 @@ class Core:
         for cmd in commands:
             keys.extend(ks.command_block(shard, cmd))
         return keys
+
+    def lazy_batch(self, tenant: str, shard: int, now: int) -> int:
+        """How many expired leases / due tasks a claim repairs first: a bounded batch, at most once
+        per ``lazy_interval_ms`` per shard and process (the scheduler's sweep covers the rest), so
+        a busy queue does not pay two set reads on every claim."""
+        last = self._maintained.get((tenant, shard), 0)
+        if now - last < self.config.lazy_interval_ms and now >= last:
+            return 0
+        self._maintained[(tenant, shard)] = now
+        return self.config.lazy_batch
 
     def lease_ms(self, lease_ms: int | None) -> int:
         if lease_ms is None:
@@ -267,7 +279,7 @@ class Core:
             now = self.now_ms()
             flat = yield ("script", "claim", self.keys(ks, shard, cmds),
                           [*self.header(ks, now, cmds), worker, lease, count - len(got),
-                           c.lazy_batch, c.stale_skip_limit])  # fmt: skip
+                           self.lazy_batch(tenant, shard, now), c.stale_skip_limit])  # fmt: skip
             got.extend(self._decode_claimed(tenant, flat))
             if len(got) >= count:
                 break
@@ -309,7 +321,7 @@ class Core:
         c = self.config
         reply = yield ("script", "complete" if completed else "fail", self.keys(ks, shard, cmds),
                        [*self.header(ks, now, cmds), task_id, worker, blob, error, lease, want,
-                        c.lazy_batch, c.stale_skip_limit])  # fmt: skip
+                        self.lazy_batch(tenant, shard, now) if want else 0, c.stale_skip_limit])  # fmt: skip
         if reply[0] < 0:
             raise codes.error_for(reply[0])
         task = decode_task(tenant, task_id, reply[1])

@@ -1,14 +1,16 @@
 """The two faces of the engine, ``Engine`` (sync) and ``AsyncEngine`` (asyncio), over one core.
 
 Both run the plans of ``core.Core``; they differ only in how a yielded call reaches the store.
-Scripts are called by SHA; after ``SCRIPT FLUSH`` or a restart of a server that forgot them, the
+Calls travel over the links of ``transport.py``. Scripts are called by SHA; after ``SCRIPT FLUSH`` or a restart of a server that forgot them, the
 call falls back to EVAL with the source, which also caches the script again. Connection loss,
 timeouts and cluster outages surface as ``StoreUnavailable`` and nothing else.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import re
 import time
 from collections.abc import Callable
 from functools import partial
@@ -20,6 +22,7 @@ import redis.asyncio
 from redis.exceptions import ClusterDownError, ClusterError, NoScriptError, TryAgainError
 
 from codeq_platform.engine.core import Core, EngineConfig, Plan
+from codeq_platform.engine.transport import AsyncLink, SyncLink
 from codeq_platform.errors import StoreUnavailable
 
 SCRIPT_DIR = Path(__file__).with_name("scripts")
@@ -29,11 +32,36 @@ UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, ClusterDownError, Clus
 
 
 def _load_sources() -> dict[str, tuple[str, bytes]]:
+    """Each operation's source: its file behind the parts of lib.lua it uses.
+
+    lib.lua is a prologue followed by ``local function`` and ``local`` definitions; only the
+    definitions an operation reaches (directly or through another definition) are included,
+    because Lua builds every closure of a script on every call and unused ones cost time on the
+    hot path.
+    """
     lib = (SCRIPT_DIR / "lib.lua").read_text()
+    first = lib.index("\nlocal function ")
+    prologue, rest = lib[:first], lib[first:]
+    pieces = re.split(r"\n(?=local (?:function )?\w+ = |local function )", rest)
+    defs = []
+    for piece in pieces:
+        match = re.match(r"\s*local (?:function )?(\w+)", piece)
+        if match:
+            defs.append((match.group(1), piece))
     sources = {}
     for name in OPERATIONS:
-        body = lib + "\n" + (SCRIPT_DIR / f"{name}.lua").read_text()
-        sources[name] = (hashlib.sha1(body.encode()).hexdigest(), body.encode())
+        body = (SCRIPT_DIR / f"{name}.lua").read_text()
+        needed: set[str] = set()
+        todo = [body]
+        while todo:
+            text = todo.pop()
+            for def_name, piece in defs:
+                if def_name not in needed and re.search(rf"\b{def_name}\b", text):
+                    needed.add(def_name)
+                    todo.append(piece)
+        included = "\n".join(piece for def_name, piece in defs if def_name in needed)
+        source = f"{prologue}\n{included}\n{body}"
+        sources[name] = (hashlib.sha1(source.encode()).hexdigest(), source.encode())
     return sources
 
 
@@ -76,6 +104,11 @@ class _Face:
 class Engine(_Face):
     """The synchronous engine, for the scheduler, the dashboard and management commands."""
 
+    def __init__(self, client: Any, config: EngineConfig | None = None,
+                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+        super().__init__(client, config, clock)
+        self.link = SyncLink(client)
+
     def _run(self, plan: Plan) -> Any:
         try:
             call = next(plan)
@@ -85,18 +118,14 @@ class Engine(_Face):
             return stop.value
 
     def _do(self, call: tuple) -> Any:
-        client = self.client
         try:
             kind = call[0]
             if kind == "script":
                 return self._script(call[1], call[2], call[3])
             if kind == "cmd":
-                return client.execute_command(*call[1])
+                return self.link.execute(call[1])
             if kind == "pipe":
-                pipe = client.pipeline(transaction=False)
-                for args in call[1]:
-                    pipe.execute_command(*args)
-                return pipe.execute()
+                return self.link.execute_many(call[1])
             return [self._script(c[1], c[2], c[3]) for c in call[1]]
         except UNAVAILABLE as exc:
             raise StoreUnavailable(f"the queue store is unavailable: {exc}") from exc
@@ -104,13 +133,22 @@ class Engine(_Face):
     def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         sha, body = SOURCES[name]
         try:
-            return self.client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+            return self.link.execute(("EVALSHA", sha, len(keys), *keys, *args))
         except NoScriptError:
-            return self.client.execute_command("EVAL", body, len(keys), *keys, *args)
+            return self.link.execute(("EVAL", body, len(keys), *keys, *args))
+
+    def close(self) -> None:
+        """Close this thread's connection (the client's pool is the caller's)."""
+        self.link.close()
 
 
 class AsyncEngine(_Face):
     """The asyncio engine, for the API's hot path."""
+
+    def __init__(self, client: Any, config: EngineConfig | None = None,
+                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+        super().__init__(client, config, clock)
+        self.link = AsyncLink(client)
 
     async def _run(self, plan: Plan) -> Any:  # type: ignore[override]
         try:
@@ -121,28 +159,28 @@ class AsyncEngine(_Face):
             return stop.value
 
     async def _do(self, call: tuple) -> Any:
-        client = self.client
         try:
             kind = call[0]
             if kind == "script":
                 return await self._script(call[1], call[2], call[3])
             if kind == "cmd":
-                return await client.execute_command(*call[1])
+                return await self.link.execute(call[1])
             if kind == "pipe":
-                pipe = client.pipeline(transaction=False)
-                for args in call[1]:
-                    pipe.execute_command(*args)
-                return await pipe.execute()
-            return [await self._script(c[1], c[2], c[3]) for c in call[1]]
+                return await self.link.execute_many(call[1])
+            return list(await asyncio.gather(*(self._script(c[1], c[2], c[3]) for c in call[1])))
         except UNAVAILABLE as exc:
             raise StoreUnavailable(f"the queue store is unavailable: {exc}") from exc
 
     async def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         sha, body = SOURCES[name]
         try:
-            return await self.client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+            return await self.link.execute(("EVALSHA", sha, len(keys), *keys, *args))
         except NoScriptError:
-            return await self.client.execute_command("EVAL", body, len(keys), *keys, *args)
+            return await self.link.execute(("EVAL", body, len(keys), *keys, *args))
+
+    async def aclose(self) -> None:
+        """Close the engine's own connection (the client's pool is the caller's)."""
+        await self.link.aclose()
 
 
 def _client_options() -> dict[str, Any]:
@@ -152,19 +190,20 @@ def _client_options() -> dict[str, Any]:
     # One immediate retry replaces a pooled connection a server restart killed; more would only
     # delay the StoreUnavailable answer. Every operation is safe to repeat once: enqueue carries
     # its id, and a repeated complete/fail answers as the first one did.
+    # RESP2: KVRocks' RESP3 support is partial, and the plans read RESP2 reply shapes.
     return {"socket_timeout": 5, "socket_connect_timeout": 2, "retry": Retry(NoBackoff(), 1),
-            "health_check_interval": 0}  # fmt: skip
+            "health_check_interval": 0, "protocol": 2}  # fmt: skip
 
 
 def connect(url: str) -> Any:
     """A sync client for ``url``; ``redis+cluster://host:port`` selects a cluster client."""
     if url.startswith("redis+cluster://"):
-        return redis.RedisCluster.from_url("redis://" + url.removeprefix("redis+cluster://"))
+        return redis.RedisCluster.from_url("redis://" + url.removeprefix("redis+cluster://"), protocol=2)
     return redis.Redis.from_url(url, **_client_options())
 
 
 def connect_async(url: str) -> Any:
     """An asyncio client for ``url``; ``redis+cluster://host:port`` selects a cluster client."""
     if url.startswith("redis+cluster://"):
-        return redis.asyncio.RedisCluster.from_url("redis://" + url.removeprefix("redis+cluster://"))
+        return redis.asyncio.RedisCluster.from_url("redis://" + url.removeprefix("redis+cluster://"), protocol=2)
     return redis.asyncio.Redis.from_url(url, **_client_options())

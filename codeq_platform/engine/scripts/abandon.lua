@@ -14,6 +14,6 @@ release_lease(id, r)
 r[R_ATT] = math.max(r[R_ATT] - 1, 0)
 event(r, 'abandoned', worker)
 push_ready(id, r, CMDIDX[lc(r)])
-save(id, r)
+local blob = save(id, r)
 publish_wakeups()
-return {1, cmsgpack.pack(r)}
+return {1, blob}

@@ -24,5 +24,4 @@ r[R_ERROR] = 'CANCELLED'
 r[R_DUE] = 0
 finish(id, r, CANCELLED)
 event(r, 'cancelled', '')
-save(id, r)
-return {1, cmsgpack.pack(r)}
+return {1, save(id, r)}

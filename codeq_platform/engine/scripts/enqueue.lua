@@ -46,14 +46,14 @@ for i = 0, n - 1 do
     else
       push_ready(id, r, ci)
     end
-    save(id, r)
+    local blob = save(id, r)
     if idem ~= '' then redis.call('HSET', K_IDEM, idem, id) end
     if dedup ~= '' then redis.call('HSET', K_DEDUP, dedup_field, id) end
     redis.call('SADD', K_CMDS, CMDS[ci])
     count(r, 'created', 1)
     live(1)
     live_now = live_now + 1
-    out[#out + 1] = {1, id, cmsgpack.pack(r)}
+    out[#out + 1] = {1, id, blob}
   end
 end
 publish_wakeups()

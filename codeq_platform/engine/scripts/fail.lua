@@ -10,8 +10,8 @@
   -1 no such task, -2 leased by another worker, -3 not leased; the claimed tasks follow the record.
   A FAILED task is final: never retried, never dead-lettered.
 ]]
-local code, r = settle(ARGV[A + 1], ARGV[A + 2], FAILED, ARGV[A + 3], ARGV[A + 4])
-local out = {code, r and cmsgpack.pack(r) or ''}
+local code, blob = settle(ARGV[A + 1], ARGV[A + 2], FAILED, ARGV[A + 3], ARGV[A + 4])
+local out = {code, blob}
 local want = tonumber(ARGV[A + 6])
 if code > 0 and want > 0 then
   maintain(tonumber(ARGV[A + 7]))

@@ -14,5 +14,4 @@ local until_ms = NOW + tonumber(ARGV[A + 3])
 redis.call('ZADD', K_LEASES, string.format('%d', until_ms), id)
 r[R_LEASE] = until_ms
 event(r, 'heartbeat', worker)
-save(id, r)
-return {1, cmsgpack.pack(r)}
+return {1, save(id, r)}

