@@ -1,9 +1,10 @@
 """The two faces of the engine, ``Engine`` (sync) and ``AsyncEngine`` (asyncio), over one core.
 
-Both run the plans of ``core.Core``; they differ only in how a yielded call reaches the store.
-Calls travel over the links of ``transport.py``. Scripts are called by SHA; after ``SCRIPT FLUSH`` or a restart of a server that forgot them, the
-call falls back to EVAL with the source, which also caches the script again. Connection loss,
-timeouts and cluster outages surface as ``StoreUnavailable`` and nothing else.
+Both run the plans of ``core.Core``; they differ only in how a yielded call reaches the store,
+over the links of ``transport.py``. Scripts are called by SHA; after ``SCRIPT FLUSH`` or a restart
+of a server that forgot them, the call falls back to EVAL with the source, which also caches the
+script again. Connection loss, timeouts and cluster outages surface as ``StoreUnavailable`` and
+nothing else.
 """
 
 from __future__ import annotations
