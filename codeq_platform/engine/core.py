@@ -109,6 +109,7 @@ class Core:
         self.config = config
         self.clock = clock
         self._maintained: dict[tuple[str, int], int] = {}
+        self._known_commands: set[tuple[str, int, str]] = set()
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -139,6 +140,15 @@ class Core:
             return 0
         self._maintained[(tenant, shard)] = now
         return self.config.lazy_batch
+
+    def new_command_flags(self, tenant: str, shard: int, cmds: Iterable[str]) -> str:
+        """'1' for each command this process has not yet seen added to the shard's known set."""
+        return "".join("0" if (tenant, shard, c) in self._known_commands else "1" for c in cmds)
+
+    def remember_commands(self, tenant: str, shard: int, cmds: Iterable[str]) -> None:
+        if len(self._known_commands) > 100_000:
+            self._known_commands.clear()
+        self._known_commands.update((tenant, shard, c) for c in cmds)
 
     def lease_ms(self, lease_ms: int | None) -> int:
         if lease_ms is None:
@@ -227,17 +237,19 @@ class Core:
         calls, owners = [], []
         for shard, items in by_shard.items():
             cmds: dict[str, int] = {}
-            args: list[Any] = [max_live, len(items)]
+            args: list[Any] = []
             for _, f in items:
                 ci = cmds.setdefault(f[1], len(cmds) + 1)
                 args.extend((f[0], ci, *f[2:]))
             calls.append(("script", "enqueue", self.keys(ks, shard, cmds),
-                          self.header(ks, now, cmds) + args))  # fmt: skip
-            owners.append(items)
+                          [*self.header(ks, now, cmds), max_live, len(items),
+                           self.new_command_flags(tenant, shard, cmds), *args]))  # fmt: skip
+            owners.append((shard, cmds, items))
         replies = yield ("many", calls) if len(calls) > 1 else calls[0]
         if len(calls) == 1:
             replies = [replies]
-        for items, reply in zip(owners, replies, strict=True):
+        for (shard, cmds, items), reply in zip(owners, replies, strict=True):
+            self.remember_commands(tenant, shard, cmds)
             for (i, _), (code, tid, raw) in zip(items, reply, strict=True):
                 if code < 0:
                     out[i] = codes.error_for(code)
@@ -251,7 +263,9 @@ class Core:
         shard, fields, _ = self._prepare(ks, spec, now)
         cmd = fields[1]
         reply = yield ("script", "enqueue", self.keys(ks, shard, (cmd,)),
-                       [*self.header(ks, now, (cmd,)), max_live, 1, fields[0], 1, *fields[2:]])  # fmt: skip
+                       [*self.header(ks, now, (cmd,)), max_live, 1, self.new_command_flags(tenant, shard, (cmd,)),
+                        fields[0], 1, *fields[2:]])  # fmt: skip
+        self.remember_commands(tenant, shard, (cmd,))
         code, tid, raw = reply[0]
         if code < 0:
             raise codes.error_for(code)

@@ -15,5 +15,5 @@ r[R_ATT] = math.max(r[R_ATT] - 1, 0)
 event(r, 'abandoned', worker)
 push_ready(id, r, CMDIDX[lc(r)])
 local blob = save(id, r)
-publish_wakeups()
+commit()
 return {1, blob}

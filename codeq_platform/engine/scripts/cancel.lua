@@ -24,4 +24,6 @@ r[R_ERROR] = 'CANCELLED'
 r[R_DUE] = 0
 finish(id, r, CANCELLED)
 event(r, 'cancelled', '')
-return {1, save(id, r)}
+local blob = save(id, r)
+commit()
+return {1, blob}

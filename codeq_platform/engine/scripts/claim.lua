@@ -9,5 +9,5 @@
 ]]
 maintain(tonumber(ARGV[A + 4]))
 local out = claim_tasks(ARGV[A + 1], tonumber(ARGV[A + 2]), tonumber(ARGV[A + 3]), tonumber(ARGV[A + 5]))
-publish_wakeups()
+commit()
 return out

@@ -29,6 +29,7 @@ for i, id in ipairs(ids) do
     if codes[i] == 1 then deleted = deleted + 1 end
   end
 end
+commit()
 local remaining = 0
 if ARGV[A + 1] == 'dlq' then remaining = redis.call('ZCARD', dlq_key(1)) end
 local out = {deleted, remaining}

@@ -3,6 +3,7 @@
 
   KEYS, ARGV header: see lib.lua (one command block per distinct command in the batch).
   ARGV[A+1] max live tasks in this shard (0 = no limit)   ARGV[A+2] number of tasks n
+  ARGV[A+3] one flag per command block, '1' where the command may not be in the known set yet
   then 11 values per task: id, command index, command as sent, payload, priority, max attempts,
   due ms (0 = ready now), idempotency key, dedup key, webhook, tags ('' when absent).
   Returns per task {code, id, record}: 1 created, 0 an existing task answered (same id,
@@ -12,10 +13,12 @@
 ]]
 local max_live = tonumber(ARGV[A + 1])
 local n = tonumber(ARGV[A + 2])
+local new_commands = ARGV[A + 3]
 local out = {}
-local live_now = tonumber(redis.call('HGET', K_STATS, 'live') or '0')
+local live_now = 0
+if max_live > 0 then live_now = tonumber(redis.call('HGET', K_STATS, 'live') or '0') end
 for i = 0, n - 1 do
-  local b = A + 2 + i * 11
+  local b = A + 3 + i * 11
   local id, ci, cmd = ARGV[b + 1], tonumber(ARGV[b + 2]), ARGV[b + 3]
   local idem, dedup = ARGV[b + 8], ARGV[b + 9]
   local existing = nil
@@ -49,12 +52,12 @@ for i = 0, n - 1 do
     local blob = save(id, r)
     if idem ~= '' then redis.call('HSET', K_IDEM, idem, id) end
     if dedup ~= '' then redis.call('HSET', K_DEDUP, dedup_field, id) end
-    redis.call('SADD', K_CMDS, CMDS[ci])
+    if string.sub(new_commands, ci, ci) == '1' then redis.call('SADD', K_CMDS, CMDS[ci]) end
     count(r, 'created', 1)
     live(1)
     live_now = live_now + 1
     out[#out + 1] = {1, id, blob}
   end
 end
-publish_wakeups()
+commit()
 return out

@@ -19,5 +19,5 @@ if code > 0 and want > 0 then
     out[#out + 1] = v
   end
 end
-publish_wakeups()
+commit()
 return out

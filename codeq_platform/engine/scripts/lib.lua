@@ -70,23 +70,23 @@ end
 
 local function lc(r) return string.lower(r[R_CMD]) end
 
-local function count(r, name, by)
-  redis.call('HINCRBY', K_STATS, lc(r) .. '/' .. name, by)
-end
+-- Counter changes are summed here and written once at the end (commit), so a task that settles
+-- and is replaced by the next claim in one call costs no in-flight writes at all.
+local deltas = {}
 
-local function live(by) redis.call('HINCRBY', K_STATS, 'live', by) end
+local function bump(field, by) deltas[field] = (deltas[field] or 0) + by end
+
+local function count(r, name, by) bump(lc(r) .. '/' .. name, by) end
+
+local function live(by) bump('live', by) end
 
 -- A ready task that leaves its list without being popped (cancel, delete) leaves its entry behind;
 -- the entry is counted stale and skipped by the claim that pops it.
-local function mark_stale(r)
-  redis.call('HINCRBY', K_STATS, lc(r) .. '/stale/' .. r[R_PRIO], 1)
-end
+local function mark_stale(r) bump(lc(r) .. '/stale/' .. r[R_PRIO], 1) end
 
 local function unmark_stale(ci, prio)
   local field = CMDS[ci] .. '/stale/' .. prio
-  if tonumber(redis.call('HGET', K_STATS, field) or '0') > 0 then
-    redis.call('HINCRBY', K_STATS, field, -1)
-  end
+  if tonumber(redis.call('HGET', K_STATS, field) or '0') + (deltas[field] or 0) > 0 then bump(field, -1) end
 end
 
 local function release_dedup(id, r)
@@ -106,7 +106,11 @@ local function push_ready(id, r, ci)
   r[R_DUE] = 0
 end
 
-local function publish_wakeups()
+-- The end of every writing script: counters, then the wake-ups of queues that became non-empty.
+local function commit()
+  for field, by in pairs(deltas) do
+    if by ~= 0 then redis.call('HINCRBY', K_STATS, field, by) end
+  end
   for ci in pairs(woken) do redis.call('PUBLISH', WAKE_CHANNEL, CMDS[ci]) end
 end
 

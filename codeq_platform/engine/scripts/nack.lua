@@ -21,5 +21,5 @@ local dead_reason = reason
 if dead_reason == '' then dead_reason = 'MAX_ATTEMPTS' end
 local outcome = retry_or_dead(id, r, ci, delay, reason, dead_reason)
 local blob = save(id, r)
-publish_wakeups()
+commit()
 return {outcome, blob}

@@ -44,7 +44,7 @@ for i, id in ipairs(ids) do
     codes[i] = 1
   end
 end
-publish_wakeups()
+commit()
 local out = {moved, redis.call('ZCARD', q)}
 for _, c in ipairs(codes) do out[#out + 1] = c end
 return out

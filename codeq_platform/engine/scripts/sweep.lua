@@ -12,5 +12,5 @@ local expired, promoted = 0, 0
 for i = 1, n do expired = expired + expire_one(ARGV[A + 1 + i]) end
 local b = A + 2 + n
 for i = 1, tonumber(ARGV[b]) do promoted = promoted + promote_one(ARGV[b + i]) end
-publish_wakeups()
+commit()
 return {expired, promoted}

@@ -37,4 +37,5 @@ if dlq_cutoff > 0 then
     if #ids == limit then more = 1 end
   end
 end
+commit()
 return {done, dead, more}
