@@ -1,6 +1,7 @@
 """Django admin of the control plane. Secrets never appear here; revoking a token goes through the service."""
 
 from django.contrib import admin, messages
+from django.db import models
 
 from tenants import services
 from tenants.models import ApiToken, AuditEntry, Membership, Tenant, WebhookSubscription
@@ -61,6 +62,11 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     search_fields = ("url", "tenant__slug")
     exclude = ("secret", "previous_secret")
     readonly_fields = ("previous_secret_expires_at", "created")
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if isinstance(db_field, models.URLField):
+            kwargs["assume_scheme"] = "https"
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def has_add_permission(self, request) -> bool:
         # The signing secret is shown only to whoever creates the subscription, through the service.
