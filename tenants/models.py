@@ -70,9 +70,7 @@ class Membership(models.Model):
 
     class Meta:
         ordering = ("tenant__slug", "user__username")
-        constraints = (
-            models.UniqueConstraint(fields=("user", "tenant"), name="membership_one_per_user_and_tenant"),
-        )
+        constraints = (models.UniqueConstraint(fields=("user", "tenant"), name="membership_one_per_user_and_tenant"),)
 
     def __str__(self) -> str:
         return f"{self.user} in {self.tenant} as {self.role}"

@@ -133,15 +133,11 @@ def note_token_use(*, token_id: int, jti: str, at: datetime) -> None:
 
 def add_member(*, tenant: Tenant, user, role: str, actor: str = "system") -> Membership:
     """Give ``user`` ``role`` in ``tenant``, replacing the role of an existing membership."""
-    membership = Membership.objects.filter(tenant=tenant, user=user).first() or Membership(
-        tenant=tenant, user=user
-    )
+    membership = Membership.objects.filter(tenant=tenant, user=user).first() or Membership(tenant=tenant, user=user)
     membership.role = role
     membership.full_clean()
     membership.save()
-    record_audit(
-        tenant=tenant, actor=actor, action="member.add", target=user.get_username(), detail={"role": role}
-    )
+    record_audit(tenant=tenant, actor=actor, action="member.add", target=user.get_username(), detail={"role": role})
     return membership
 
 
@@ -178,9 +174,7 @@ def create_webhook_subscription(
     return CreatedSubscription(subscription=subscription, secret=secret)
 
 
-def rotate_webhook_secret(
-    *, subscription: WebhookSubscription, grace_seconds: int, actor: str = "system"
-) -> str:
+def rotate_webhook_secret(*, subscription: WebhookSubscription, grace_seconds: int, actor: str = "system") -> str:
     """Give ``subscription`` a new secret and return it; the old one still signs for ``grace_seconds``."""
     if grace_seconds < 0:
         raise ValidationError({"grace_seconds": "The grace period cannot be negative."})

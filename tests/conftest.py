@@ -33,9 +33,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def _control_plane_settings(settings) -> Iterator[None]:
     """A fixed signing key and a fresh cache key prefix per test; the prefix's keys are deleted after."""
     settings.CODEQ_JWT_SECRET = JWT_SECRET
-    settings.CACHES = {
-        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"codeq-test:{uuid.uuid4().hex[:12]}"}
-    }
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"codeq-test:{uuid.uuid4().hex[:12]}"}}
     yield
     cache.delete_pattern("*")
 

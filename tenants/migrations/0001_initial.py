@@ -23,9 +23,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 (
                     "slug",
@@ -78,9 +76,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("name", models.CharField(max_length=100)),
                 (
@@ -92,9 +88,7 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "jti",
-                    models.CharField(
-                        default=tenants.models.new_jti, editable=False, max_length=64, unique=True
-                    ),
+                    models.CharField(default=tenants.models.new_jti, editable=False, max_length=64, unique=True),
                 ),
                 ("created", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
                 ("last_used_at", models.DateTimeField(blank=True, editable=False, null=True)),
@@ -118,9 +112,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 (
                     "url",
@@ -155,9 +147,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 (
                     "role",
@@ -187,9 +177,7 @@ class Migration(migrations.Migration):
             options={
                 "ordering": ("tenant__slug", "user__username"),
                 "constraints": [
-                    models.UniqueConstraint(
-                        fields=("user", "tenant"), name="membership_one_per_user_and_tenant"
-                    )
+                    models.UniqueConstraint(fields=("user", "tenant"), name="membership_one_per_user_and_tenant")
                 ],
             },
         ),
@@ -198,9 +186,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("actor", models.CharField(help_text='A username or "token:<name>"', max_length=200)),
                 ("action", models.CharField(max_length=100)),

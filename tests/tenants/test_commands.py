@@ -74,9 +74,7 @@ def test_token_issue_prints_only_the_bearer_which_authenticates(api_client, tena
 
 
 def test_token_issue_json_has_token_id_tenant_role_and_expiry(api_client, tenant):
-    out, _ = run(
-        "codeq_token", "issue", "--tenant", "acme", "--role", "producer", "--expires-in", "7", "--json"
-    )
+    out, _ = run("codeq_token", "issue", "--tenant", "acme", "--role", "producer", "--expires-in", "7", "--json")
 
     issued = json.loads(out)
     token = ApiToken.objects.get(pk=issued["id"])

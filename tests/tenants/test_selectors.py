@@ -60,9 +60,7 @@ def test_subscriptions_for_event_match_event_and_command(tenant, foreign_tenant)
         every,
         billing,
     ]
-    assert selectors.subscriptions_for_event(tenant=tenant, event="task.completed", command="email") == [
-        every
-    ]
+    assert selectors.subscriptions_for_event(tenant=tenant, event="task.completed", command="email") == [every]
 
 
 def test_audit_entries_for_returns_the_tenants_latest_first(tenant, foreign_tenant):

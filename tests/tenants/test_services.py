@@ -96,9 +96,7 @@ def test_add_member_creates_then_changes_the_role(tenant):
     services.add_member(tenant=tenant, user=user, role="viewer")
     services.add_member(tenant=tenant, user=user, role="operator")
 
-    assert [(m.user.username, m.role) for m in selectors.members_for(tenant=tenant)] == [
-        ("carol", "operator")
-    ]
+    assert [(m.user.username, m.role) for m in selectors.members_for(tenant=tenant)] == [("carol", "operator")]
 
 
 def test_add_member_rejects_an_unknown_role(tenant):

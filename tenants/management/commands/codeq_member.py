@@ -24,9 +24,7 @@ class Command(ControlPlaneCommand):
         remove.add_argument("--user", required=True, help="Username")
 
     def handle_add(self, *, tenant: str, user: str, role: str, **options) -> None:
-        membership = services.add_member(
-            tenant=self.tenant(tenant), user=self._user(user), role=role, actor=CLI_ACTOR
-        )
+        membership = services.add_member(tenant=self.tenant(tenant), user=self._user(user), role=role, actor=CLI_ACTOR)
         self.stdout.write(f"{user} is {membership.role} of tenant {tenant}.")
 
     def handle_remove(self, *, tenant: str, user: str, **options) -> None:

@@ -29,9 +29,7 @@ class Command(ControlPlaneCommand):
         revoke = actions.add_parser("revoke", help="Revoke a token; it is refused from the next request on.")
         revoke.add_argument("token_id", metavar="ID", type=int, help="Token id (see `list`)")
 
-    def handle_issue(
-        self, *, tenant: str, role: str, name: str, expires_in, as_json: bool, **options
-    ) -> None:
+    def handle_issue(self, *, tenant: str, role: str, name: str, expires_in, as_json: bool, **options) -> None:
         issued = services.issue_token(
             tenant=self.tenant(tenant),
             name=name or role,
