@@ -1,0 +1,173 @@
+"""What users see when the queue store goes away and comes back.
+
+Each test starts its own redis-server (append-only file in a temporary folder, so data survives a
+restart on the same port and folder). A lost store must surface as ``StoreUnavailable`` and nothing
+else, quickly; once it is back, the same Engine works again (scripts reloaded transparently) and no
+task is lost or handed out twice.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from codeq_platform.engine import AsyncEngine, Engine, EngineConfig, NewTask, State, connect, connect_async
+from codeq_platform.errors import StoreUnavailable
+from tests.engine._redis_servers import RedisProcess, require_binary
+
+QUICK_S = 5.0  # an outage must be reported well before a 10 s request deadline
+
+
+@pytest.fixture
+def server(tmp_path) -> Iterator[RedisProcess]:
+    proc = RedisProcess(tmp_path / "store", executable=require_binary("redis-server"),
+                        extra=["--appendonly", "yes", "--enable-debug-command", "local"])  # fmt: skip
+    proc.start()
+    yield proc
+    proc.kill()
+
+
+@pytest.fixture
+def outage_config() -> EngineConfig:
+    return EngineConfig(prefix=f"cqo{uuid.uuid4().hex[:8]}", backoff_base_ms=1000, backoff_cap_ms=8000)
+
+
+@pytest.fixture
+def store_engine(server, outage_config, clock) -> Iterator[Engine]:
+    client = connect(server.url)
+    yield Engine(client, outage_config, clock)
+    client.close()
+
+
+def cached_scripts(server: RedisProcess) -> int:
+    with server.client() as admin:
+        return int(admin.info("memory")["number_of_cached_scripts"])
+
+
+def stall_server(server: RedisProcess, seconds: float) -> None:
+    with server.client(socket_timeout=seconds + 5) as admin:
+        admin.execute_command("DEBUG", "SLEEP", str(seconds))
+
+
+def assert_unavailable_quickly(op: Callable[[], Any]) -> None:
+    start = time.monotonic()
+    with pytest.raises(StoreUnavailable):
+        op()
+    assert time.monotonic() - start < QUICK_S
+
+
+async def assert_unavailable_quickly_async(op: Callable[[], Any]) -> None:
+    start = time.monotonic()
+    with pytest.raises(StoreUnavailable):
+        await op()
+    assert time.monotonic() - start < QUICK_S
+
+
+def test_store_down_raises_store_unavailable_and_the_same_engine_recovers_after_restart(server, store_engine):
+    e = store_engine
+    tid = e.enqueue("acme", NewTask("resize", {"w": 640})).task.id
+
+    server.shutdown()
+
+    assert_unavailable_quickly(lambda: e.enqueue("acme", NewTask("resize", {"w": 1})))
+    assert_unavailable_quickly(lambda: e.claim("acme", "w1", ["resize"]))
+    assert_unavailable_quickly(lambda: e.get_task("acme", tid))
+
+    server.start()  # same port, same data folder
+    assert cached_scripts(server) == 0  # redis forgets scripts on restart
+
+    assert e.get_task("acme", tid).state == State.READY
+    (claimed,) = e.claim("acme", "w1", ["resize"])
+    assert claimed.id == tid
+    assert e.complete("acme", tid, "w1", {"ok": True}).task.state == State.COMPLETED
+    new = e.enqueue("acme", NewTask("resize", {"w": 2}))
+    assert new.created
+    assert [t.id for t in e.claim("acme", "w1", ["resize"])] == [new.task.id]
+    assert cached_scripts(server) > 0  # reloaded by the engine itself
+
+
+def test_operations_keep_working_after_script_flush(server, store_engine):
+    e = store_engine
+    first = e.enqueue("acme", NewTask("ocr", {"page": 1})).task.id
+    assert [t.id for t in e.claim("acme", "w1", ["ocr"])] == [first]
+    assert cached_scripts(server) > 0
+
+    with server.client() as admin:
+        admin.script_flush()
+    assert cached_scripts(server) == 0
+
+    second = e.enqueue("acme", NewTask("ocr", {"page": 2})).task.id
+    settled = e.complete("acme", first, "w1", {"text": "..."}, next_commands=["ocr"])
+    assert settled.task.state == State.COMPLETED
+    assert [t.id for t in settled.claimed] == [second]
+    assert e.nack("acme", second, "w1", delay_ms=0).task.state == State.READY
+    assert [t.id for t in e.claim("acme", "w2", ["ocr"])] == [second]
+
+
+def test_a_claim_whose_reply_is_lost_returns_the_task_once_after_its_lease_expires(
+    server, store_engine, outage_config, clock
+):
+    e = store_engine
+    tid = e.enqueue("acme", NewTask("charge", {"amount": 5})).task.id
+    # the same engine setup over a client that gives up on a reply after 0.2 s
+    lossy_client = connect(server.url + "?socket_timeout=0.2")
+    lossy = Engine(lossy_client, outage_config, clock)
+    try:
+        assert lossy.claim("acme", "w-lost", ["warmup"]) == []  # connected, claim script cached
+
+        # the server stalls for 1.5 s: the claim arrives, the client gives up and drops the
+        # connection, then the server wakes up, runs the claim and its reply goes nowhere
+        stall = threading.Thread(target=stall_server, args=(server, 1.5))
+        stall.start()
+        time.sleep(0.2)
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            lossy.claim("acme", "w-lost", ["charge"], lease_ms=30_000)
+        assert time.monotonic() - started < 1.3  # reported before the server even answered
+        stall.join(10)
+    finally:
+        lossy_client.close()
+
+    # the server did run the claim: the task is leased to a worker that never heard about it
+    lost = e.get_task("acme", tid)
+    assert (lost.state, lost.worker_id) == (State.LEASED, "w-lost")
+    assert e.claim("acme", "w2", ["charge"]) == []  # not handed out twice
+
+    clock.advance(31)
+    assert e.sweep("acme").expired == 1
+    clock.advance(60)  # past the retry backoff
+    again = e.claim("acme", "w2", ["charge"], count=10)
+    assert [t.id for t in again] == [tid]
+    assert again[0].attempts == 2
+    assert e.claim("acme", "w3", ["charge"], count=10) == []
+    assert e.complete("acme", tid, "w2", {"charged": True}).task.state == State.COMPLETED
+
+
+async def test_async_engine_reports_outage_and_recovers_after_restart(server, outage_config, clock):
+    client = connect_async(server.url)
+    e = AsyncEngine(client, outage_config, clock)
+    try:
+        tid = (await e.enqueue("acme", NewTask("resize", {"w": 640}))).task.id
+
+        server.shutdown()
+
+        await assert_unavailable_quickly_async(lambda: e.enqueue("acme", NewTask("resize", {"w": 1})))
+        await assert_unavailable_quickly_async(lambda: e.claim("acme", "w1", ["resize"]))
+        await assert_unavailable_quickly_async(lambda: e.get_task("acme", tid))
+
+        server.start()
+        assert cached_scripts(server) == 0
+
+        assert (await e.get_task("acme", tid)).state == State.READY
+        (claimed,) = await e.claim("acme", "w1", ["resize"])
+        assert claimed.id == tid
+        assert (await e.complete("acme", tid, "w1", {"ok": True})).task.state == State.COMPLETED
+        new = await e.enqueue("acme", NewTask("resize", {"w": 2}))
+        assert [t.id for t in await e.claim("acme", "w1", ["resize"])] == [new.task.id]
+    finally:
+        await client.aclose()
