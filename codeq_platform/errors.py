@@ -10,7 +10,10 @@
     │   ├── TaskNotInDlq
     │   ├── TaskInProgress
     │   └── TaskFinished
+    ├── Unauthenticated           no usable bearer token
+    ├── Forbidden                 a valid token whose role may not do this
     ├── QueueFull                 the tenant's queued-task limit is reached
+    ├── RateLimited               the tenant's request rate is exceeded
     └── StoreUnavailable          the KV store cannot be reached or timed out
 
 This module imports nothing of Django, so the engine can raise these too.
@@ -66,8 +69,27 @@ class TaskFinished(Conflict):
     code = "task_finished"
 
 
+class Unauthenticated(CodeqError):
+    code = "unauthenticated"
+
+
+class Forbidden(CodeqError):
+    code = "forbidden"
+
+
 class QueueFull(CodeqError):
     code = "queue_full"
+
+
+class RateLimited(CodeqError):
+    code = "rate_limited"
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 1, scope: str = "tenant",
+                 operation: str = "") -> None:  # fmt: skip
+        super().__init__(message or "rate limit exceeded")
+        self.retry_after = retry_after
+        self.scope = scope
+        self.operation = operation
 
 
 class StoreUnavailable(CodeqError):

@@ -34,7 +34,8 @@ class Tenant(models.Model):
     active = models.BooleanField(default=True)
     created = models.DateTimeField(default=timezone.now, editable=False)
 
-    max_payload_bytes = models.PositiveIntegerField(default=1024 * 1024)
+    max_payload_bytes = models.PositiveIntegerField(default=256 * 1024, help_text="largest task payload, as JSON")
+    max_body_bytes = models.PositiveIntegerField(default=1024 * 1024, help_text="largest request body")
     max_queued_tasks = models.PositiveBigIntegerField(default=1_000_000, help_text="0 = unlimited")
     requests_per_second = models.PositiveIntegerField(default=1000)
     result_retention_seconds = models.PositiveIntegerField(default=86400)

@@ -26,6 +26,11 @@ class TokenGrant:
     tenant_active: bool
     expires_at: datetime | None
     revoked: bool
+    max_payload_bytes: int
+    max_body_bytes: int
+    max_queued_tasks: int
+    requests_per_second: int
+    shards: int
 
 
 def grant_cache_key(*, tenant_slug: str, jti: str) -> str:
@@ -56,6 +61,11 @@ def token_grant(*, tenant_slug: str, jti: str) -> TokenGrant | None:
         tenant_active=token.tenant.active,
         expires_at=token.expires_at,
         revoked=token.revoked_at is not None,
+        max_payload_bytes=token.tenant.max_payload_bytes,
+        max_body_bytes=token.tenant.max_body_bytes,
+        max_queued_tasks=token.tenant.max_queued_tasks,
+        requests_per_second=token.tenant.requests_per_second,
+        shards=token.tenant.shards,
     )
     cache.set(key, asdict(grant), timeout=settings.CODEQ_TOKEN_CACHE_SECONDS)
     return grant

@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.test import APIClient
 
+from codeq_platform.api.auth import forget_cached_grants
 from tenants import bearer
 from tests.factories import ApiTokenFactory, TenantFactory
 
@@ -34,8 +35,10 @@ def _control_plane_settings(settings) -> Iterator[None]:
     """A fixed signing key and a fresh cache key prefix per test; the prefix's keys are deleted after."""
     settings.CODEQ_JWT_SECRET = JWT_SECRET
     settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"codeq-test:{uuid.uuid4().hex[:12]}"}}
+    forget_cached_grants()
     yield
     cache.delete_pattern("*")
+    forget_cached_grants()
 
 
 @pytest.fixture

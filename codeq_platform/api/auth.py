@@ -8,15 +8,21 @@ short-lived cache (``tenants.selectors.token_grant``), so each request costs one
 DRF views use ``BearerTokenAuthentication`` and the permission classes below; async views that do not go
 through DRF call ``aauthenticate_bearer`` and ``ensure_role``. Both raise ``InvalidBearer`` (401) and
 ``Forbidden`` (403), whose body is ``{"error": "<message>"}``.
+
+The async face keeps each process's own copy of verified tokens and grants for at most
+``CODEQ_TOKEN_CACHE_SECONDS``: a request on the hot path then costs an HMAC check at most and no
+thread hop, and a revocation still takes effect within that time everywhere.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 
 import jwt
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -56,6 +62,11 @@ class Principal:
     token_id: int
     token_name: str
     jti: str
+    max_payload_bytes: int = 256 * 1024
+    max_body_bytes: int = 1024 * 1024
+    max_queued_tasks: int = 0
+    requests_per_second: int = 0
+    shards: int = 1
 
     is_authenticated = True
 
@@ -74,18 +85,58 @@ def authenticate_bearer(authorization: bytes | str | None) -> Principal:
     """The principal of an ``Authorization`` header value; raises InvalidBearer."""
     claims = _verified_claims(_bearer_of(authorization))
     grant = selectors.token_grant(tenant_slug=claims[bearer.TENANT_CLAIM], jti=claims["sub"])
+    principal = _principal(grant, claims)
+    services.note_token_use(token_id=grant.token_id, jti=grant.jti, at=timezone.now())
+    return principal
+
+
+_verified: dict[str, dict] = {}
+_grants: dict[tuple[str, str], tuple[float, selectors.TokenGrant | None]] = {}
+
+
+async def aauthenticate_bearer(authorization: bytes | str | None) -> Principal:
+    """The asyncio face of ``authenticate_bearer``, for async views."""
+    token = _bearer_of(authorization)
+    claims = _verified.get(token)
+    if claims is None:
+        claims = _verified_claims(token)
+        if len(_verified) > 10_000:
+            _verified.clear()
+        _verified[token] = claims
+    elif "exp" in claims and claims["exp"] <= time.time():
+        raise InvalidBearer("token expired")
+    key = (claims[bearer.TENANT_CLAIM], claims["sub"])
+    cached = _grants.get(key)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < settings.CODEQ_TOKEN_CACHE_SECONDS:
+        return _principal(cached[1], claims)
+    # Thread-sensitive, as Django's ORM wants; this runs once per token and cache period.
+    grant = await sync_to_async(selectors.token_grant)(tenant_slug=key[0], jti=key[1])
+    if len(_grants) > 10_000:
+        _grants.clear()
+    _grants[key] = (now, grant)
+    principal = _principal(grant, claims)
+    await sync_to_async(services.note_token_use)(token_id=grant.token_id, jti=grant.jti, at=timezone.now())
+    return principal
+
+
+def forget_cached_grants() -> None:
+    """Drop this process's copies of tokens and grants (tests that change settings use it)."""
+    _verified.clear()
+    _grants.clear()
+
+
+def _principal(grant: selectors.TokenGrant | None, claims: dict) -> Principal:
     if grant is None:
         raise InvalidBearer("unknown token")
-    now = timezone.now()
     if grant.revoked:
         raise InvalidBearer("token revoked")
-    if grant.expires_at is not None and grant.expires_at <= now:
+    if grant.expires_at is not None and grant.expires_at <= timezone.now():
         raise InvalidBearer("token expired")
     if not grant.tenant_active:
         raise InvalidBearer("tenant inactive")
     if grant.role != claims[bearer.ROLE_CLAIM]:
         raise InvalidBearer("invalid token")
-    services.note_token_use(token_id=grant.token_id, jti=grant.jti, at=now)
     return Principal(
         tenant_slug=grant.tenant_slug,
         tenant_id=grant.tenant_id,
@@ -93,14 +144,12 @@ def authenticate_bearer(authorization: bytes | str | None) -> Principal:
         token_id=grant.token_id,
         token_name=grant.name,
         jti=grant.jti,
+        max_payload_bytes=grant.max_payload_bytes,
+        max_body_bytes=grant.max_body_bytes,
+        max_queued_tasks=grant.max_queued_tasks,
+        requests_per_second=grant.requests_per_second,
+        shards=grant.shards,
     )
-
-
-async def aauthenticate_bearer(authorization: bytes | str | None) -> Principal:
-    """The asyncio face of ``authenticate_bearer``, for async views."""
-    # Thread-sensitive, as Django's ORM wants: under ASGI each request has its own sync thread, whose database
-    # connection Django closes when the request finishes.
-    return await sync_to_async(authenticate_bearer)(authorization)
 
 
 def ensure_role(principal: Principal, roles: Collection[str]) -> None:

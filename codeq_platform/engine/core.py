@@ -108,6 +108,7 @@ class Core:
     def __init__(self, config: EngineConfig, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.clock = clock
+        self.tenant_shards: dict[str, int] = {}
         self._maintained: dict[tuple[str, int], int] = {}
         self._known_commands: set[tuple[str, int, str]] = set()
 
@@ -117,7 +118,8 @@ class Core:
         return int(self.clock() * 1000)
 
     def ks(self, tenant: str) -> Keyspace:
-        return keyspace(self.config.prefix, validate_tenant(tenant), self.config.shards)
+        shards = self.tenant_shards.get(tenant, self.config.shards)
+        return keyspace(self.config.prefix, validate_tenant(tenant), shards)
 
     def header(self, ks: Keyspace, now: int, commands: Iterable[str]) -> list[Any]:
         cmds = list(commands)

@@ -93,6 +93,13 @@ class _Face:
     def config(self) -> EngineConfig:
         return self.core.config
 
+    def register_tenant(self, tenant: str, shards: int) -> None:
+        """Spread ``tenant``'s keys over ``shards`` hash slots (default: ``config.shards``). A tenant's
+        shard count is part of its key layout: set it before the tenant's first task, never change it."""
+        if not 1 <= shards <= 1024:
+            raise ValueError("shards must be between 1 and 1024")
+        self.core.tenant_shards[tenant] = shards
+
     def complete(self, tenant: str, task_id: str, worker: str, result: Any, **kw: Any) -> Any:
         """Store a COMPLETED result (any JSON); ``next_commands=[...]`` claims the next task too."""
         return self._run(self.core.settle(tenant, task_id, worker, completed=True, result=result, **kw))

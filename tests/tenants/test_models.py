@@ -32,7 +32,8 @@ def test_new_tenant_gets_the_default_limits():
     tenant = TenantFactory()
 
     assert tenant.active is True
-    assert tenant.max_payload_bytes == 1024 * 1024
+    assert tenant.max_payload_bytes == 256 * 1024
+    assert tenant.max_body_bytes == 1024 * 1024
     assert tenant.max_queued_tasks == 1_000_000
     assert tenant.requests_per_second == 1000
     assert tenant.result_retention_seconds == 86400
