@@ -21,6 +21,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "tenants",
 ]
 
@@ -90,4 +92,29 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["codeq_platform.api.auth.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["codeq_platform.api.auth.CanRead"],
     "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "codeq_platform.api.errors.drf_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "codeQ Platform API",
+    "DESCRIPTION": "codeQ's HTTP contract: enqueue, claim with leases, results, DLQ. Bearer tokens per tenant.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": "/v1/codeq",
+    "ENUM_NAME_OVERRIDES": {"TaskStatus": ["PENDING", "IN_PROGRESS", "COMPLETED", "FAILED"]},
+}
+
+# The queue engine.
+CODEQ_KV_PREFIX = os.environ.get("CODEQ_KV_PREFIX", "cq")
+CODEQ_MAX_PAYLOAD_BYTES = int(os.environ.get("CODEQ_MAX_PAYLOAD_BYTES", str(1024 * 1024)))
+CODEQ_BACKOFF_BASE_SECONDS = int(os.environ.get("CODEQ_BACKOFF_BASE_SECONDS", "5"))
+CODEQ_BACKOFF_CAP_SECONDS = int(os.environ.get("CODEQ_BACKOFF_CAP_SECONDS", "900"))
+# Request bodies are read into memory only up to this hard cap; tenants' own limits are lower.
+CODEQ_MAX_BODY_BYTES = int(os.environ.get("CODEQ_MAX_BODY_BYTES", str(8 * 1024 * 1024)))
+DATA_UPLOAD_MAX_MEMORY_SIZE = CODEQ_MAX_BODY_BYTES

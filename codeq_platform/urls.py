@@ -1,8 +1,16 @@
 """URL routes of the platform."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+
+from codeq_platform import health
 
 urlpatterns = [
+    path("v1/codeq/", include("codeq_platform.api.urls")),
+    path("healthz", health.healthz),
+    path("readyz", health.readyz),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "codeq_platform.api.errors.not_found"
+handler500 = "codeq_platform.api.errors.server_error"

@@ -24,6 +24,9 @@ JWT_SECRET = "test-only-jwt-secret-0123456789abcdef"
 def pytest_configure(config: pytest.Config) -> None:
     # Settings refuse to run without SECRET_KEY outside DEBUG (the messages middleware signs with it); the
     # suites need not be given one. Set for the whole session: pytest-django cannot restore an empty value.
+    # Requests served in-process leave their executor thread's connection open otherwise, and the test
+    # database could not be dropped at the end.
+    django_settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
     try:
         django_settings.SECRET_KEY  # noqa: B018 (reading it is the check)
     except ImproperlyConfigured:

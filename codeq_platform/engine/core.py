@@ -171,8 +171,9 @@ class Core:
 
     # -- enqueue ---------------------------------------------------------------------------------
 
-    def _prepare(self, ks: Keyspace, spec: NewTask, now: int) -> tuple[int, list[Any], str]:
+    def _prepare(self, ks: Keyspace, spec: NewTask, now: int, payload_limit: int | None) -> tuple[int, list[Any], str]:
         c = self.config
+        limit = min(payload_limit or c.max_payload_bytes, c.max_payload_bytes)
         cmd = validate_command(spec.command)
         if spec.payload is None:
             raise _invalid("payload", "payload is required")
@@ -180,8 +181,8 @@ class Core:
             payload = orjson.dumps(spec.payload)
         except (TypeError, orjson.JSONEncodeError) as exc:
             raise _invalid("payload", "payload must be JSON") from exc
-        if len(payload) > c.max_payload_bytes:
-            raise PayloadTooLarge(f"payload exceeds {c.max_payload_bytes} bytes", field="payload")
+        if len(payload) > limit:
+            raise PayloadTooLarge(f"payload exceeds {limit} bytes", field="payload")
         priority = _int(spec.priority, "priority", 0, 9)
         max_attempts = spec.max_attempts or c.default_max_attempts
         _int(max_attempts, "maxAttempts", 1, c.max_attempts_limit)
@@ -220,7 +221,8 @@ class Core:
                   orjson.dumps(spec.tags) if spec.tags else ""]  # fmt: skip
         return shard, fields, task_id
 
-    def enqueue_batch(self, tenant: str, specs: list[NewTask], max_live: int = 0) -> Plan:
+    def enqueue_batch(self, tenant: str, specs: list[NewTask], max_live: int = 0,
+                      payload_limit: int | None = None) -> Plan:  # fmt: skip
         """Enqueue many tasks: one script call per shard. Items that fail validation come back as
         errors in their place; nothing is written for them."""
         ks = self.ks(tenant)
@@ -231,7 +233,7 @@ class Core:
         by_shard: dict[int, list[tuple[int, list[Any]]]] = {}
         for i, spec in enumerate(specs):
             try:
-                shard, fields, _ = self._prepare(ks, spec, now)
+                shard, fields, _ = self._prepare(ks, spec, now, payload_limit)
             except InvalidInput as exc:
                 out[i] = exc
                 continue
@@ -259,10 +261,12 @@ class Core:
                     out[i] = Enqueued(decode_task(tenant, tid.decode(), raw), created=code == 1)
         return out
 
-    def enqueue(self, tenant: str, spec: NewTask, max_live: int = 0) -> Plan:
+    def enqueue(self, tenant: str, spec: NewTask, max_live: int = 0, payload_limit: int | None = None) -> Plan:
+        """Enqueue one task; ``max_live`` caps the shard's unfinished tasks, ``payload_limit`` the
+        payload (both 0/None: the engine's own limits)."""
         ks = self.ks(tenant)
         now = self.now_ms()
-        shard, fields, _ = self._prepare(ks, spec, now)
+        shard, fields, _ = self._prepare(ks, spec, now, payload_limit)
         cmd = fields[1]
         reply = yield ("script", "enqueue", self.keys(ks, shard, (cmd,)),
                        [*self.header(ks, now, (cmd,)), max_live, 1, self.new_command_flags(tenant, shard, (cmd,)),

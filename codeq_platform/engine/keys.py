@@ -66,6 +66,11 @@ class Keyspace:
         return self.command_block(shard, command)[10]
 
 
+def rate_key(prefix: str, tenant: str, second: int) -> str:
+    """The request counter of one tenant for one second (the API's rate limit)."""
+    return f"{prefix}:rl:{{t:{tenant}:0}}:{second}"
+
+
 @lru_cache(maxsize=1024)
 def keyspace(prefix: str, tenant: str, shards: int) -> Keyspace:
     """A cached Keyspace; the tenant slug must already be valid."""

@@ -1,0 +1,447 @@
+"""What drf-spectacular reads to generate the OpenAPI schema of the async endpoints.
+
+Each class stands for one route (``endpoint(doc=...)`` attaches it); its methods are never called.
+The serializers describe the contract's bodies (reference §3-§5) and are checked against real
+responses by the test suite.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.views import APIView
+
+
+class BearerScheme(OpenApiAuthenticationExtension):
+    """Bearer JWTs issued per tenant and role (``codeq_token issue``)."""
+
+    target_class = "codeq_platform.api.auth.BearerTokenAuthentication"
+    name = "bearer"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+
+
+class Error(serializers.Serializer):
+    error = serializers.CharField(help_text="message or machine code, e.g. not-owner")
+    code = serializers.CharField(help_text="stable machine code")
+    field = serializers.CharField(required=False)
+    retryAfterSeconds = serializers.IntegerField(required=False)
+
+
+class Task(serializers.Serializer):
+    id = serializers.CharField()
+    command = serializers.CharField()
+    payload = serializers.CharField(help_text="the request's JSON value, re-serialised")
+    priority = serializers.IntegerField(min_value=0, max_value=9)
+    status = serializers.ChoiceField(["PENDING", "IN_PROGRESS", "COMPLETED", "FAILED"])
+    attempts = serializers.IntegerField()
+    maxAttempts = serializers.IntegerField()
+    tenantId = serializers.CharField()
+    createdAt = serializers.DateTimeField()
+    updatedAt = serializers.DateTimeField()
+    workerId = serializers.CharField(required=False)
+    leaseUntil = serializers.DateTimeField(required=False)
+    error = serializers.CharField(required=False)
+    runAt = serializers.DateTimeField(required=False)
+    completedAt = serializers.DateTimeField(required=False)
+    deadLetteredAt = serializers.DateTimeField(required=False)
+    resultKey = serializers.CharField(required=False)
+    webhook = serializers.URLField(required=False)
+    idempotencyKey = serializers.CharField(required=False)
+    deduplicationKey = serializers.CharField(required=False)
+    progress = serializers.JSONField(required=False)
+    tags = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class CreateTaskBody(serializers.Serializer):
+    command = serializers.CharField(max_length=200)
+    payload = serializers.JSONField(help_text="any JSON value except null")
+    priority = serializers.IntegerField(min_value=0, max_value=9, default=0, help_text="9 is highest")
+    maxAttempts = serializers.IntegerField(min_value=0, max_value=1000, default=5)
+    webhook = serializers.URLField(required=False)
+    idempotencyKey = serializers.CharField(required=False)
+    deduplicationKey = serializers.CharField(required=False)
+    taskId = serializers.CharField(required=False, max_length=200)
+    runAt = serializers.DateTimeField(required=False)
+    delaySeconds = serializers.IntegerField(min_value=0, required=False)
+    tags = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=32)
+
+
+class ClaimBody(serializers.Serializer):
+    commands = serializers.ListField(child=serializers.CharField(), required=False)
+    leaseSeconds = serializers.IntegerField(min_value=0, max_value=43200, default=300)
+    waitSeconds = serializers.IntegerField(min_value=0, max_value=30, default=0)
+
+
+class Artifact(serializers.Serializer):
+    name = serializers.CharField()
+    url = serializers.CharField(required=False)
+    contentBase64 = serializers.CharField(required=False)
+    contentType = serializers.CharField(required=False)
+
+
+class ResultBody(serializers.Serializer):
+    status = serializers.ChoiceField(["COMPLETED", "FAILED"])
+    result = serializers.JSONField(required=False, help_text="required when COMPLETED")
+    error = serializers.CharField(required=False, help_text="required when FAILED")
+    artifacts = Artifact(many=True, required=False)
+
+
+class ResultAnswer(serializers.Serializer):
+    taskId = serializers.CharField()
+    status = serializers.ChoiceField(["COMPLETED", "FAILED"])
+    result = serializers.JSONField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+    artifacts = inline_serializer(
+        "ArtifactLink", {"name": serializers.CharField(), "url": serializers.CharField()}, many=True
+    )
+    completedAt = serializers.DateTimeField()
+
+
+def _errors(*codes: int) -> dict[int, OpenApiResponse]:
+    return {code: OpenApiResponse(Error) for code in (400, 401, 403, 429, 503, *codes)}
+
+
+def _ok(serializer, status: int = 200) -> dict:
+    return {status: serializer}
+
+
+_PAGE = [
+    OpenApiParameter("limit", int, description="page size"),
+    OpenApiParameter("cursor", str, description="the previous page's nextCursor"),
+]
+
+
+class _Doc(APIView):
+    """Documentation only: the route is served by an async endpoint."""
+
+
+class CreateTask(_Doc):
+    @extend_schema(
+        operation_id="create_task",
+        request=CreateTaskBody,
+        responses={**_ok(Task, 202), **_errors(413)},
+        tags=["tasks"],
+        summary="Create a task",
+    )
+    def post(self, request): ...
+
+
+class CreateBatch(_Doc):
+    @extend_schema(
+        operation_id="create_batch",
+        request=inline_serializer("CreateBatchBody", {"tasks": CreateTaskBody(many=True)}),
+        responses={
+            **_ok(
+                inline_serializer(
+                    "CreateBatchAnswer",
+                    {
+                        "results": serializers.ListField(
+                            child=serializers.JSONField(), help_text="per item {task} or {error}"
+                        )
+                    },
+                )
+            ),
+            **_errors(413),
+        },
+        tags=["tasks"],
+        summary="Create up to 100 tasks",
+    )
+    def post(self, request): ...
+
+
+class Claim(_Doc):
+    @extend_schema(
+        operation_id="claim",
+        request=ClaimBody,
+        responses={**_ok(Task), 204: None, **_errors()},
+        tags=["workers"],
+        summary="Claim the next task (long-poll with waitSeconds)",
+    )
+    def post(self, request): ...
+
+
+class ClaimBatch(_Doc):
+    @extend_schema(
+        operation_id="claim_batch",
+        request=inline_serializer(
+            "ClaimBatchBody",
+            {
+                "count": serializers.IntegerField(min_value=1, max_value=10),
+                "commands": serializers.ListField(child=serializers.CharField(), required=False),
+                "leaseSeconds": serializers.IntegerField(required=False),
+            },
+        ),
+        responses={**_ok(inline_serializer("ClaimBatchAnswer", {"tasks": Task(many=True)})), 204: None, **_errors()},
+        tags=["workers"],
+        summary="Claim up to 10 tasks",
+    )
+    def post(self, request): ...
+
+
+_OK = inline_serializer("Ok", {"ok": serializers.BooleanField()})
+_REQUEUED = inline_serializer(
+    "GivenBack", {"status": serializers.CharField(), "delaySeconds": serializers.IntegerField(required=False)}
+)
+
+
+class Heartbeat(_Doc):
+    @extend_schema(
+        operation_id="heartbeat",
+        request=inline_serializer("HeartbeatBody", {"extendSeconds": serializers.IntegerField(required=False)}),
+        responses={**_ok(_OK), **_errors(404)},
+        tags=["workers"],
+        summary="Extend the lease",
+    )
+    def post(self, request, task_id): ...
+
+
+class Abandon(_Doc):
+    @extend_schema(
+        operation_id="abandon",
+        request=None,
+        responses={**_ok(_REQUEUED), **_errors(404)},
+        tags=["workers"],
+        summary="Give the task back now (attempt not charged)",
+    )
+    def post(self, request, task_id): ...
+
+
+class Nack(_Doc):
+    @extend_schema(
+        operation_id="nack",
+        request=inline_serializer(
+            "NackBody",
+            {"delaySeconds": serializers.IntegerField(required=False), "reason": serializers.CharField(required=False)},
+        ),
+        responses={**_ok(_REQUEUED), **_errors(404)},
+        tags=["workers"],
+        summary="Give the task back for a retry (backoff when no delay)",
+    )
+    def post(self, request, task_id): ...
+
+
+class Result(_Doc):
+    @extend_schema(
+        operation_id="result",
+        request=ResultBody,
+        responses={**_ok(ResultAnswer), **_errors(404, 409)},
+        tags=["workers"],
+        summary="Report the final result",
+    )
+    def post(self, request, task_id): ...
+
+
+class ResultBatch(_Doc):
+    @extend_schema(
+        operation_id="result_batch",
+        request=inline_serializer("ResultBatchBody", {"results": serializers.ListField(child=serializers.JSONField())}),
+        responses={
+            **_ok(
+                inline_serializer(
+                    "ResultBatchAnswer",
+                    {
+                        "results": serializers.ListField(
+                            child=serializers.JSONField(), help_text="per item {taskId, result} or {taskId, error}"
+                        )
+                    },
+                )
+            ),
+            **_errors(),
+        },
+        tags=["workers"],
+        summary="Report up to 100 results",
+    )
+    def post(self, request): ...
+
+
+class Progress(_Doc):
+    @extend_schema(
+        operation_id="progress",
+        request=inline_serializer("ProgressBody", {"progress": serializers.JSONField()}),
+        responses={**_ok(_OK), **_errors(404, 409, 413)},
+        tags=["workers"],
+        summary="Record progress (kept across retries)",
+    )
+    def post(self, request, task_id): ...
+
+
+class GetTask(_Doc):
+    @extend_schema(
+        operation_id="get_task", responses={**_ok(Task), **_errors(404)}, tags=["tasks"], summary="Get a task"
+    )
+    def get(self, request, task_id): ...
+
+
+class GetResult(_Doc):
+    @extend_schema(
+        operation_id="get_result",
+        parameters=[OpenApiParameter("waitSeconds", int, description="long-poll up to 60 s")],
+        responses={
+            **_ok(inline_serializer("TaskAndResult", {"task": Task(), "result": ResultAnswer()})),
+            **_errors(404),
+        },
+        tags=["tasks"],
+        summary="Get a task's result",
+    )
+    def get(self, request, task_id): ...
+
+
+class GetArtifact(_Doc):
+    @extend_schema(
+        operation_id="get_artifact",
+        responses={(200, "application/octet-stream"): OpenApiResponse(description="the artifact"), **_errors(404)},
+        tags=["tasks"],
+        summary="Download an inline artifact",
+    )
+    def get(self, request, task_id, name): ...
+
+
+class Cancel(_Doc):
+    @extend_schema(
+        operation_id="cancel",
+        request=None,
+        responses={**_ok(Task), **_errors(404, 409)},
+        tags=["tasks"],
+        summary="Cancel a pending or delayed task (it ends FAILED, error CANCELLED)",
+    )
+    def post(self, request, task_id): ...
+
+
+class Queues(_Doc):
+    @extend_schema(
+        operation_id="queues",
+        responses={
+            **_ok(inline_serializer("QueueCounts", {"codeq:q:<cmd>:<tenant>:<state>": serializers.IntegerField()})),
+            **_errors(),
+        },
+        tags=["admin"],
+        summary="Every queue's counts",
+    )
+    def get(self, request): ...
+
+
+class QueueDetail(_Doc):
+    @extend_schema(
+        operation_id="queue_detail",
+        responses={
+            **_ok(
+                inline_serializer(
+                    "QueueDetailAnswer",
+                    {
+                        "command": serializers.CharField(),
+                        "ready": serializers.IntegerField(),
+                        "delayed": serializers.IntegerField(),
+                        "inProgress": serializers.IntegerField(),
+                        "dlq": serializers.IntegerField(),
+                        "readyByPriority": serializers.DictField(child=serializers.IntegerField()),
+                        "completed": serializers.IntegerField(),
+                        "failed": serializers.IntegerField(),
+                        "deadLettered": serializers.IntegerField(),
+                        "created": serializers.IntegerField(),
+                        "oldestReadyAgeSeconds": serializers.IntegerField(allow_null=True),
+                    },
+                )
+            ),
+            **_errors(),
+        },
+        tags=["admin"],
+        summary="One command's depths and counters",
+    )
+    def get(self, request, command): ...
+
+
+class QueueTasks(_Doc):
+    @extend_schema(
+        operation_id="queue_tasks",
+        parameters=[
+            OpenApiParameter("state", str, enum=["ready", "delayed", "inProgress", "dlq"], required=True),
+            *_PAGE,
+        ],
+        responses={
+            **_ok(
+                inline_serializer(
+                    "TaskPage", {"tasks": Task(many=True), "nextCursor": serializers.CharField(required=False)}
+                )
+            ),
+            **_errors(),
+        },
+        tags=["admin"],
+        summary="A page of a command's tasks in one state",
+    )
+    def get(self, request, command): ...
+
+
+class Requeue(_Doc):
+    @extend_schema(
+        operation_id="requeue",
+        request=None,
+        responses={**_ok(Task), **_errors(404, 409)},
+        tags=["admin"],
+        summary="Requeue a dead-lettered task",
+    )
+    def post(self, request, task_id): ...
+
+
+_MOVED = inline_serializer(
+    "Requeued", {"requeued": serializers.IntegerField(), "remaining": serializers.BooleanField()}
+)
+_PURGED = inline_serializer("Purged", {"deleted": serializers.IntegerField(), "remaining": serializers.BooleanField()})
+
+
+class RequeueCommand(_Doc):
+    @extend_schema(
+        operation_id="requeue_command",
+        request=None,
+        parameters=[OpenApiParameter("limit", int)],
+        responses={**_ok(_MOVED), **_errors()},
+        tags=["admin"],
+        summary="Requeue a command's DLQ, oldest first",
+    )
+    def post(self, request, command): ...
+
+
+class PurgeDlq(_Doc):
+    @extend_schema(
+        operation_id="purge_dlq",
+        parameters=[OpenApiParameter("limit", int)],
+        responses={**_ok(_PURGED), **_errors()},
+        tags=["admin"],
+        summary="Delete a command's dead-lettered tasks",
+    )
+    def delete(self, request, command): ...
+
+
+class DeleteTask(_Doc):
+    @extend_schema(
+        operation_id="delete_task", responses={204: None, **_errors(404, 409)}, tags=["admin"], summary="Delete a task"
+    )
+    def delete(self, request, task_id): ...
+
+
+class Cleanup(_Doc):
+    @extend_schema(
+        operation_id="cleanup",
+        request=inline_serializer(
+            "CleanupBody",
+            {"limit": serializers.IntegerField(required=False), "before": serializers.DateTimeField(required=False)},
+        ),
+        responses={
+            **_ok(
+                inline_serializer(
+                    "CleanupAnswer",
+                    {
+                        "deleted": serializers.IntegerField(),
+                        "before": serializers.DateTimeField(),
+                        "limit": serializers.IntegerField(),
+                    },
+                )
+            ),
+            **_errors(),
+        },
+        tags=["admin"],
+        summary="Delete finished tasks older than a time",
+    )
+    def post(self, request): ...

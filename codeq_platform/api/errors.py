@@ -1,0 +1,97 @@
+"""The one table from error class to HTTP status, and the one renderer of the error shape.
+
+Shape (codeQ's, reference §1): ``{"error": "<message or machine code>"}`` plus ``code`` (stable machine
+code) and, where they apply, ``field`` and ``retryAfterSeconds``. DRF's exception handler, the async
+endpoints and the JSON 404/500 handlers all render through ``error_response``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from django.http import HttpRequest, HttpResponse
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from codeq_platform import errors
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[type[errors.CodeqError], int] = {
+    errors.CodeqError: 500,
+    errors.InvalidInput: 400,
+    errors.PayloadTooLarge: 413,
+    errors.NotFound: 404,
+    errors.NotOwner: 403,
+    errors.NotInProgress: 409,
+    errors.Conflict: 409,
+    errors.TaskNotInDlq: 409,
+    errors.TaskInProgress: 409,
+    errors.TaskFinished: 409,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
+    errors.QueueFull: 429,
+    errors.RateLimited: 429,
+    errors.StoreUnavailable: 503,
+}
+
+
+def status_of(exc: errors.CodeqError) -> int:
+    return STATUS[type(exc)]
+
+
+def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
+    return HttpResponse(orjson.dumps(body), status=status, content_type="application/json", headers=headers)
+
+
+def error_body(message: str, code: str, **extra: object) -> dict[str, object]:
+    return {"error": message, "code": code, **{k: v for k, v in extra.items() if v is not None}}
+
+
+def error_response(exc: errors.CodeqError, message: str | None = None) -> HttpResponse:
+    """The response for a deliberate error; ``message`` overrides the text where the contract names one."""
+    status = status_of(exc)
+    headers = {}
+    extra: dict[str, object] = {"field": exc.field}
+    if isinstance(exc, errors.RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+        extra.update(retryAfterSeconds=exc.retry_after, scope=exc.scope, operation=exc.operation or None)
+    elif isinstance(exc, errors.QueueFull | errors.StoreUnavailable):
+        headers["Retry-After"] = "1"
+        extra["retryAfterSeconds"] = 1
+    if isinstance(exc, errors.Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="codeq"'
+    if status >= 500 and not isinstance(exc, errors.StoreUnavailable):
+        log.error("unexpected platform error", exc_info=exc)
+    return json_response(error_body(message or exc.message, exc.code, **extra), status, headers)
+
+
+def drf_handler(exc: Exception, context: dict) -> HttpResponse | None:
+    """DRF's exception handler: CodeqErrors and DRF's own errors, all in the one shape."""
+    if isinstance(exc, errors.CodeqError):
+        return error_response(exc)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    detail = response.data
+    if isinstance(exc, drf_exceptions.ValidationError) and isinstance(detail, dict) and "error" not in detail:
+        field, problems = next(iter(detail.items()))
+        message = problems[0] if isinstance(problems, list) and problems else str(problems)
+        response.data = error_body(f"{field}: {message}", "invalid_input", field=field)
+    elif isinstance(detail, dict) and "error" in detail:
+        response.data = {**detail, "code": getattr(exc, "default_code", "error")}
+    else:
+        text = detail.get("detail", detail) if isinstance(detail, dict) else detail
+        response.data = error_body(str(text), getattr(exc, "default_code", "error"))
+    return response
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """JSON 404 for every unknown route."""
+    return json_response(error_body("not found", errors.NotFound.code), 404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """JSON 500: a bug, never a traceback or an HTML page."""
+    return json_response(error_body("internal error", "internal_error"), 500)

@@ -1,0 +1,198 @@
+"""Validation of request bodies and query strings against the contract (reference §3-§5).
+
+Each reader takes the decoded JSON and returns plain values for the engine, or raises InvalidInput
+naming the field, with the contract's message where it names one. Unknown fields are ignored.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from codeq_platform.engine import NewTask
+from codeq_platform.engine.core import validate_command
+from codeq_platform.errors import InvalidInput, PayloadTooLarge
+
+MAX_LEASE_SECONDS = 43_200
+DEFAULT_LEASE_SECONDS = 300
+MAX_DELAY_SECONDS = 365 * 86_400
+MAX_NACK_DELAY_SECONDS = 900
+
+
+def require_object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise InvalidInput("invalid body")
+    return data
+
+
+def integer(data: dict[str, Any], name: str, default: int, low: int, high: int, message: str = "") -> int:
+    """An optional JSON integer in [low, high]; absent or null gives ``default``."""
+    value = data.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(message or f"invalid '{name}' (must be an integer from {low} to {high})", field=name)
+    return value
+
+
+def string(data: dict[str, Any], name: str, max_length: int = 200) -> str:
+    value = data.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > max_length:
+        raise InvalidInput(f"invalid '{name}' (must be a string of at most {max_length} characters)", field=name)
+    return value
+
+
+def seconds(data: dict[str, Any], name: str, default: int = DEFAULT_LEASE_SECONDS) -> int:
+    """A lease length: 1-43200 s; 0 or absent gives the default (300 s)."""
+    return integer(data, name, default, 0, MAX_LEASE_SECONDS) or default
+
+
+def rfc3339_ms(value: Any, name: str, message: str) -> int:
+    if not isinstance(value, str):
+        raise InvalidInput(message, field=name)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(message, field=name) from None
+    if parsed.tzinfo is None or "T" not in value.upper():
+        raise InvalidInput(message, field=name)
+    return int(parsed.timestamp() * 1000)
+
+
+def webhook_url(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or len(value) > 2048:
+        raise InvalidInput("invalid webhook url", field="webhook")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput("invalid webhook url", field="webhook")
+    return value
+
+
+def new_task(data: Any) -> NewTask:
+    """A create request (``POST /tasks`` or one item of a batch)."""
+    data = require_object(data)
+    command = data.get("command")
+    if not isinstance(command, str):
+        raise InvalidInput("invalid command", field="command")
+    validate_command(command)
+    if "payload" not in data or data["payload"] is None:
+        raise InvalidInput("payload is required", field="payload")
+    run_at_ms = None
+    delay_ms = 0
+    if data.get("runAt") not in (None, ""):
+        run_at_ms = rfc3339_ms(data["runAt"], "runAt", "invalid 'runAt' (use RFC3339)")
+    else:
+        delay = integer(data, "delaySeconds", 0, 0, MAX_DELAY_SECONDS, "invalid 'delaySeconds' (must be >= 0)")
+        delay_ms = delay * 1000
+    tags = data.get("tags") or []
+    if not isinstance(tags, list):
+        raise InvalidInput("invalid 'tags' (must be a list of strings)", field="tags")
+    spec = NewTask(
+        command=command,
+        payload=data["payload"],
+        priority=integer(data, "priority", 0, 0, 9, "invalid 'priority' (must be 0-9)"),
+        max_attempts=integer(data, "maxAttempts", 0, 0, 1000) or None,
+        delay_ms=delay_ms,
+        run_at_ms=run_at_ms,
+        idempotency_key=string(data, "idempotencyKey", 256),
+        dedup_key=string(data, "deduplicationKey", 256),
+        task_id=string(data, "taskId", 200),
+        webhook=webhook_url(data.get("webhook")),
+        tags=tags,
+    )
+    if sum(bool(k) for k in (spec.idempotency_key, spec.dedup_key, spec.task_id)) > 1:
+        raise InvalidInput("idempotencyKey, deduplicationKey and taskId are mutually exclusive", field="taskId")
+    return spec
+
+
+def commands(data: dict[str, Any]) -> list[str] | None:
+    """The claim's ``commands``; None when absent or empty (claim from every command)."""
+    value = data.get("commands")
+    if value is None or value == []:
+        return None
+    if not isinstance(value, list) or not all(isinstance(c, str) for c in value) or len(value) > 100:
+        raise InvalidInput("invalid 'commands' (must be a list of at most 100 strings)", field="commands")
+    for command in value:
+        validate_command(command, "commands")
+    return value
+
+
+def artifacts(value: Any) -> list[dict[str, str]]:
+    """Result artifacts: each ``{name, url | contentBase64, contentType}``; inline content is kept
+    in the store and served from the platform, so every artifact comes back as ``{name, url}``."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > 100:
+        raise InvalidInput("invalid 'artifacts' (must be a list)", field="artifacts")
+    out = []
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
+            raise InvalidInput("every artifact needs a name", field="artifacts")
+        artifact = {"name": item["name"][:200]}
+        if item.get("contentBase64") is not None:
+            content = item["contentBase64"]
+            try:
+                base64.b64decode(content, validate=True)
+            except (binascii.Error, ValueError, TypeError):
+                raise InvalidInput("invalid 'contentBase64'", field="artifacts") from None
+            artifact["contentBase64"] = content
+            artifact["contentType"] = str(item.get("contentType") or "application/octet-stream")[:200]
+        elif item.get("url") is not None:
+            if not isinstance(item["url"], str) or len(item["url"]) > 2048:
+                raise InvalidInput("invalid artifact url", field="artifacts")
+            artifact["url"] = item["url"]
+        out.append(artifact)
+    return out
+
+
+def result_report(data: Any) -> tuple[bool, Any, str, list[dict[str, str]]]:
+    """A result report: (completed?, result, error, artifacts)."""
+    data = require_object(data)
+    status = data.get("status")
+    if status not in ("COMPLETED", "FAILED"):
+        raise InvalidInput("invalid status", field="status")
+    result = data.get("result")
+    error = data.get("error")
+    if status == "COMPLETED":
+        if result is None:
+            raise InvalidInput("result required when status=COMPLETED", field="result")
+        if not isinstance(result, dict):
+            raise InvalidInput("invalid 'result' (must be an object)", field="result")
+    if status == "FAILED" and (not isinstance(error, str) or not error):
+        raise InvalidInput("error required when status=FAILED", field="error")
+    if error is not None and not isinstance(error, str):
+        raise InvalidInput("invalid 'error' (must be a string)", field="error")
+    return status == "COMPLETED", result, error or "", artifacts(data.get("artifacts"))
+
+
+def query_int(request_get: Any, name: str, default: int, low: int, high: int, clamp: bool = False) -> int:
+    raw = request_get.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"invalid '{name}' (must be an integer)", field=name) from None
+    if clamp:
+        value = max(low, min(value, high))
+    if not low <= value <= high:
+        raise InvalidInput(f"invalid '{name}' (must be from {low} to {high})", field=name)
+    return value
+
+
+def progress_body(data: Any, limit: int = 64 * 1024) -> Any:
+    data = require_object(data)
+    if set(data) != {"progress"} or data["progress"] is None:
+        raise InvalidInput("body must be exactly {\"progress\": <non-null JSON>}", field="progress")
+    if len(orjson.dumps(data["progress"])) > limit:
+        raise PayloadTooLarge("progress too large", field="progress")
+    return data["progress"]

@@ -1,0 +1,34 @@
+"""Routes under ``/v1/codeq/``."""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from codeq_platform.api import admin_views, views
+from codeq_platform.api.errors import not_found
+
+urlpatterns = [
+    path("tasks", views.create_task),
+    path("tasks/batch", views.create_batch),
+    path("tasks/claim", views.claim),
+    path("tasks/claim/batch", views.claim_batch),
+    path("tasks/batch/results", views.result_batch),
+    path("tasks/<str:task_id>", views.get_task),
+    path("tasks/<str:task_id>/heartbeat", views.heartbeat),
+    path("tasks/<str:task_id>/abandon", views.abandon),
+    path("tasks/<str:task_id>/nack", views.nack),
+    path("tasks/<str:task_id>/result", views.result),
+    path("tasks/<str:task_id>/progress", views.progress),
+    path("tasks/<str:task_id>/cancel", views.cancel),
+    path("tasks/<str:task_id>/artifacts/<str:name>", views.get_artifact),
+    path("admin/queues", admin_views.queues),
+    path("admin/queues/<str:command>", admin_views.queue_detail),
+    path("admin/queues/<str:command>/tasks", admin_views.queue_tasks),
+    path("admin/queues/<str:command>/dlq", admin_views.purge_dlq),
+    path("admin/queues/<str:command>/dlq/requeue", admin_views.requeue_command),
+    path("admin/tasks/cleanup", admin_views.cleanup),
+    path("admin/tasks/<str:task_id>", admin_views.delete_task),
+    path("admin/tasks/<str:task_id>/requeue", admin_views.requeue),
+    path("openapi.json", SpectacularAPIView.as_view(), name="openapi"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="swagger-ui"),
+    re_path(r".*", not_found),
+]

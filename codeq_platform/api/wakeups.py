@@ -1,0 +1,89 @@
+"""Wake-ups for long-polling claims: one pub/sub connection per process, a future per waiter.
+
+The engine publishes ``<command>`` on ``<prefix>:wake:<tenant>`` whenever a ready queue goes from
+empty to non-empty. A waiting claim registers an event for its commands and re-tries its claim when
+woken (or at least once a second, so a lost message costs at most that). Advisory only: the claim
+itself decides who gets a task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections.abc import Iterator
+
+import redis
+import redis.asyncio
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+
+class WakeHub:
+    """The process's listener and the waiting claims it wakes."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.url = url.replace("redis+cluster://", "redis://", 1)  # PUBLISH reaches every cluster node
+        self.prefix = f"{prefix}:wake:"
+        self.waiters: dict[tuple[str, str], set[asyncio.Event]] = {}
+        self.task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+
+    def start(self) -> None:
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._listen())
+
+    async def _listen(self) -> None:
+        while True:
+            client = redis.asyncio.Redis.from_url(self.url, protocol=2)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.psubscribe(self.prefix + "*")
+                    self.ready.set()
+                    async for message in pubsub.listen():
+                        if message["type"] == "pmessage":
+                            tenant = message["channel"].decode()[len(self.prefix) :]
+                            self._wake(tenant, message["data"].decode())
+            except (redis.RedisError, OSError) as exc:
+                self.ready.clear()
+                log.warning("wake-up listener lost the store (%s); claims fall back to polling", exc)
+                await asyncio.sleep(1)
+            finally:
+                await client.aclose()
+
+    def _wake(self, tenant: str, command: str) -> None:
+        for key in ((tenant, command), (tenant, "*")):
+            for event in self.waiters.get(key, ()):
+                event.set()
+
+    @contextlib.contextmanager
+    def waiting(self, tenant: str, commands: list[str] | None) -> Iterator[asyncio.Event]:
+        """An event set when any of ``commands`` (None: any command) of ``tenant`` gets work."""
+        self.start()
+        event = asyncio.Event()
+        keys = [(tenant, c.lower()) for c in commands] if commands else [(tenant, "*")]
+        for key in keys:
+            self.waiters.setdefault(key, set()).add(event)
+        try:
+            yield event
+        finally:
+            for key in keys:
+                group = self.waiters.get(key)
+                if group is not None:
+                    group.discard(event)
+                    if not group:
+                        del self.waiters[key]
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WakeHub] = weakref.WeakKeyDictionary()
+
+
+def hub() -> WakeHub:
+    """The wake-up hub of the running event loop."""
+    loop = asyncio.get_running_loop()
+    found = _hubs.get(loop)
+    if found is None:
+        found = _hubs[loop] = WakeHub(settings.CODEQ_KV_URL, settings.CODEQ_KV_PREFIX)
+    return found
