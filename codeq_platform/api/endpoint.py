@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+import redis
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
@@ -81,6 +82,8 @@ def endpoint(*, methods: tuple[str, ...], roles: frozenset[str], operation: str,
                     response = await handler(request, principal, **kwargs)
             except errors.CodeqError as exc:
                 response = error_response(exc)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:  # the token cache shares the store
+                response = error_response(errors.StoreUnavailable(f"the store is unavailable: {exc}"))
             except auth.InvalidBearer as exc:
                 response = error_response(errors.Unauthenticated(exc.message))
             except auth.Forbidden:
@@ -98,3 +101,21 @@ def endpoint(*, methods: tuple[str, ...], roles: frozenset[str], operation: str,
         return view
 
     return wrap
+
+
+def by_method(**views: Callable[..., Awaitable[HttpResponse]]) -> Callable[..., Awaitable[HttpResponse]]:
+    """One URL served by several endpoints, chosen by HTTP method (``GET=..., POST=...``)."""
+    allowed = ", ".join(sorted(views))
+
+    async def view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        chosen = views.get(request.method or "")
+        if chosen is None:
+            return json_response(error_body("method not allowed", "method_not_allowed"), 405, {"Allow": allowed})
+        return await chosen(request, **kwargs)
+
+    view.csrf_exempt = True  # type: ignore[attr-defined]
+    docs = tuple(v.cls for v in views.values() if hasattr(v, "cls"))
+    if docs:
+        view.cls = type("".join(d.__name__ for d in docs), docs, {})  # type: ignore[attr-defined]
+        view.initkwargs = {}  # type: ignore[attr-defined]
+    return view

@@ -1,9 +1,10 @@
 """Routes under ``/v1/codeq/``."""
 
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from codeq_platform.api import admin_views, views
+from codeq_platform.api.endpoint import by_method
 from codeq_platform.api.errors import not_found
 
 urlpatterns = [
@@ -16,7 +17,7 @@ urlpatterns = [
     path("tasks/<str:task_id>/heartbeat", views.heartbeat),
     path("tasks/<str:task_id>/abandon", views.abandon),
     path("tasks/<str:task_id>/nack", views.nack),
-    path("tasks/<str:task_id>/result", views.result),
+    path("tasks/<str:task_id>/result", by_method(GET=views.get_result, POST=views.result)),
     path("tasks/<str:task_id>/progress", views.progress),
     path("tasks/<str:task_id>/cancel", views.cancel),
     path("tasks/<str:task_id>/artifacts/<str:name>", views.get_artifact),
@@ -28,7 +29,7 @@ urlpatterns = [
     path("admin/tasks/cleanup", admin_views.cleanup),
     path("admin/tasks/<str:task_id>", admin_views.delete_task),
     path("admin/tasks/<str:task_id>/requeue", admin_views.requeue),
-    path("openapi.json", SpectacularAPIView.as_view(), name="openapi"),
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="swagger-ui"),
     re_path(r".*", not_found),
 ]

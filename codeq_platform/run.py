@@ -1,0 +1,125 @@
+"""``make run``: the whole platform on embedded defaults, in one command.
+
+Migrates a SQLite database under ./var/, starts the embedded KV (append-only file under ./var/kv/),
+creates a demo tenant with an admin user and one token of each role on first run, then runs the ASGI
+server on http://127.0.0.1:8000 and the scheduler until Ctrl-C. ``DATABASE_URL`` and ``CODEQ_KV_URL``
+point it elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = Path(os.environ.get("CODEQ_VAR_DIR") or ROOT / "var")
+HOST = os.environ.get("CODEQ_HOST", "127.0.0.1")
+PORT = int(os.environ.get("CODEQ_PORT", "8000"))
+DEMO_PASSWORD_FILE = VAR / "demo-admin-password"
+
+
+def _secret_key() -> str:
+    path = VAR / "secret-key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _demo() -> tuple[str, dict[str, str]]:
+    """The demo tenant, its admin user and one token per role (created once; tokens re-minted)."""
+    from django.contrib.auth import get_user_model
+
+    from tenants import bearer, services
+    from tenants.models import ApiToken, Tenant
+
+    tenant = Tenant.objects.filter(slug="demo").first()
+    if tenant is None:
+        tenant = services.create_tenant(slug="demo", name="Demo")
+        password = secrets.token_urlsafe(12)
+        DEMO_PASSWORD_FILE.write_text(password)
+        DEMO_PASSWORD_FILE.chmod(0o600)
+        user = get_user_model().objects.create_superuser("admin", "admin@localhost", password)
+        services.add_member(tenant=tenant, user=user, role="admin")
+        for role in ("producer", "worker", "admin"):
+            services.issue_token(tenant=tenant, name=f"demo-{role}", role=role)
+    tokens = {}
+    for role in ("producer", "worker", "admin"):
+        row = ApiToken.objects.filter(tenant=tenant, name=f"demo-{role}", revoked_at=None).first()
+        if row is not None:
+            tokens[role] = bearer.mint(row)
+    return DEMO_PASSWORD_FILE.read_text().strip() if DEMO_PASSWORD_FILE.exists() else "(set by you)", tokens
+
+
+def main() -> None:
+    VAR.mkdir(parents=True, exist_ok=True)
+    env = os.environ
+    env.setdefault("DEBUG", "1")
+    env.setdefault("SECRET_KEY", _secret_key())
+    env.setdefault("DJANGO_SETTINGS_MODULE", "codeq_platform.settings")
+    kv_server = None
+    if not env.get("CODEQ_KV_URL"):
+        from codeq_platform.embedded_kv import EmbeddedKV
+
+        kv_server = EmbeddedKV(VAR / "kv")
+        env["CODEQ_KV_URL"] = kv_server.start()
+
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", interactive=False, verbosity=0)
+    password, tokens = _demo()
+
+    python = sys.executable
+    children = [
+        subprocess.Popen([python, "-m", "uvicorn", "codeq_platform.asgi:application", "--host", HOST,
+                          "--port", str(PORT), "--no-access-log"], cwd=ROOT),  # fmt: skip
+        subprocess.Popen([python, str(ROOT / "manage.py"), "codeq_scheduler"], cwd=ROOT),
+    ]
+    base = f"http://{HOST}:{PORT}"
+    print(f"""
+codeQ Platform is running.
+  API          {base}/v1/codeq/        (OpenAPI: {base}/v1/codeq/openapi.json, Swagger UI: {base}/v1/codeq/docs)
+  Admin        {base}/admin/           login: admin / {password}
+  Health       {base}/healthz  {base}/readyz
+  KV store     {env['CODEQ_KV_URL']}
+
+Try it (tenant "demo"):
+  export PRODUCER={tokens.get('producer', '')}
+  export WORKER={tokens.get('worker', '')}
+  export ADMIN={tokens.get('admin', '')}
+  curl -s -X POST {base}/v1/codeq/tasks -H "Authorization: Bearer $PRODUCER" \\
+       -d '{{"command":"media.resize","payload":{{"src":"s3://bucket/cat.jpg","w":640}},"priority":5}}'
+  curl -s -X POST {base}/v1/codeq/tasks/claim -H "Authorization: Bearer $WORKER" -d '{{"commands":["media.resize"]}}'
+  curl -s -X POST {base}/v1/codeq/tasks/<id>/result -H "Authorization: Bearer $WORKER" \\
+       -d '{{"status":"COMPLETED","result":{{"url":"s3://bucket/cat-640.jpg"}}}}'
+  curl -s {base}/v1/codeq/tasks/<id>/result -H "Authorization: Bearer $PRODUCER"
+
+Ctrl-C stops everything.
+""", flush=True)  # fmt: skip
+
+    def stop(signum, frame):
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        for child in children:
+            child.wait()
+    finally:
+        stop(None, None)
+        for child in children:
+            child.wait()
+        if kv_server is not None:
+            kv_server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Periodic jobs of the platform, run by ``manage.py codeq_scheduler`` (APScheduler)."""

@@ -1,0 +1,75 @@
+"""Run the platform's periodic jobs: ``manage.py codeq_scheduler``.
+
+Several scheduler processes may run at once: a KV lock with a TTL makes each job single-runner, and
+a killed holder is replaced within the lock's TTL. SIGTERM/SIGINT stop it cleanly after the running
+job finishes.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import redis
+from apscheduler.schedulers.blocking import BlockingScheduler
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+
+from codeq_platform.scheduler import jobs
+from codeq_platform.scheduler.lock import JobLock
+
+log = logging.getLogger("codeq.scheduler")
+
+JOBS = (
+    ("sweep", jobs.sweep, 1.0),
+    ("retention", jobs.retention, 60.0),
+)
+
+
+class Command(BaseCommand):
+    help = "Run the periodic jobs: lease expiry and delayed-task sweeps, retention."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--once", action="store_true", help="run every job once and exit")
+
+    def handle(self, *args, **options):
+        client = redis.Redis.from_url(settings.CODEQ_KV_URL)
+        prefix = settings.CODEQ_KV_PREFIX
+        if options["once"]:
+            for name, job, _ in JOBS:
+                self.stdout.write(f"{name}: {job()}")
+            return
+        scheduler = BlockingScheduler(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 5})
+        for name, job, seconds in JOBS:
+            lock = JobLock(client, f"{prefix}:scheduler:lock:{name}", ttl_ms=int(max(seconds * 3, 5) * 1000))
+            scheduler.add_job(self._guarded(name, job, lock), "interval", seconds=seconds, id=name)
+
+        stopping = threading.Event()
+
+        def stop(signum, frame):
+            if not stopping.is_set():
+                stopping.set()
+                log.info("scheduler stopping (signal %s)", signum)
+                threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, daemon=True).start()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        self.stdout.write("codeq scheduler running: " + ", ".join(f"{n} every {s:g}s" for n, _, s in JOBS))
+        scheduler.start()
+
+    @staticmethod
+    def _guarded(name, job, lock):
+        def run():
+            close_old_connections()
+            try:
+                if not lock.acquire():
+                    return
+                job()
+            except Exception:  # a failing job is logged and retried at its next tick, never fatal
+                log.exception("scheduler job %s failed", name)
+            finally:
+                close_old_connections()
+
+        return run
