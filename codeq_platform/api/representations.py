@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -57,15 +58,17 @@ def task_json(task: Task) -> dict[str, Any]:
     return out
 
 
+def artifact_url(task_id: str, name: str) -> str:
+    """Where an inline artifact is served from."""
+    return f"/v1/codeq/tasks/{quote(task_id, safe='')}/artifacts/{quote(name, safe='')}"
+
+
 def artifact_links(task_id: str, artifacts_json: str) -> list[dict[str, str]]:
     """Artifacts as ``{name, url}``; inline ones point at the platform's artifact route."""
     if not artifacts_json:
         return []
-    links = []
-    for item in orjson.loads(artifacts_json):
-        url = item.get("url") or f"/v1/codeq/tasks/{task_id}/artifacts/{item['name']}"
-        links.append({"name": item["name"], "url": url})
-    return links
+    return [{"name": item["name"], "url": item.get("url") or artifact_url(task_id, item["name"])}
+            for item in orjson.loads(artifacts_json)]  # fmt: skip
 
 
 def result_json(result: TaskResult) -> dict[str, Any]:

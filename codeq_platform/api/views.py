@@ -19,7 +19,7 @@ from codeq_platform.api import docs, inputs
 from codeq_platform.api.auth import Principal
 from codeq_platform.api.endpoint import PRODUCE, READ, WORK, endpoint, read_json
 from codeq_platform.api.errors import error_body, error_response, json_response
-from codeq_platform.api.representations import result_json, task_json
+from codeq_platform.api.representations import artifact_url, result_json, rfc3339, task_json
 from codeq_platform.api.wakeups import hub
 from codeq_platform.engine import NewTask
 
@@ -177,11 +177,20 @@ async def _report(principal: Principal, task_id: str, data: dict) -> dict:
     engine = kv.async_engine()
     tenant, worker = principal.tenant_slug, principal.worker_id
     if completed:
-        await engine.complete(tenant, task_id, worker, result, error=error, artifacts=artifacts or None)
+        settled = await engine.complete(tenant, task_id, worker, result, error=error, artifacts=artifacts or None)
     else:
-        await engine.fail(tenant, task_id, worker, error, result=result, artifacts=artifacts or None)
-    _, stored = await engine.get_result(tenant, task_id)
-    return result_json(stored)
+        settled = await engine.fail(tenant, task_id, worker, error, result=result, artifacts=artifacts or None)
+    if settled.repeated:  # a retried report: answer with what the first one stored
+        _, stored = await engine.get_result(tenant, task_id)
+        return result_json(stored)
+    return {
+        "taskId": task_id,
+        "status": settled.task.status,
+        "result": result,
+        "error": error or None,
+        "artifacts": [{"name": a["name"], "url": a.get("url") or artifact_url(task_id, a["name"])} for a in artifacts],
+        "completedAt": rfc3339(settled.task.finished_ms),
+    }
 
 
 def _report_error(exc: errors.CodeqError) -> tuple[str, errors.CodeqError]:
@@ -206,18 +215,19 @@ async def result_batch(request: HttpRequest, principal: Principal) -> HttpRespon
     items = data.get("results")
     if not isinstance(items, list) or not 1 <= len(items) <= 100:
         raise errors.InvalidInput("'results' must be a list of 1 to 100 results", field="results")
-    out = []
-    for item in items:
+    async def one(item: object) -> dict:
         task_id = item.get("taskId") if isinstance(item, dict) else None
         if not isinstance(task_id, str) or not task_id:
-            out.append({"taskId": task_id, "error": "taskId is required"})
-            continue
+            return {"taskId": task_id, "error": "taskId is required"}
         try:
-            out.append({"taskId": task_id, "result": await _report(principal, task_id, item)})
+            return {"taskId": task_id, "result": await _report(principal, task_id, item)}
+        except errors.StoreUnavailable:
+            raise
         except errors.CodeqError as exc:
-            if isinstance(exc, errors.StoreUnavailable):
-                raise
-            out.append({"taskId": task_id, "error": _report_error(exc)[0]})
+            return {"taskId": task_id, "error": _report_error(exc)[0]}
+
+    # Concurrently: the engine's connection sends all the reports in one write.
+    out = list(await asyncio.gather(*(one(item) for item in items)))
     return json_response({"results": out})
 
 
