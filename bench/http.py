@@ -10,7 +10,8 @@ possible. Figures:
   batch_cycle_per_s   the same through the batch endpoints (100-task create and result batches,
                       claims of 10, the contract's largest)
   p50_ms_<endpoint>, p99_ms_<endpoint> for create, claim, heartbeat, result
-Environment: BENCH_SECONDS (default 10) per phase, BENCH_CLIENTS (default 50).
+Environment: BENCH_SECONDS (default 10) per phase, BENCH_CLIENTS (default 50), BENCH_SERVER (uvicorn or
+granian; default uvicorn).
 """
 
 from __future__ import annotations
@@ -165,6 +166,16 @@ async def drive(port: int, producer_token: str, worker_token: str, n: int, secon
     return figures
 
 
+SERVERS = {
+    "uvicorn": lambda port: [sys.executable, "-m", "uvicorn", "codeq_platform.asgi:application", "--host", "127.0.0.1",
+                             "--port", str(port), "--workers", "2", "--no-access-log", "--log-level", "warning",
+                             "--lifespan", "off", "--loop", "uvloop", "--http", "httptools"],
+    "granian": lambda port: [sys.executable, "-m", "granian", "--interface", "asginl", "codeq_platform.asgi:application",
+                             "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--loop", "uvloop",
+                             "--http", "1", "--no-ws", "--log-level", "warning"],
+}  # fmt: skip
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -194,6 +205,7 @@ def main() -> None:
     parser.add_argument("--drive", nargs=3, metavar=("PORT", "PRODUCER", "WORKER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     seconds = float(os.environ.get("BENCH_SECONDS", "10"))
+    server_name = os.environ.get("BENCH_SERVER", "uvicorn")
     clients = int(os.environ.get("BENCH_CLIENTS", "50"))
     if args.drive:
         port, producer, worker = args.drive
@@ -212,11 +224,7 @@ def main() -> None:
         env["CODEQ_KV_URL"] = kv_server.start()
     producer, worker = prepare(env)
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "codeq_platform.asgi:application", "--host", "127.0.0.1", "--port",
-         str(port), "--workers", "2", "--no-access-log", "--log-level", "warning", "--lifespan", "off"],
-        env=env, cwd=ROOT,
-    )  # fmt: skip
+    server = subprocess.Popen(SERVERS[server_name](port), env=env, cwd=ROOT)
     try:
         deadline = time.time() + 30
         while True:
@@ -244,7 +252,7 @@ def main() -> None:
         for name, value in figures.items():
             print(json.dumps({"metric": name, "value": round(value, 2)}))
     else:
-        print(f"{'metric':<22}{'value':>12}   ({clients} clients, {seconds:g}s per phase, 2 uvicorn workers)")
+        print(f"{'metric':<22}{'value':>12}   ({clients} clients, {seconds:g}s per phase, 2 {server_name} workers)")
         for name, value in figures.items():
             print(f"{name:<22}{value:>12,.2f}")
 

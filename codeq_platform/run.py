@@ -77,8 +77,8 @@ def main() -> None:
 
     python = sys.executable
     children = [
-        subprocess.Popen([python, "-m", "uvicorn", "codeq_platform.asgi:application", "--host", HOST,
-                          "--port", str(PORT), "--no-access-log"], cwd=ROOT),  # fmt: skip
+        subprocess.Popen([python, "-m", "granian", "--interface", "asginl", "codeq_platform.asgi:application",
+                          "--host", HOST, "--port", str(PORT), "--log-level", "warning"], cwd=ROOT),
         subprocess.Popen([python, str(ROOT / "manage.py"), "codeq_scheduler"], cwd=ROOT),
     ]
     base = f"http://{HOST}:{PORT}"
@@ -101,7 +101,7 @@ Try it (tenant "demo"):
   curl -s {base}/v1/codeq/tasks/<id>/result -H "Authorization: Bearer $PRODUCER"
 
 Ctrl-C stops everything.
-""", flush=True)  # fmt: skip
+""", flush=True)
 
     def stop(signum, frame):
         for child in children:

@@ -21,7 +21,7 @@ from codeq_platform.api.endpoint import PRODUCE, READ, WORK, endpoint, read_json
 from codeq_platform.api.errors import error_body, error_response, json_response
 from codeq_platform.api.representations import artifact_url, result_json, rfc3339, task_json
 from codeq_platform.api.wakeups import hub
-from codeq_platform.engine import NewTask
+from codeq_platform.engine import NewTask, Report
 
 MAX_CLAIM_WAIT = 30
 MAX_RESULT_WAIT = 60
@@ -172,17 +172,8 @@ async def nack(request: HttpRequest, principal: Principal, task_id: str) -> Http
     return json_response({"status": "requeued", "delaySeconds": -(-out.delay_ms // 1000)})
 
 
-async def _report(principal: Principal, task_id: str, data: dict) -> dict:
-    completed, result, error, artifacts = inputs.result_report(data)
-    engine = kv.async_engine()
-    tenant, worker = principal.tenant_slug, principal.worker_id
-    if completed:
-        settled = await engine.complete(tenant, task_id, worker, result, error=error, artifacts=artifacts or None)
-    else:
-        settled = await engine.fail(tenant, task_id, worker, error, result=result, artifacts=artifacts or None)
-    if settled.repeated:  # a retried report: answer with what the first one stored
-        _, stored = await engine.get_result(tenant, task_id)
-        return result_json(stored)
+def _answer(task_id: str, settled, result, error: str, artifacts: list[dict[str, str]]) -> dict:
+    """The result answer built from what was just stored (no second read)."""
     return {
         "taskId": task_id,
         "status": settled.task.status,
@@ -191,6 +182,25 @@ async def _report(principal: Principal, task_id: str, data: dict) -> dict:
         "artifacts": [{"name": a["name"], "url": a.get("url") or artifact_url(task_id, a["name"])} for a in artifacts],
         "completedAt": rfc3339(settled.task.finished_ms),
     }
+
+
+async def _stored_answer(principal: Principal, task_id: str) -> dict:
+    """A retried report: answer with what the first one stored."""
+    _, stored = await kv.async_engine().get_result(principal.tenant_slug, task_id)
+    return result_json(stored)
+
+
+async def _report(principal: Principal, task_id: str, data: dict) -> dict:
+    completed, result, error, artifacts = inputs.result_report(data)
+    engine = kv.async_engine()
+    tenant, worker = principal.tenant_slug, principal.worker_id
+    if completed:
+        settled = await engine.complete(tenant, task_id, worker, result, error=error, artifacts=artifacts or None)
+    else:
+        settled = await engine.fail(tenant, task_id, worker, error, result=result, artifacts=artifacts or None)
+    if settled.repeated:
+        return await _stored_answer(principal, task_id)
+    return _answer(task_id, settled, result, error, artifacts)
 
 
 def _report_error(exc: errors.CodeqError) -> tuple[str, errors.CodeqError]:
@@ -215,19 +225,31 @@ async def result_batch(request: HttpRequest, principal: Principal) -> HttpRespon
     items = data.get("results")
     if not isinstance(items, list) or not 1 <= len(items) <= 100:
         raise errors.InvalidInput("'results' must be a list of 1 to 100 results", field="results")
-    async def one(item: object) -> dict:
+    out: list[dict] = [{} for _ in items]
+    reports, parsed, where = [], [], []
+    for i, item in enumerate(items):
         task_id = item.get("taskId") if isinstance(item, dict) else None
         if not isinstance(task_id, str) or not task_id:
-            return {"taskId": task_id, "error": "taskId is required"}
+            out[i] = {"taskId": task_id, "error": "taskId is required"}
+            continue
         try:
-            return {"taskId": task_id, "result": await _report(principal, task_id, item)}
-        except errors.StoreUnavailable:
-            raise
+            completed, result, error, artifacts = inputs.result_report(item)
         except errors.CodeqError as exc:
-            return {"taskId": task_id, "error": _report_error(exc)[0]}
-
-    # Concurrently: the engine's connection sends all the reports in one write.
-    out = list(await asyncio.gather(*(one(item) for item in items)))
+            out[i] = {"taskId": task_id, "error": exc.message}
+            continue
+        reports.append(Report(task_id, completed, result, error, artifacts or None))
+        parsed.append((result, error, artifacts))
+        where.append(i)
+    if reports:
+        settled = await kv.async_engine().settle_batch(principal.tenant_slug, principal.worker_id, reports)
+        for i, report, (result, error, artifacts), outcome in zip(where, reports, parsed, settled, strict=True):
+            if isinstance(outcome, errors.CodeqError):
+                out[i] = {"taskId": report.task_id, "error": _report_error(outcome)[0]}
+            elif outcome.repeated:
+                out[i] = {"taskId": report.task_id, "result": await _stored_answer(principal, report.task_id)}
+            else:
+                answer = _answer(report.task_id, outcome, result, error, artifacts)
+                out[i] = {"taskId": report.task_id, "result": answer}
     return json_response({"results": out})
 
 

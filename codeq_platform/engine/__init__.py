@@ -12,6 +12,7 @@ from codeq_platform.engine.model import (
     NewTask,
     Page,
     QueueStats,
+    Report,
     Settled,
     State,
     SweepReport,
@@ -21,5 +22,5 @@ from codeq_platform.engine.model import (
 )
 
 __all__ = ["AsyncEngine", "Engine", "EngineConfig", "Enqueued", "Moved", "Nacked", "NewTask", "Page",
-           "QueueStats", "Settled", "State", "SweepReport", "Task", "TaskEvent", "TaskResult", "connect",
+           "QueueStats", "Report", "Settled", "State", "SweepReport", "Task", "TaskEvent", "TaskResult", "connect",
            "connect_async"]  # fmt: skip

@@ -27,6 +27,7 @@ from codeq_platform.engine.model import (
     NewTask,
     Page,
     QueueStats,
+    Report,
     Settled,
     SweepReport,
     Task,
@@ -35,7 +36,7 @@ from codeq_platform.engine.model import (
     decode_task,
     encode_result,
 )
-from codeq_platform.errors import InvalidInput, NotFound, PayloadTooLarge, TaskNotInDlq
+from codeq_platform.errors import CodeqError, InvalidInput, NotFound, PayloadTooLarge, TaskNotInDlq
 
 COMMAND_RE = re.compile(r"^[^\s/\x00-\x1f\x7f]{1,200}$")
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}$")
@@ -326,14 +327,8 @@ class Core:
         ks = self.ks(tenant)
         task_id = validate_task_id(task_id)
         worker = validate_worker(worker)
-        if not isinstance(error, str):
-            raise _invalid("error", "error must be a string")
         now = self.now_ms()
-        result_json = orjson.dumps(result).decode() if result is not None else ""
-        artifacts_json = orjson.dumps(artifacts).decode() if artifacts else ""
-        blob = encode_result("COMPLETED" if completed else "FAILED", result_json, error, artifacts_json, now)
-        if len(blob) > self.config.max_payload_bytes:
-            raise PayloadTooLarge(f"result exceeds {self.config.max_payload_bytes} bytes", field="result")
+        blob = self._result_blob(completed, result, error, artifacts, now)
         cmds = list(dict.fromkeys(validate_command(c, "commands") for c in next_commands or ()))
         want = _int(next_count, "count", 1, MAX_BATCH) if cmds else 0
         lease = self.lease_ms(next_lease_ms)
@@ -346,6 +341,54 @@ class Core:
             raise codes.error_for(reply[0])
         task = decode_task(tenant, task_id, reply[1])
         return Settled(task, self._decode_claimed(tenant, reply, 2), repeated=reply[0] == 2)
+
+    def _result_blob(self, completed: bool, result: Any, error: Any, artifacts: Any, now: int) -> bytes:
+        if not isinstance(error, str):
+            raise _invalid("error", "error must be a string")
+        result_json = orjson.dumps(result).decode() if result is not None else ""
+        artifacts_json = orjson.dumps(artifacts).decode() if artifacts else ""
+        blob = encode_result("COMPLETED" if completed else "FAILED", result_json, error, artifacts_json, now)
+        if len(blob) > self.config.max_payload_bytes:
+            raise PayloadTooLarge(f"result exceeds {self.config.max_payload_bytes} bytes", field="result")
+        return blob
+
+    def settle_batch(self, tenant: str, worker: str, reports: list[Report]) -> Plan:
+        """Store many final results in one script call per shard; each answer is a Settled or the
+        error for that report, in order."""
+        ks = self.ks(tenant)
+        worker = validate_worker(worker)
+        if not 1 <= len(reports) <= MAX_BATCH:
+            raise _invalid("results", f"a batch holds 1 to {MAX_BATCH} results")
+        now = self.now_ms()
+        out: list[Settled | Exception | None] = [None] * len(reports)
+        by_shard: dict[int, list[tuple[int, list[Any]]]] = {}
+        for i, report in enumerate(reports):
+            try:
+                task_id = validate_task_id(report.task_id)
+                blob = self._result_blob(report.completed, report.result, report.error, report.artifacts, now)
+            except CodeqError as exc:
+                out[i] = exc
+                continue
+            state = 3 if report.completed else 4
+            by_shard.setdefault(ks.shard_of(task_id), []).append((i, [task_id, state, blob, report.error]))
+        calls, owners = [], []
+        for shard, items in by_shard.items():
+            args = [value for _, fields in items for value in fields]
+            calls.append(("script", "settle_batch", ks.shard_keys(shard),
+                          [*self.header(ks, now, ()), worker, len(items), *args]))  # fmt: skip
+            owners.append(items)
+        if not calls:
+            return out
+        replies = yield ("many", calls) if len(calls) > 1 else calls[0]
+        if len(calls) == 1:
+            replies = [replies]
+        for items, reply in zip(owners, replies, strict=True):
+            for (i, fields), (code, raw) in zip(items, reply, strict=True):
+                if code < 0:
+                    out[i] = codes.error_for(code)
+                else:
+                    out[i] = Settled(decode_task(tenant, fields[0], raw), [], repeated=code == 2)
+        return out
 
     def nack(self, tenant: str, task_id: str, worker: str, delay_ms: int | None = None,
              reason: str = "") -> Plan:  # fmt: skip

@@ -27,7 +27,7 @@ from codeq_platform.engine.transport import AsyncLink, SyncLink
 from codeq_platform.errors import StoreUnavailable
 
 SCRIPT_DIR = Path(__file__).with_name("scripts")
-OPERATIONS = ("enqueue", "claim", "heartbeat", "complete", "fail", "nack", "abandon", "progress",
+OPERATIONS = ("enqueue", "claim", "heartbeat", "complete", "fail", "settle_batch", "nack", "abandon", "progress",
               "cancel", "delete", "replay", "sweep", "trim")  # fmt: skip
 UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, ClusterDownError, ClusterError, TryAgainError)
 
@@ -80,7 +80,7 @@ class _Face:
         self.client = client
         self.core = Core(config or EngineConfig(), clock)
         core = self.core
-        for verb in ("enqueue", "enqueue_batch", "claim", "heartbeat", "nack", "abandon", "progress",
+        for verb in ("enqueue", "enqueue_batch", "settle_batch", "claim", "heartbeat", "nack", "abandon", "progress",
                      "cancel", "delete", "replay", "replay_many", "replay_all", "delete_many",
                      "purge_dlq", "sweep", "trim", "get_task", "get_result", "commands",
                      "queue_stats", "leases", "delayed", "dlq", "ready"):  # fmt: skip

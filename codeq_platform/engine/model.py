@@ -112,6 +112,17 @@ class Enqueued:
 
 
 @dataclass(slots=True)
+class Report:
+    """One final result of a batch: COMPLETED with ``result``, or FAILED with ``error``."""
+
+    task_id: str
+    completed: bool
+    result: Any = None
+    error: str = ""
+    artifacts: Any = None
+
+
+@dataclass(slots=True)
 class Settled:
     """A final result accepted, and the next tasks claimed in the same call."""
 

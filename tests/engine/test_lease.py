@@ -159,3 +159,20 @@ def test_a_stale_holder_cannot_act_after_another_worker_reclaimed(engine, clock,
 def test_a_late_heartbeat_before_any_sweep_keeps_the_lease(engine, clock, leased):
     clock.advance(11)
     assert engine.heartbeat(T, leased.id, "w1").state is State.LEASED
+
+
+def test_a_batch_of_results_settles_each_task_or_says_why_not(engine):
+    from codeq_platform.engine import Report
+    from codeq_platform.errors import NotOwner
+
+    engine.enqueue_batch(T, [NewTask("x", {"i": i}) for i in range(3)])
+    a, b, c = engine.claim(T, "w1", ["x"], count=3)
+    engine.abandon(T, c.id, "w1")
+    engine.claim(T, "w2", ["x"])
+    out = engine.settle_batch(T, "w1", [Report(a.id, True, {"ok": 1}), Report(b.id, False, error="bad"),
+                                        Report(c.id, True, {}), Report("missing", True, {})])
+    assert out[0].task.status == "COMPLETED" and out[1].task.status == "FAILED"
+    assert isinstance(out[2], NotOwner) and isinstance(out[3], NotFound)
+    assert engine.get_result(T, b.id)[1].error == "bad"
+    stats = engine.queue_stats(T, "x")
+    assert (stats.completed, stats.failed, stats.in_flight) == (1, 1, 1)
