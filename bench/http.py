@@ -1,7 +1,7 @@
 """HTTP benchmark: the platform as it runs in production, driven by 50 concurrent clients.
 
 Usage: python bench/http.py [--json]
-Starts uvicorn with 2 worker processes on a free port (PostgreSQL and the KV store named by
+Starts granian (or uvicorn) with 2 worker processes on a free port (PostgreSQL and the KV store named by
 DATABASE_URL / CODEQ_KV_URL; otherwise SQLite and the embedded KV under a temporary folder), creates
 a bench tenant without rate or size limits, then runs the load from a separate process: keep-alive
 HTTP/1.1 connections speaking raw asyncio streams, so the client spends as little of the machine as
@@ -11,7 +11,7 @@ possible. Figures:
                       claims of 10, the contract's largest)
   p50_ms_<endpoint>, p99_ms_<endpoint> for create, claim, heartbeat, result
 Environment: BENCH_SECONDS (default 10) per phase, BENCH_CLIENTS (default 50), BENCH_SERVER (uvicorn or
-granian; default uvicorn).
+granian; default granian).
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ def main() -> None:
     parser.add_argument("--drive", nargs=3, metavar=("PORT", "PRODUCER", "WORKER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     seconds = float(os.environ.get("BENCH_SECONDS", "10"))
-    server_name = os.environ.get("BENCH_SERVER", "uvicorn")
+    server_name = os.environ.get("BENCH_SERVER", "granian")
     clients = int(os.environ.get("BENCH_CLIENTS", "50"))
     if args.drive:
         port, producer, worker = args.drive
