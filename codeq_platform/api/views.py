@@ -116,7 +116,7 @@ async def claim(request: HttpRequest, principal: Principal) -> HttpResponse:
 @endpoint(methods=("POST",), roles=WORK, operation="claim", doc=docs.ClaimBatch)
 async def claim_batch(request: HttpRequest, principal: Principal) -> HttpResponse:
     data = inputs.require_object(read_json(request, principal.max_body_bytes))
-    if "count" not in data:
+    if data.get("count") is None:
         raise errors.InvalidInput("'count' is required", field="count")
     count = inputs.integer(data, "count", 1, 1, 10)
     tasks = await _claim(principal, data, count)
