@@ -11,6 +11,7 @@ import logging
 
 import orjson
 from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -87,6 +88,7 @@ def drf_handler(exc: Exception, context: dict) -> HttpResponse | None:
     return response
 
 
+@csrf_exempt  # an unknown route's POST must get this 404, not the CSRF middleware's HTML 403
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """JSON 404 for every unknown route."""
     return json_response(error_body("not found", errors.NotFound.code), 404)
