@@ -1,0 +1,20 @@
+"""GET /healthz and GET /readyz: no auth, JSON."""
+
+from __future__ import annotations
+
+from tests.api.calls import API_DB
+
+pytestmark = API_DB
+
+
+async def test_healthz_answers_200_without_a_token(http):
+    r = await http.get("/healthz")
+
+    assert r.status_code == 200 and r.json() == {"status": "ok"}
+
+
+async def test_readyz_checks_the_database_and_the_kv_store(http):
+    r = await http.get("/readyz")
+
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "checks": {"database": "ok", "kv": "ok"}}
