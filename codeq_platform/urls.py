@@ -3,12 +3,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from codeq_platform import health
+from codeq_platform import health, metrics
 
 urlpatterns = [
     path("v1/codeq/", include("codeq_platform.api.urls")),
     path("healthz", health.healthz),
     path("readyz", health.readyz),
+    path("metrics", metrics.metrics),
     path("admin/", admin.site.urls),
 ]
 

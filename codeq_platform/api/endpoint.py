@@ -22,6 +22,7 @@ from codeq_platform import errors, kv
 from codeq_platform.api import auth
 from codeq_platform.api.errors import error_body, error_response, json_response
 from codeq_platform.engine.keys import rate_key
+from codeq_platform.metrics import REQUEST_SECONDS
 
 Handler = Callable[..., Awaitable[HttpResponse]]
 
@@ -68,7 +69,10 @@ def endpoint(*, methods: tuple[str, ...], roles: frozenset[str], operation: str,
     """Wrap ``handler(request, principal, **url_kwargs)`` as an authenticated JSON endpoint."""
 
     def wrap(handler: Handler) -> Callable[..., Awaitable[HttpResponse]]:
+        timer = REQUEST_SECONDS.labels(operation)
+
         async def view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+            started = time.perf_counter()
             request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
             try:
                 if request.method not in methods:
@@ -89,6 +93,7 @@ def endpoint(*, methods: tuple[str, ...], roles: frozenset[str], operation: str,
             except auth.Forbidden:
                 response = error_response(errors.Forbidden("forbidden"))
             response["X-Request-Id"] = request_id
+            timer.observe(time.perf_counter() - started)
             return response
 
         view.csrf_exempt = True  # type: ignore[attr-defined]

@@ -1,0 +1,91 @@
+"""``/metrics`` in Prometheus' text format (prometheus-client).
+
+Queue figures are read from the store at scrape time, per tenant and command, without scanning any
+queue: ready / delayed / in-flight / DLQ depth, oldest ready age, and the store's cumulative created /
+completed / failed / dead-lettered counters. Request latency is a histogram per API operation; with
+several worker processes set ``PROMETHEUS_MULTIPROC_DIR`` so a scrape sums them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest, multiprocess
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from codeq_platform import kv
+from tenants import selectors
+
+REQUEST_SECONDS = Histogram(
+    "codeq_request_seconds",
+    "API request latency by operation",
+    ["operation"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+
+class _Snapshot:
+    """A collector over figures read just before ``generate_latest`` runs."""
+
+    def __init__(self, families: list) -> None:
+        self.families = families
+
+    def collect(self):
+        return self.families
+
+
+async def _queue_families() -> list:
+    gauges = {
+        name: GaugeMetricFamily(f"codeq_queue_{name}", help_text, labels=["tenant", "command"])
+        for name, help_text in (
+            ("ready", "tasks ready to claim"),
+            ("delayed", "tasks waiting for their run time or retry"),
+            ("in_flight", "tasks leased to a worker"),
+            ("dlq", "dead-lettered tasks"),
+            ("oldest_ready_age_seconds", "age of the oldest ready task"),
+        )
+    }
+    counters = {
+        name: CounterMetricFamily(f"codeq_tasks_{name}", f"tasks {name.replace('_', ' ')}", labels=["tenant", "command"])
+        for name in ("created", "completed", "failed", "dead_lettered")
+    }
+    tenants = await sync_to_async(lambda: [(t.slug, t.shards) for t in selectors.all_tenants().filter(active=True)])()
+    engine = kv.async_engine()
+    now_ms = int(time.time() * 1000)
+    for slug, shards in tenants:
+        kv.register_tenant(slug, shards)
+        for command in await engine.commands(slug):
+            s = await engine.queue_stats(slug, command)
+            labels = [slug, command]
+            gauges["ready"].add_metric(labels, s.ready)
+            gauges["delayed"].add_metric(labels, s.delayed)
+            gauges["in_flight"].add_metric(labels, s.in_flight)
+            gauges["dlq"].add_metric(labels, s.dlq)
+            age = max(0, now_ms - s.oldest_ready_ms) / 1000 if s.oldest_ready_ms is not None else 0
+            gauges["oldest_ready_age_seconds"].add_metric(labels, age)
+            counters["created"].add_metric(labels, s.created)
+            counters["completed"].add_metric(labels, s.completed)
+            counters["failed"].add_metric(labels, s.failed)
+            counters["dead_lettered"].add_metric(labels, s.dead)
+    return [*gauges.values(), *counters.values()]
+
+
+async def metrics(request: HttpRequest) -> HttpResponse:
+    """The Prometheus scrape endpoint (no auth, like /healthz; keep it off the public internet)."""
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry.register(_Process())
+    registry.register(_Snapshot(await _queue_families()))
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+class _Process:
+    """This process's own request histograms (single-process deployments)."""
+
+    def collect(self):
+        return REQUEST_SECONDS.collect()
