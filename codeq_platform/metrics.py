@@ -49,7 +49,9 @@ async def _queue_families() -> list:
         )
     }
     counters = {
-        name: CounterMetricFamily(f"codeq_tasks_{name}", f"tasks {name.replace('_', ' ')}", labels=["tenant", "command"])
+        name: CounterMetricFamily(
+            f"codeq_tasks_{name}", f"tasks {name.replace('_', ' ')}", labels=["tenant", "command"]
+        )
         for name in ("created", "completed", "failed", "dead_lettered")
     }
     tenants = await sync_to_async(lambda: [(t.slug, t.shards) for t in selectors.all_tenants().filter(active=True)])()
