@@ -596,12 +596,12 @@ class Core:
         fields = [f"{cmd}/{n}" for n in ("created", "completed", "failed", "dead", "inflight", "delayed")]
         fields += [f"{cmd}/stale/{p}" for p in range(10)]
         stats = QueueStats(cmd, [0] * 10, 0, 0, 0, 0, 0, 0, 0, None)
-        heads: list[tuple[int, str]] = []
+        heads: list[tuple[int, int, str]] = []
         for shard in range(ks.shards):
             block = ks.command_block(shard, cmd)
             reply = yield ("pipe", [("LLEN", k) for k in block[:10]] + [
                 ("ZCARD", block[10]), ("HMGET", ks.key(shard, "stats"), *fields),
-            ] + [("LRANGE", k, 0, 0) for k in block[:10]])  # fmt: skip
+            ])  # fmt: skip
             counters = [int(v or 0) for v in reply[11]]
             for p in range(10):
                 stats.ready_by_priority[p] += max(reply[p] - counters[6 + p], 0)
@@ -612,12 +612,21 @@ class Core:
             stats.dead += counters[3]
             stats.in_flight += counters[4]
             stats.delayed += counters[5]
-            heads += [(shard, h[0].decode()) for h in reply[12:] if h]
+            # The first live entry of a list lies within its first (stale count + 1) entries.
+            lists = [(p, min(counters[6 + p], 100)) for p in range(10) if reply[p] > counters[6 + p]]
+            if lists:
+                ranges = yield ("pipe", [("LRANGE", block[p], 0, stale) for p, stale in lists])
+                heads += [(shard, p, tid.decode()) for (p, _), ids in zip(lists, ranges, strict=True) for tid in ids]
         if heads:
-            raws = yield ("pipe", [("HGET", ks.key(s, "tasks"), tid) for s, tid in heads])
-            ready_since = [decode_task(tenant, tid, raw).updated_ms
-                           for (_, tid), raw in zip(heads, raws, strict=True) if raw]  # fmt: skip
-            stats.oldest_ready_ms = min(ready_since) if ready_since else None
+            raws = yield ("pipe", [("HGET", ks.key(s, "tasks"), tid) for s, _, tid in heads])
+            first: dict[tuple[int, int], int] = {}
+            for (shard, p, tid), raw in zip(heads, raws, strict=True):
+                if (shard, p) in first or raw is None:
+                    continue
+                task = decode_task(tenant, tid, raw)
+                if task.state == "ready" and task.priority == p and task.command.lower() == cmd:
+                    first[(shard, p)] = task.updated_ms
+            stats.oldest_ready_ms = min(first.values()) if first else None
         return stats
 
     def _zset_page(self, tenant: str, name: str, limit: int, cursor: str | None, newest_first: bool,

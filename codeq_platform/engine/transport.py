@@ -17,6 +17,7 @@ StoreUnavailable; each call is retried once on a fresh connection first.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections import deque
@@ -31,8 +32,30 @@ def _is_cluster(client: Any) -> bool:
     return not hasattr(client, "connection_pool")
 
 
+class _Held:
+    """A pooled connection checked out by one thread; it goes back to the pool when the thread ends
+    (its thread-local storage is dropped) or the link is closed."""
+
+    __slots__ = ("conn", "pool")
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.conn = pool.get_connection()
+
+    def release(self) -> None:
+        if self.conn is not None:
+            self.pool.release(self.conn)
+            self.conn = None
+
+    def __del__(self) -> None:
+        # Runs at thread exit or interpreter shutdown, when the pool may be gone: nothing to report then.
+        with contextlib.suppress(Exception):
+            self.release()
+
+
 class SyncLink:
-    """One redis-py connection per thread, driven without the client's per-command machinery."""
+    """One pooled redis-py connection per thread, driven without the client's per-command machinery
+    (a checkout per call alone costs ~23 µs here)."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -40,11 +63,10 @@ class SyncLink:
         self._local = threading.local()
 
     def _conn(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self.client.connection_pool.make_connection()
-            self._local.conn = conn
-        return conn
+        held = getattr(self._local, "held", None)
+        if held is None or held.conn is None:
+            held = self._local.held = _Held(self.client.connection_pool)
+        return held.conn
 
     def execute(self, args: tuple) -> Any:
         if self.cluster:
@@ -87,10 +109,11 @@ class SyncLink:
         raise AssertionError("unreachable")
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.disconnect()
-            self._local.conn = None
+        """Give this thread's connection back to the pool."""
+        held = getattr(self._local, "held", None)
+        if held is not None:
+            held.release()
+            self._local.held = None
 
 
 def _reply_error(err: hiredis.ReplyError) -> ResponseError:
