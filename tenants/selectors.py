@@ -131,3 +131,11 @@ def subscriptions_for_event(*, tenant: Tenant, event: str, command: str) -> list
 def audit_entries_for(*, tenant: Tenant, limit: int = 100) -> QuerySet[AuditEntry]:
     """The tenant's latest ``limit`` audit entries, newest first."""
     return AuditEntry.objects.filter(tenant=tenant).order_by("-created", "-id")[:limit]
+
+
+def webhook_subscription_for(*, tenant: Tenant, subscription_id: int) -> WebhookSubscription:
+    """The tenant's subscription ``subscription_id``; raises NotFound (also for another tenant's)."""
+    try:
+        return WebhookSubscription.objects.get(tenant=tenant, pk=subscription_id)
+    except WebhookSubscription.DoesNotExist:
+        raise NotFound("webhook subscription not found") from None

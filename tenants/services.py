@@ -225,3 +225,10 @@ def _forget_grants(*, tenant: Tenant, jtis: Iterable[str]) -> None:
     keys = [grant_cache_key(tenant_slug=tenant.slug, jti=jti) for jti in jtis]
     if keys:
         cache.delete_many(keys)
+
+
+def delete_webhook_subscription(*, subscription: WebhookSubscription, actor: str = "system") -> None:
+    """Remove a subscription; nothing more is delivered to it."""
+    record_audit(tenant=subscription.tenant, actor=actor, action="webhook.delete", target=subscription.url,
+                 detail={"id": subscription.pk})  # fmt: skip
+    subscription.delete()

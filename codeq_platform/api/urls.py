@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from codeq_platform.api import admin_views, views
+from codeq_platform.api import admin_views, selfservice, views
 from codeq_platform.api.endpoint import by_method
 from codeq_platform.api.errors import not_found
 
@@ -29,6 +29,11 @@ urlpatterns = [
     path("admin/tasks/cleanup", admin_views.cleanup),
     path("admin/tasks/<str:task_id>", admin_views.delete_task),
     path("admin/tasks/<str:task_id>/requeue", admin_views.requeue),
+    path("admin/tokens", selfservice.Tokens.as_view()),
+    path("admin/tokens/<int:token_id>", selfservice.TokenDetail.as_view()),
+    path("admin/webhooks", selfservice.Webhooks.as_view()),
+    path("admin/webhooks/<int:subscription_id>", selfservice.WebhookDetail.as_view()),
+    path("admin/webhooks/<int:subscription_id>/rotate", selfservice.WebhookRotate.as_view()),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="swagger-ui"),
     re_path(r".*", not_found),
