@@ -40,7 +40,6 @@ ENDPOINTS = [
     ("DELETE", f"/admin/tasks/{ID}", {A}),
     ("POST", "/admin/tasks/cleanup", {A}),
 ]
-IDS = [f"{method} {path}" for method, path, _ in ENDPOINTS]
 
 
 @pytest.fixture
@@ -48,25 +47,26 @@ def tokens(producer_bearer, worker_bearer, admin_bearer) -> dict[str, str]:
     return {P: producer_bearer, W: worker_bearer, A: admin_bearer}
 
 
-@pytest.mark.parametrize(("method", "path", "allowed"), ENDPOINTS, ids=IDS)
-async def test_each_role_gets_403_exactly_where_the_table_forbids(http, tokens, method, path, allowed):
-    for role, token in tokens.items():
-        r = await http.request(method, f"/v1/codeq{path}", json={}, headers={"Authorization": f"Bearer {token}"})
-        if role in allowed:
-            assert r.status_code != 403 or r.json()["error"] != "forbidden", (role, r.text)
-            assert r.status_code < 500, (role, r.text)
-        else:
-            assert r.status_code == 403 and r.json() == {"error": "forbidden", "code": "forbidden"}, role
+async def test_each_role_gets_403_exactly_where_the_table_forbids(http, tokens):
+    for method, path, allowed in ENDPOINTS:
+        for role, token in tokens.items():
+            r = await http.request(method, f"/v1/codeq{path}", json={}, headers={"Authorization": f"Bearer {token}"})
+            where = (method, path, role)
+            if role in allowed:
+                assert r.status_code != 403 or r.json()["error"] != "forbidden", (*where, r.text)
+                assert r.status_code < 500, (*where, r.text)
+            else:
+                assert r.status_code == 403 and r.json() == {"error": "forbidden", "code": "forbidden"}, where
 
 
-@pytest.mark.parametrize(("method", "path", "allowed"), ENDPOINTS, ids=IDS)
-async def test_every_endpoint_refuses_a_missing_foreign_scheme_or_garbage_token_with_401(http, method, path, allowed):
-    for authorization, message in (
-        (None, "missing bearer token"),
-        ("Basic dXNlcjpwYXNz", "authorization scheme must be Bearer"),
-        ("Bearer not-a-jwt", "invalid token"),
-    ):
-        headers = {"Authorization": authorization} if authorization else {}
-        r = await http.request(method, f"/v1/codeq{path}", json={}, headers=headers)
-        assert r.status_code == 401, authorization
-        assert r.json()["error"] == message and r.headers["www-authenticate"].startswith("Bearer")
+async def test_every_endpoint_refuses_a_missing_foreign_scheme_or_garbage_token_with_401(http):
+    for method, path, _ in ENDPOINTS:
+        for authorization, message in (
+            (None, "missing bearer token"),
+            ("Basic dXNlcjpwYXNz", "authorization scheme must be Bearer"),
+            ("Bearer not-a-jwt", "invalid token"),
+        ):
+            headers = {"Authorization": authorization} if authorization else {}
+            r = await http.request(method, f"/v1/codeq{path}", json={}, headers=headers)
+            assert r.status_code == 401, (method, path, authorization)
+            assert r.json()["error"] == message and r.headers["www-authenticate"].startswith("Bearer")
