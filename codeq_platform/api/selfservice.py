@@ -54,7 +54,7 @@ class IssuedTokenOut(TokenOut):
 
 
 class Tokens(APIView):
-    permission_classes = [IsAdmin]
+    permission_classes = (IsAdmin,)
 
     @extend_schema(responses=TokenOut(many=True), tags=["self-service"], operation_id="tokens_list")
     def get(self, request: Request) -> Response:
@@ -76,7 +76,7 @@ class Tokens(APIView):
 
 
 class TokenDetail(APIView):
-    permission_classes = [IsAdmin]
+    permission_classes = (IsAdmin,)
 
     @extend_schema(request=None, responses=TokenOut, tags=["self-service"], operation_id="tokens_revoke")
     def delete(self, request: Request, token_id: int) -> Response:
@@ -100,7 +100,7 @@ class WebhookIn(serializers.Serializer):
 
 
 class Webhooks(APIView):
-    permission_classes = [IsAdmin]
+    permission_classes = (IsAdmin,)
 
     @extend_schema(responses=WebhookOut(many=True), tags=["self-service"], operation_id="webhooks_list")
     def get(self, request: Request) -> Response:
@@ -125,7 +125,7 @@ class Webhooks(APIView):
 
 
 class WebhookRotate(APIView):
-    permission_classes = [IsAdmin]
+    permission_classes = (IsAdmin,)
 
     @extend_schema(
         request=inline_serializer("RotateBody", {"graceSeconds": serializers.IntegerField(required=False)}),
@@ -143,7 +143,7 @@ class WebhookRotate(APIView):
 
 
 class WebhookDetail(APIView):
-    permission_classes = [IsAdmin]
+    permission_classes = (IsAdmin,)
 
     @extend_schema(responses=WebhookOut, tags=["self-service"], operation_id="webhooks_get")
     def get(self, request: Request, subscription_id: int) -> Response:

@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 import redis.asyncio
-from redis.exceptions import ClusterDownError, ClusterError, NoScriptError, TryAgainError
+from redis.exceptions import ClusterDownError, ClusterError, NoScriptError, ResponseError, TryAgainError
 
 from codeq_platform.engine.core import Core, EngineConfig, Plan
 from codeq_platform.engine.transport import AsyncLink, SyncLink
@@ -60,13 +60,28 @@ def _load_sources() -> dict[str, tuple[str, bytes]]:
                 if def_name not in needed and re.search(rf"\b{def_name}\b", text):
                     needed.add(def_name)
                     todo.append(piece)
-        included = "\n".join(piece for def_name, piece in defs if def_name in needed)
-        source = f"{prologue}\n{included}\n{body}"
+        included = "\n".join(piece for def_name, piece in defs if def_name in needed or def_name == "begin")
+        source = f"{prologue}\n{included}\nbegin()\n{body}"
         sources[name] = (hashlib.sha1(source.encode()).hexdigest(), source.encode())
     return sources
 
 
+def _library() -> tuple[str, dict[str, str], bytes]:
+    """The FUNCTION library: lib.lua runs once when it is loaded, and each operation is a registered
+    function, so a call pays for no prologue (about 28 µs a call less than EVAL here)."""
+    lib = (SCRIPT_DIR / "lib.lua").read_text()
+    bodies = {name: (SCRIPT_DIR / f"{name}.lua").read_text() for name in OPERATIONS}
+    digest = hashlib.sha1((lib + "".join(bodies.values())).encode()).hexdigest()[:12]
+    names = {name: f"cq_{digest}_{name}" for name in OPERATIONS}
+    code = [f"#!lua name=codeq_{digest}", "local KEYS, ARGV", lib]
+    for name, body in bodies.items():
+        code.append(f"redis.register_function('{names[name]}', function(keys, args)\nKEYS, ARGV = keys, args\n"
+                    f"begin()\n{body}\nend)")  # fmt: skip
+    return f"codeq_{digest}", names, "\n".join(code).encode()
+
+
 SOURCES = _load_sources()
+LIBRARY, FUNCTIONS, LIBRARY_CODE = _library()
 
 
 class _Face:
@@ -74,6 +89,7 @@ class _Face:
 
     core: Core
     _run: Callable[[Plan], Any]
+    _functions: bool | None = None  # None until the first script call finds out
 
     def __init__(self, client: Any, config: EngineConfig | None = None,
                  clock: Callable[[], float] = time.time) -> None:  # fmt: skip
@@ -139,11 +155,36 @@ class Engine(_Face):
             raise StoreUnavailable(f"the queue store is unavailable: {exc}") from exc
 
     def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        if self._functions is None:
+            self._functions = self._load_library()
+        if self._functions:
+            call = ("FCALL", FUNCTIONS[name], len(keys), *keys, *args)
+            try:
+                return self.link.execute(call)
+            except ResponseError:
+                # A flushed or restarted server lost the library: load it and call again. Any other
+                # error (the library is there) is the script's own and goes to the caller.
+                if self._load_library():
+                    return self.link.execute(call)
+                raise
         sha, body = SOURCES[name]
         try:
             return self.link.execute(("EVALSHA", sha, len(keys), *keys, *args))
         except NoScriptError:
             return self.link.execute(("EVAL", body, len(keys), *keys, *args))
+
+    def _load_library(self) -> bool:
+        """Load the FUNCTION library unless it is there; False where the server has no functions
+        (Redis 6, the embedded server) or the client is a cluster client (scripts route by key)."""
+        if self.link.cluster:
+            return False
+        try:
+            if self.link.execute(("FUNCTION", "LIST", "LIBRARYNAME", LIBRARY)):
+                return False if self._functions is True else True
+            self.link.execute(("FUNCTION", "LOAD", "REPLACE", LIBRARY_CODE))
+        except ResponseError:
+            return False
+        return True
 
     def close(self) -> None:
         """Close this thread's connection (the client's pool is the caller's)."""
@@ -180,11 +221,33 @@ class AsyncEngine(_Face):
             raise StoreUnavailable(f"the queue store is unavailable: {exc}") from exc
 
     async def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        if self._functions is None:
+            self._functions = await self._load_library()
+        if self._functions:
+            call = ("FCALL", FUNCTIONS[name], len(keys), *keys, *args)
+            try:
+                return await self.link.execute(call)
+            except ResponseError:
+                if await self._load_library():
+                    return await self.link.execute(call)
+                raise
         sha, body = SOURCES[name]
         try:
             return await self.link.execute(("EVALSHA", sha, len(keys), *keys, *args))
         except NoScriptError:
             return await self.link.execute(("EVAL", body, len(keys), *keys, *args))
+
+    async def _load_library(self) -> bool:
+        """As ``Engine._load_library``."""
+        if self.link.cluster:
+            return False
+        try:
+            if await self.link.execute(("FUNCTION", "LIST", "LIBRARYNAME", LIBRARY)):
+                return False if self._functions is True else True
+            await self.link.execute(("FUNCTION", "LOAD", "REPLACE", LIBRARY_CODE))
+        except ResponseError:
+            return False
+        return True
 
     async def aclose(self) -> None:
         """Close the engine's own connection (the client's pool is the caller's)."""

@@ -40,7 +40,7 @@ class TaskEvent:
 
     kind: str
     at_ms: int
-    detail: str | int
+    detail: str
 
 
 @dataclass(slots=True)
@@ -207,8 +207,16 @@ def decode_task(tenant: str, task_id: str, raw: bytes) -> Task:
         progress=r[15],
         due_ms=r[16],
         finished_ms=r[17],
-        events=[TaskEvent(e[0], e[1], e[2]) for e in r[18]] if isinstance(r[18], list) else [],
+        events=_events(r[18]),
     )
+
+
+def _events(history: str) -> list[TaskEvent]:
+    events = []
+    for line in history.split("\x1e")[:-1]:
+        kind, at_ms, detail = line.split("\x1f", 2)
+        events.append(TaskEvent(kind, int(at_ms), detail))
+    return events
 
 
 def encode_result(status: str, result: str, error: str, artifacts: str, completed_ms: int) -> bytes:

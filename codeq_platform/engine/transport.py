@@ -74,7 +74,7 @@ class SyncLink:
         for attempt in (0, 1):
             conn = self._conn()
             try:
-                conn.send_command(*args)
+                conn.send_packed_command([hiredis.pack_command(args)], check_health=False)
                 return conn.read_response()
             except (redis.ConnectionError, redis.TimeoutError):
                 conn.disconnect()

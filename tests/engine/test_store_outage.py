@@ -45,8 +45,10 @@ def store_engine(server, outage_config, clock) -> Iterator[Engine]:
 
 
 def cached_scripts(server: RedisProcess) -> int:
+    """How many pieces of engine code the server holds: cached scripts plus function libraries."""
     with server.client() as admin:
-        return int(admin.info("memory")["number_of_cached_scripts"])
+        libraries = admin.execute_command("FUNCTION", "LIST", "LIBRARYNAME", "codeq_*")
+        return int(admin.info("memory")["number_of_cached_scripts"]) + len(libraries)
 
 
 def stall_server(server: RedisProcess, seconds: float) -> None:
@@ -79,7 +81,9 @@ def test_store_down_raises_store_unavailable_and_the_same_engine_recovers_after_
     assert_unavailable_quickly(lambda: e.get_task("acme", tid))
 
     server.start()  # same port, same data folder
-    assert cached_scripts(server) == 0  # redis forgets scripts on restart
+    with server.client() as admin:
+        admin.function_flush()  # functions survive in the append-only file; make the server forget them too
+    assert cached_scripts(server) == 0
 
     assert e.get_task("acme", tid).state == State.READY
     (claimed,) = e.claim("acme", "w1", ["resize"])
@@ -99,6 +103,7 @@ def test_operations_keep_working_after_script_flush(server, store_engine):
 
     with server.client() as admin:
         admin.script_flush()
+        admin.function_flush()
     assert cached_scripts(server) == 0
 
     second = e.enqueue("acme", NewTask("ocr", {"page": 2})).task.id
@@ -161,6 +166,8 @@ async def test_async_engine_reports_outage_and_recovers_after_restart(server, ou
         await assert_unavailable_quickly_async(lambda: e.get_task("acme", tid))
 
         server.start()
+        with server.client() as admin:
+            admin.function_flush()
         assert cached_scripts(server) == 0
 
         assert (await e.get_task("acme", tid)).state == State.READY

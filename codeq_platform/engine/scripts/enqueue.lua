@@ -42,7 +42,7 @@ for i = 0, n - 1 do
   else
     local due = tonumber(ARGV[b + 7])
     local r = {cmd, ARGV[b + 4], tonumber(ARGV[b + 5]), READY, 0, tonumber(ARGV[b + 6]), NOW, NOW, '', 0,
-               '', idem, dedup, ARGV[b + 10], ARGV[b + 11], '', 0, 0, {}}
+               '', idem, dedup, ARGV[b + 10], ARGV[b + 11], '', 0, 0, '', 0}
     event(r, 'enqueued', '')
     if due > NOW then
       to_delayed(id, r, due)

@@ -1,6 +1,8 @@
 --[[
-  lib: the prologue every operation script starts with (the engine prepends this file to each
-  script before loading it, so the pieces below exist once).
+  lib: what every operation shares. The engine builds two forms from these files: a FUNCTION library
+  (Redis 7+, KVRocks), where this code runs once at load time and each operation is a registered
+  function, and, for servers without functions, one EVAL script per operation made of the parts of
+  this file it uses followed by its own file. Either way an operation starts with begin().
 
   KEYS layout, identical for every script (all keys share one {t:<tenant>:<shard>} hash tag):
     KEYS[1] task records (hash: id -> msgpack record)   KEYS[2] results (hash: id -> msgpack)
@@ -17,33 +19,42 @@
   Record fields (msgpack array): see R_* below. Absent values are '' or 0, never nil, so the array
   has no holes.
 ]]
-local NOW = tonumber(ARGV[1])
-math.randomseed(tonumber(ARGV[2]))
-local BACKOFF_BASE = tonumber(ARGV[3])
-local BACKOFF_CAP = tonumber(ARGV[4])
-local WAKE_CHANNEL = ARGV[5]
-local NCMDS = tonumber(ARGV[6])
-local CMDS = {}
-local CMDIDX = {}
-for i = 1, NCMDS do
-  CMDS[i] = ARGV[6 + i]
-  CMDIDX[ARGV[6 + i]] = i
-end
-local A = 6 + NCMDS
-
-local K_TASKS, K_RESULTS, K_LEASES, K_DELAYED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local K_DONE, K_STATS, K_CMDS, K_IDEM, K_DEDUP = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+-- Per-call state, set by begin() from KEYS and ARGV.
+local NOW, NOW_TEXT, BACKOFF_BASE, BACKOFF_CAP, WAKE_CHANNEL, NCMDS, CMDS, CMDIDX, A
+local K_TASKS, K_RESULTS, K_LEASES, K_DELAYED, K_DONE, K_STATS, K_CMDS, K_IDEM, K_DEDUP
+local deltas, woken
 
 local R_CMD, R_PAYLOAD, R_PRIO, R_STATE, R_ATT, R_MAX = 1, 2, 3, 4, 5, 6
 local R_CREATED, R_UPDATED, R_WORKER, R_LEASE, R_ERROR = 7, 8, 9, 10, 11
 local R_IDEM, R_DEDUP, R_WEBHOOK, R_TAGS, R_PROGRESS = 12, 13, 14, 15, 16
-local R_DUE, R_FINISHED, R_EVENTS = 17, 18, 19
+local R_DUE, R_FINISHED, R_EVENTS, R_NEVENTS = 17, 18, 19, 20
 
 local READY, DELAYED, LEASED, COMPLETED, FAILED, DEAD, CANCELLED = 0, 1, 2, 3, 4, 5, 6
 local MAX_EVENTS = 20
 
 local E_NOT_FOUND, E_NOT_OWNER, E_NOT_IN_PROGRESS = -1, -2, -3
 local E_IN_PROGRESS, E_QUEUE_FULL, E_FINISHED, E_NOT_IN_DLQ = -4, -5, -6, -7
+
+local function begin()
+  NOW = tonumber(ARGV[1])
+  NOW_TEXT = ARGV[1]
+  math.randomseed(tonumber(ARGV[2]))
+  BACKOFF_BASE = tonumber(ARGV[3])
+  BACKOFF_CAP = tonumber(ARGV[4])
+  WAKE_CHANNEL = ARGV[5]
+  NCMDS = tonumber(ARGV[6])
+  CMDS = {}
+  CMDIDX = {}
+  for i = 1, NCMDS do
+    CMDS[i] = ARGV[6 + i]
+    CMDIDX[ARGV[6 + i]] = i
+  end
+  A = 6 + NCMDS
+  K_TASKS, K_RESULTS, K_LEASES, K_DELAYED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+  K_DONE, K_STATS, K_CMDS, K_IDEM, K_DEDUP = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+  deltas = {}
+  woken = {}
+end
 
 local function ready_key(ci, prio) return KEYS[9 + (ci - 1) * 11 + prio + 1] end
 local function dlq_key(ci) return KEYS[9 + ci * 11] end
@@ -62,18 +73,23 @@ local function save(id, r)
   return blob
 end
 
+-- The history is one string of records "kind US at-ms US detail RS" (ASCII unit/record separators):
+-- packing a flat string costs a fraction of packing a table of tables on every write.
 local function event(r, code, detail)
-  local ev = r[R_EVENTS]
-  if #ev >= MAX_EVENTS then table.remove(ev, 1) end
-  ev[#ev + 1] = {code, NOW, detail or ''}
+  local text = string.gsub(detail or '', '[\30\31]', ' ')
+  local ev = r[R_EVENTS] .. code .. '\31' .. NOW_TEXT .. '\31' .. text .. '\30'
+  if r[R_NEVENTS] >= MAX_EVENTS then
+    ev = string.sub(ev, string.find(ev, '\30', 1, true) + 1)
+  else
+    r[R_NEVENTS] = r[R_NEVENTS] + 1
+  end
+  r[R_EVENTS] = ev
 end
 
 local function lc(r) return string.lower(r[R_CMD]) end
 
--- Counter changes are summed here and written once at the end (commit), so a task that settles
--- and is replaced by the next claim in one call costs no in-flight writes at all.
-local deltas = {}
-
+-- Counter changes are summed in ``deltas`` and written once at the end (commit), so a task that
+-- settles and is replaced by the next claim in one call costs no in-flight writes at all.
 local function bump(field, by) deltas[field] = (deltas[field] or 0) + by end
 
 local function count(r, name, by) bump(lc(r) .. '/' .. name, by) end
@@ -95,8 +111,6 @@ local function release_dedup(id, r)
     if redis.call('HGET', K_DEDUP, field) == id then redis.call('HDEL', K_DEDUP, field) end
   end
 end
-
-local woken = {}
 
 -- Pushes to the tail of the task's ready list; the record is written by the caller afterwards, so a
 -- crash in between leaves an entry whose record is not READY, which claim skips.
@@ -163,11 +177,11 @@ local function retry_or_dead(id, r, ci, delay, reason, dead_reason)
   r[R_ERROR] = reason
   if delay <= 0 then
     push_ready(id, r, ci)
-    event(r, 'retry', 0)
+    event(r, 'retry', '0')
     return 0
   end
   to_delayed(id, r, NOW + delay)
-  event(r, 'retry', NOW + delay)
+  event(r, 'retry', string.format('%d', NOW + delay))
   return delay
 end
 
