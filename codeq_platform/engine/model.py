@@ -67,11 +67,20 @@ class Task:
     progress: str
     due_ms: int
     finished_ms: int
-    events: list[TaskEvent] = field(default_factory=list)
+    history: str = ""
 
     @property
     def status(self) -> str:
         return STATUS[self.state]
+
+    @property
+    def events(self) -> list[TaskEvent]:
+        """The bounded history, oldest first (parsed on demand: only the task page reads it)."""
+        events = []
+        for line in self.history.split("\x1e")[:-1]:
+            kind, at_ms, detail = line.split("\x1f", 2)
+            events.append(TaskEvent(kind, int(at_ms), detail))
+        return events
 
 
 @dataclass(slots=True)
@@ -207,16 +216,8 @@ def decode_task(tenant: str, task_id: str, raw: bytes) -> Task:
         progress=r[15],
         due_ms=r[16],
         finished_ms=r[17],
-        events=_events(r[18]),
+        history=r[18],
     )
-
-
-def _events(history: str) -> list[TaskEvent]:
-    events = []
-    for line in history.split("\x1e")[:-1]:
-        kind, at_ms, detail = line.split("\x1f", 2)
-        events.append(TaskEvent(kind, int(at_ms), detail))
-    return events
 
 
 def encode_result(status: str, result: str, error: str, artifacts: str, completed_ms: int) -> bytes:
