@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from asgiref.sync import sync_to_async
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 
-from codeq_platform import kv
+from codeq_platform import db, kv
 from codeq_platform.api.errors import json_response
 
 
@@ -26,7 +25,7 @@ def _database_ok() -> bool:
 
 async def readyz(request: HttpRequest) -> HttpResponse:
     """The database and the KV store both answer; 503 otherwise."""
-    database = await sync_to_async(_database_ok)()
+    database = await db.run(_database_ok)
     try:
         store = await kv.async_engine().link.execute(("PING",)) in (b"PONG", "PONG", True)
     except Exception:  # connection refused, timeout, cluster down: all mean "not ready"

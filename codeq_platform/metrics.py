@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 import time
 
-from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from codeq_platform import kv
+from codeq_platform import db, kv
 from tenants import selectors
 
 REQUEST_SECONDS = Histogram(
@@ -54,7 +53,7 @@ async def _queue_families() -> list:
         )
         for name in ("created", "completed", "failed", "dead_lettered")
     }
-    tenants = await sync_to_async(lambda: [(t.slug, t.shards) for t in selectors.all_tenants().filter(active=True)])()
+    tenants = await db.run(lambda: [(t.slug, t.shards) for t in selectors.all_tenants().filter(active=True)])
     engine = kv.async_engine()
     now_ms = int(time.time() * 1000)
     for slug, shards in tenants:

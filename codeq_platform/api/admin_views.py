@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import time
 
-from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 
-from codeq_platform import errors, kv
+from codeq_platform import db, errors, kv
 from codeq_platform.api import docs, inputs
 from codeq_platform.api.auth import Principal
 from codeq_platform.api.endpoint import ADMIN, endpoint, read_json
@@ -26,7 +26,8 @@ STATES = ("ready", "delayed", "inProgress", "dlq")
 
 
 async def _audit(principal: Principal, action: str, target: str = "", task_ids=(), detail=None) -> None:
-    await sync_to_async(services.record_audit)(
+    await db.run(
+        services.record_audit,
         tenant=Tenant(pk=principal.tenant_id), actor=principal.actor, action=action, target=target,
         task_ids=list(task_ids), detail=detail,
     )  # fmt: skip
@@ -43,6 +44,8 @@ def _encode_cursor(cursor: str | None) -> str | None:
 def _decode_cursor(raw: str | None) -> str | None:
     if not raw:
         return None
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", raw):
+        raise errors.InvalidInput("invalid cursor", field="cursor")
     try:
         return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):

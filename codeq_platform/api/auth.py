@@ -21,13 +21,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 import jwt
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 
+from codeq_platform import db
 from tenants import bearer, selectors, services
 
 PRODUCER = "producer"
@@ -110,13 +110,13 @@ async def aauthenticate_bearer(authorization: bytes | str | None) -> Principal:
     now = time.monotonic()
     if cached is not None and now - cached[0] < settings.CODEQ_TOKEN_CACHE_SECONDS:
         return _principal(cached[1], claims)
-    # Thread-sensitive, as Django's ORM wants; this runs once per token and cache period.
-    grant = await sync_to_async(selectors.token_grant)(tenant_slug=key[0], jti=key[1])
+    # On Django's sync thread, as its ORM wants; this runs once per token and cache period.
+    grant = await db.run(selectors.token_grant, tenant_slug=key[0], jti=key[1])
     if len(_grants) > 10_000:
         _grants.clear()
     _grants[key] = (now, grant)
     principal = _principal(grant, claims)
-    await sync_to_async(services.note_token_use)(token_id=grant.token_id, jti=grant.jti, at=timezone.now())
+    await db.run(services.note_token_use, token_id=grant.token_id, jti=grant.jti, at=timezone.now())
     return principal
 
 

@@ -180,7 +180,7 @@ class Engine(_Face):
             return False
         try:
             if self.link.execute(("FUNCTION", "LIST", "LIBRARYNAME", LIBRARY)):
-                return False if self._functions is True else True
+                return self._functions is not True
             self.link.execute(("FUNCTION", "LOAD", "REPLACE", LIBRARY_CODE))
         except ResponseError:
             return False
@@ -243,7 +243,7 @@ class AsyncEngine(_Face):
             return False
         try:
             if await self.link.execute(("FUNCTION", "LIST", "LIBRARYNAME", LIBRARY)):
-                return False if self._functions is True else True
+                return self._functions is not True
             await self.link.execute(("FUNCTION", "LOAD", "REPLACE", LIBRARY_CODE))
         except ResponseError:
             return False

@@ -20,9 +20,15 @@ BASE = "/v1/codeq"
 # The in-process app reads tokens on its own thread, so the suites need committed rows (transactional_db).
 # Naming the apps they use lets pytest-django truncate only those tables and skip re-running post_migrate
 # after each test: ~0.1 s a test instead of ~0.5 s.
+# The static-file apps stay available: the ASGI app (and WhiteNoise's file list) may be built during
+# one of these tests, and the Swagger UI assets must be found then too.
 API_DB = pytest.mark.django_db(
-    transaction=True, available_apps=["django.contrib.contenttypes", "django.contrib.auth", "tenants"]
-)
+    transaction=True,
+    available_apps=[
+        "django.contrib.contenttypes", "django.contrib.auth", "django.contrib.staticfiles", "rest_framework",
+        "drf_spectacular", "drf_spectacular_sidecar", "tenants",
+    ],
+)  # fmt: skip
 
 
 async def create(http: httpx.AsyncClient, token: str, command: str = "resize", payload: Any = None, **fields) -> dict:
