@@ -77,22 +77,38 @@ def main() -> None:
 
     python = sys.executable
     children = [
-        subprocess.Popen([python, "-m", "granian", "--interface", "asginl", "codeq_platform.asgi:application",
-                          "--host", HOST, "--port", str(PORT), "--log-level", "warning"], cwd=ROOT),
+        subprocess.Popen(
+            [
+                python,
+                "-m",
+                "granian",
+                "--interface",
+                "asginl",
+                "codeq_platform.asgi:application",
+                "--host",
+                HOST,
+                "--port",
+                str(PORT),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+        ),
         subprocess.Popen([python, str(ROOT / "manage.py"), "codeq_scheduler"], cwd=ROOT),
     ]
     base = f"http://{HOST}:{PORT}"
-    print(f"""
+    print(
+        f"""
 codeQ Platform is running.
   API          {base}/v1/codeq/        (OpenAPI: {base}/v1/codeq/openapi.json, Swagger UI: {base}/v1/codeq/docs)
   Admin        {base}/admin/           login: admin / {password}
   Health       {base}/healthz  {base}/readyz
-  KV store     {env['CODEQ_KV_URL']}
+  KV store     {env["CODEQ_KV_URL"]}
 
 Try it (tenant "demo"):
-  export PRODUCER={tokens.get('producer', '')}
-  export WORKER={tokens.get('worker', '')}
-  export ADMIN={tokens.get('admin', '')}
+  export PRODUCER={tokens.get("producer", "")}
+  export WORKER={tokens.get("worker", "")}
+  export ADMIN={tokens.get("admin", "")}
   curl -s -X POST {base}/v1/codeq/tasks -H "Authorization: Bearer $PRODUCER" \\
        -d '{{"command":"media.resize","payload":{{"src":"s3://bucket/cat.jpg","w":640}},"priority":5}}'
   curl -s -X POST {base}/v1/codeq/tasks/claim -H "Authorization: Bearer $WORKER" -d '{{"commands":["media.resize"]}}'
@@ -101,7 +117,9 @@ Try it (tenant "demo"):
   curl -s {base}/v1/codeq/tasks/<id>/result -H "Authorization: Bearer $PRODUCER"
 
 Ctrl-C stops everything.
-""", flush=True)
+""",
+        flush=True,
+    )
 
     def stop(signum, frame):
         for child in children:

@@ -192,7 +192,7 @@ def query_int(request_get: Any, name: str, default: int, low: int, high: int, cl
 def progress_body(data: Any, limit: int = 64 * 1024) -> Any:
     data = require_object(data)
     if set(data) != {"progress"} or data["progress"] is None:
-        raise InvalidInput("body must be exactly {\"progress\": <non-null JSON>}", field="progress")
+        raise InvalidInput('body must be exactly {"progress": <non-null JSON>}', field="progress")
     if len(orjson.dumps(data["progress"])) > limit:
         raise PayloadTooLarge("progress too large", field="progress")
     return data["progress"]

@@ -199,8 +199,10 @@ class Core:
                 raise _invalid(name, f"invalid {name}")
         if not isinstance(spec.webhook, str) or len(spec.webhook) > 2048:
             raise _invalid("webhook", "invalid webhook url")
-        if not isinstance(spec.tags, list) or len(spec.tags) > 32 or not all(
-            isinstance(t, str) and 0 < len(t) <= 64 for t in spec.tags
+        if (
+            not isinstance(spec.tags, list)
+            or len(spec.tags) > 32
+            or not all(isinstance(t, str) and 0 < len(t) <= 64 for t in spec.tags)
         ):
             raise _invalid("tags", "tags must be a list of at most 32 strings of 1-64 characters")
         if spec.task_id:

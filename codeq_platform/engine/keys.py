@@ -34,9 +34,7 @@ class Keyspace:
         self.tenant = tenant
         self.shards = shards
         self.wake_channel = f"{prefix}:wake:{tenant}"
-        self._shard_keys = [
-            [f"{prefix}:{{t:{tenant}:{s}}}:{name}" for name in SHARD_KEYS] for s in range(shards)
-        ]
+        self._shard_keys = [[f"{prefix}:{{t:{tenant}:{s}}}:{name}" for name in SHARD_KEYS] for s in range(shards)]
         self._blocks: dict[tuple[int, str], list[str]] = {}
 
     def shard_of(self, routing_key: str) -> int:

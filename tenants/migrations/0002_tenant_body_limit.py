@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tenants', '0001_initial'),
+        ("tenants", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='tenant',
-            name='max_body_bytes',
-            field=models.PositiveIntegerField(default=1048576, help_text='largest request body'),
+            model_name="tenant",
+            name="max_body_bytes",
+            field=models.PositiveIntegerField(default=1048576, help_text="largest request body"),
         ),
         migrations.AlterField(
-            model_name='tenant',
-            name='max_payload_bytes',
-            field=models.PositiveIntegerField(default=262144, help_text='largest task payload, as JSON'),
+            model_name="tenant",
+            name="max_payload_bytes",
+            field=models.PositiveIntegerField(default=262144, help_text="largest task payload, as JSON"),
         ),
     ]

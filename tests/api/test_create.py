@@ -6,8 +6,11 @@ from tests.api.conftest import bearer
 
 
 async def test_create_answers_202_with_the_pending_task(http, producer_bearer):
-    r = await http.post("/v1/codeq/tasks", json={"command": "Media.Resize", "payload": {"w": 640}, "priority": 7},
-                        headers=bearer(producer_bearer))
+    r = await http.post(
+        "/v1/codeq/tasks",
+        json={"command": "Media.Resize", "payload": {"w": 640}, "priority": 7},
+        headers=bearer(producer_bearer),
+    )
     assert r.status_code == 202
     task = r.json()
     assert task["status"] == "PENDING" and task["priority"] == 7 and task["attempts"] == 0

@@ -3,11 +3,17 @@ from tests.api.conftest import bearer
 
 async def test_metrics_show_queue_depths_counters_and_request_latency(http, producer_bearer, worker_bearer):
     for priority in (1, 5):
-        await http.post("/v1/codeq/tasks", json={"command": "mail.send", "payload": {}, "priority": priority},
-                        headers=bearer(producer_bearer))
+        await http.post(
+            "/v1/codeq/tasks",
+            json={"command": "mail.send", "payload": {}, "priority": priority},
+            headers=bearer(producer_bearer),
+        )
     claimed = (await http.post("/v1/codeq/tasks/claim", json={}, headers=bearer(worker_bearer))).json()
-    await http.post(f"/v1/codeq/tasks/{claimed['id']}/result", json={"status": "COMPLETED", "result": {}},
-                    headers=bearer(worker_bearer))
+    await http.post(
+        f"/v1/codeq/tasks/{claimed['id']}/result",
+        json={"status": "COMPLETED", "result": {}},
+        headers=bearer(worker_bearer),
+    )
     response = await http.get("/metrics")
     assert response.status_code == 200
     text = response.text

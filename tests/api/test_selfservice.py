@@ -48,8 +48,11 @@ def test_bad_token_request_is_a_400_naming_the_field(admin_bearer):
 
 def test_webhook_subscription_lifecycle_with_secret_shown_once_and_rotation(admin_bearer, tenant):
     c = client(admin_bearer)
-    r = c.post("/v1/codeq/admin/webhooks", {"url": "https://hooks.example.com/codeq", "events": ["task.completed"]},
-               format="json")
+    r = c.post(
+        "/v1/codeq/admin/webhooks",
+        {"url": "https://hooks.example.com/codeq", "events": ["task.completed"]},
+        format="json",
+    )
     assert r.status_code == 201 and r.json()["secret"].startswith("whsec_")
     sub_id = r.json()["id"]
     assert "secret" not in c.get(f"/v1/codeq/admin/webhooks/{sub_id}").json()
@@ -61,6 +64,7 @@ def test_webhook_subscription_lifecycle_with_secret_shown_once_and_rotation(admi
 
 
 def test_webhook_with_unknown_event_is_refused(admin_bearer):
-    r = client(admin_bearer).post("/v1/codeq/admin/webhooks", {"url": "https://x.example", "events": ["task.eaten"]},
-                                  format="json")
+    r = client(admin_bearer).post(
+        "/v1/codeq/admin/webhooks", {"url": "https://x.example", "events": ["task.eaten"]}, format="json"
+    )
     assert r.status_code == 400 and r.json()["field"] == "events"

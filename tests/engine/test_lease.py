@@ -169,8 +169,16 @@ def test_a_batch_of_results_settles_each_task_or_says_why_not(engine):
     a, b, c = engine.claim(T, "w1", ["x"], count=3)
     engine.abandon(T, c.id, "w1")
     engine.claim(T, "w2", ["x"])
-    out = engine.settle_batch(T, "w1", [Report(a.id, True, {"ok": 1}), Report(b.id, False, error="bad"),
-                                        Report(c.id, True, {}), Report("missing", True, {})])
+    out = engine.settle_batch(
+        T,
+        "w1",
+        [
+            Report(a.id, True, {"ok": 1}),
+            Report(b.id, False, error="bad"),
+            Report(c.id, True, {}),
+            Report("missing", True, {}),
+        ],
+    )
     assert out[0].task.status == "COMPLETED" and out[1].task.status == "FAILED"
     assert isinstance(out[2], NotOwner) and isinstance(out[3], NotFound)
     assert engine.get_result(T, b.id)[1].error == "bad"
