@@ -170,9 +170,9 @@ SERVERS = {
     "uvicorn": lambda port: [sys.executable, "-m", "uvicorn", "codeq_platform.asgi:application", "--host", "127.0.0.1",
                              "--port", str(port), "--workers", "2", "--no-access-log", "--log-level", "warning",
                              "--lifespan", "off", "--loop", "uvloop", "--http", "httptools"],
-    "granian": lambda port: [sys.executable, "-m", "granian", "--interface", "asginl", "codeq_platform.asgi:application",
-                             "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--loop", "uvloop",
-                             "--http", "1", "--no-ws", "--log-level", "warning"],
+    "granian": lambda port: [sys.executable, "-m", "granian", "--interface", "asginl",
+                             "codeq_platform.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", "2", "--loop", "uvloop", "--http", "1", "--no-ws", "--log-level", "warning"],
 }  # fmt: skip
 
 
