@@ -341,8 +341,7 @@ class Core:
                         self.lazy_batch(tenant, shard, now) if want else 0, c.stale_skip_limit])  # fmt: skip
         if reply[0] < 0:
             raise codes.error_for(reply[0])
-        task = decode_task(tenant, task_id, reply[1])
-        return Settled(task, self._decode_claimed(tenant, reply, 2), repeated=reply[0] == 2)
+        return Settled(tenant, task_id, reply[1], self._decode_claimed(tenant, reply, 2), repeated=reply[0] == 2)
 
     def _result_blob(self, completed: bool, result: Any, error: Any, artifacts: Any, now: int) -> bytes:
         if not isinstance(error, str):
@@ -389,7 +388,7 @@ class Core:
                 if code < 0:
                     out[i] = codes.error_for(code)
                 else:
-                    out[i] = Settled(decode_task(tenant, fields[0], raw), [], repeated=code == 2)
+                    out[i] = Settled(tenant, fields[0], raw, [], repeated=code == 2)
         return out
 
     def nack(self, tenant: str, task_id: str, worker: str, delay_ms: int | None = None,

@@ -131,13 +131,28 @@ class Report:
     artifacts: Any = None
 
 
-@dataclass(slots=True)
 class Settled:
-    """A final result accepted, and the next tasks claimed in the same call."""
+    """A final result accepted, and the next tasks claimed in the same call.
 
-    task: Task
-    claimed: list[Task]
-    repeated: bool = False
+    The settled task is decoded only when asked for: a busy worker moving on to its next task
+    never looks at it.
+    """
+
+    __slots__ = ("_raw", "_task", "claimed", "repeated", "task_id", "tenant")
+
+    def __init__(self, tenant: str, task_id: str, raw: bytes, claimed: list[Task], repeated: bool = False) -> None:
+        self.tenant = tenant
+        self.task_id = task_id
+        self._raw = raw
+        self._task: Task | None = None
+        self.claimed = claimed
+        self.repeated = repeated
+
+    @property
+    def task(self) -> Task:
+        if self._task is None:
+            self._task = decode_task(self.tenant, self.task_id, self._raw)
+        return self._task
 
 
 @dataclass(slots=True)
