@@ -38,21 +38,24 @@ PAYLOAD = {"tenant": "acme", "user_id": 1234567, "action": "resize", "src": "s3:
 
 
 class Client:
-    """One keep-alive HTTP/1.1 connection."""
+    """One keep-alive HTTP/1.1 connection; each call says which of the two tokens it uses."""
 
-    def __init__(self, host: str, port: int, token: str) -> None:
+    def __init__(self, host: str, port: int, producer_token: str, worker_token: str) -> None:
         self.host, self.port = host, port
-        self.auth = f"Authorization: Bearer {token}\r\n".encode()
+        self.auth = {
+            "producer": f"Authorization: Bearer {producer_token}\r\n".encode(),
+            "worker": f"Authorization: Bearer {worker_token}\r\n".encode(),
+        }
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
     async def connect(self) -> None:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
 
-    async def call(self, method: str, path: str, body: object = None) -> tuple[int, object]:
+    async def call(self, method: str, path: str, body: object = None, as_: str = "worker") -> tuple[int, object]:
         data = orjson.dumps(body) if body is not None else b""
         head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(data)}\r\n").encode() + self.auth + b"\r\n"  # fmt: skip
+                f"Content-Length: {len(data)}\r\n").encode() + self.auth[as_] + b"\r\n"  # fmt: skip
         self.writer.write(head + data)
         status_line = await self.reader.readline()
         status = int(status_line.split()[1])
@@ -72,36 +75,38 @@ def _record(latencies: dict[str, list[float]], name: str, start: float) -> None:
     latencies[name].append((time.perf_counter() - start) * 1000)
 
 
-async def cycles(clients: list[Client], workers: list[Client], seconds: float, latencies) -> int:
+async def cycles(clients: list[Client], seconds: float, latencies) -> int:
     done = 0
     stop = time.perf_counter() + seconds
 
-    async def loop(producer: Client, worker: Client) -> None:
+    async def loop(client: Client) -> None:
         nonlocal done
         while time.perf_counter() < stop:
             t = time.perf_counter()
-            status, task = await producer.call("POST", "/v1/codeq/tasks", {"command": COMMAND, "payload": PAYLOAD})
+            body = {"command": COMMAND, "payload": PAYLOAD}
+            status, task = await client.call("POST", "/v1/codeq/tasks", body, as_="producer")
             _record(latencies, "create", t)
             assert status == 202, (status, task)
             t = time.perf_counter()
-            status, claimed = await worker.call("POST", "/v1/codeq/tasks/claim", {"commands": [COMMAND]})
+            status, claimed = await client.call("POST", "/v1/codeq/tasks/claim", {"commands": [COMMAND]})
             _record(latencies, "claim", t)
             if status != 200:
                 continue
             t = time.perf_counter()
-            status, _ = await worker.call("POST", f"/v1/codeq/tasks/{claimed['id']}/result",
+            status, _ = await client.call("POST", f"/v1/codeq/tasks/{claimed['id']}/result",
                                           {"status": "COMPLETED", "result": {"ok": True}})  # fmt: skip
             _record(latencies, "result", t)
             assert status == 200
             done += 1
 
-    await asyncio.gather(*(loop(p, w) for p, w in zip(clients, workers, strict=True)))
+    await asyncio.gather(*(loop(c) for c in clients))
     return done
 
 
-async def heartbeats(workers: list[Client], producer: Client, seconds: float, latencies) -> None:
-    await producer.call("POST", "/v1/codeq/tasks/batch",
-                        {"tasks": [{"command": COMMAND + ".hb", "payload": PAYLOAD} for _ in workers]})  # fmt: skip
+async def heartbeats(workers: list[Client], seconds: float, latencies) -> None:
+    await workers[0].call("POST", "/v1/codeq/tasks/batch",
+                          {"tasks": [{"command": COMMAND + ".hb", "payload": PAYLOAD} for _ in workers]},
+                          as_="producer")  # fmt: skip
     stop = time.perf_counter() + seconds
 
     async def loop(worker: Client) -> None:
@@ -117,15 +122,15 @@ async def heartbeats(workers: list[Client], producer: Client, seconds: float, la
     await asyncio.gather(*(loop(w) for w in workers))
 
 
-async def batch_cycles(clients: list[Client], workers: list[Client], seconds: float) -> int:
+async def batch_cycles(clients: list[Client], seconds: float) -> int:
     done = 0
     stop = time.perf_counter() + seconds
     batch = {"tasks": [{"command": COMMAND + ".batch", "payload": PAYLOAD} for _ in range(100)]}
 
-    async def loop(producer: Client, worker: Client) -> None:
+    async def loop(worker: Client) -> None:
         nonlocal done
         while time.perf_counter() < stop:
-            status, _ = await producer.call("POST", "/v1/codeq/tasks/batch", batch)
+            status, _ = await worker.call("POST", "/v1/codeq/tasks/batch", batch, as_="producer")
             assert status == 200
             claimed: list[str] = []
             while len(claimed) < 100:
@@ -140,25 +145,23 @@ async def batch_cycles(clients: list[Client], workers: list[Client], seconds: fl
                 assert status == 200
                 done += len(claimed)
 
-    await asyncio.gather(*(loop(p, w) for p, w in zip(clients, workers, strict=True)))
+    await asyncio.gather(*(loop(c) for c in clients))
     return done
 
 
 async def drive(port: int, producer_token: str, worker_token: str, n: int, seconds: float) -> dict[str, float]:
-    # Half the clients produce, half work; each pair runs one task at a time, 50 in flight.
-    pairs = n // 2
-    producers = [Client("127.0.0.1", port, producer_token) for _ in range(pairs)]
-    workers = [Client("127.0.0.1", port, worker_token) for _ in range(pairs)]
-    await asyncio.gather(*(c.connect() for c in producers + workers))
+    # Each client runs whole cycles (create with the producer token, claim and result with the worker's).
+    clients = [Client("127.0.0.1", port, producer_token, worker_token) for _ in range(n)]
+    await asyncio.gather(*(c.connect() for c in clients))
     latencies: dict[str, list[float]] = {k: [] for k in ("create", "claim", "heartbeat", "result")}
-    await cycles(producers, workers, 2, {k: [] for k in latencies})  # warm-up: connections, caches
+    await cycles(clients, 2, {k: [] for k in latencies})  # warm-up: connections, caches
     start = time.perf_counter()
-    done = await cycles(producers, workers, seconds, latencies)
+    done = await cycles(clients, seconds, latencies)
     figures = {"cycle_per_s": done / (time.perf_counter() - start)}
     start = time.perf_counter()
-    done = await batch_cycles(producers, workers, seconds)
+    done = await batch_cycles(clients, seconds)
     figures["batch_cycle_per_s"] = done / (time.perf_counter() - start)
-    await heartbeats(workers, producers[0], min(seconds, 5), latencies)
+    await heartbeats(clients, min(seconds, 5), latencies)
     for name, values in latencies.items():
         values.sort()
         figures[f"p50_ms_{name}"] = statistics.median(values)
