@@ -10,14 +10,4 @@
   -1 no such task, -2 leased by another worker, -3 not leased; the claimed tasks follow the record.
   A COMPLETED task is final: never retried, never dead-lettered.
 ]]
-local code, blob = settle(ARGV[A + 1], ARGV[A + 2], COMPLETED, ARGV[A + 3], ARGV[A + 4])
-local out = {code, blob}
-local want = tonumber(ARGV[A + 6])
-if code > 0 and want > 0 then
-  maintain(tonumber(ARGV[A + 7]))
-  for _, v in ipairs(claim_tasks(ARGV[A + 2], tonumber(ARGV[A + 5]), want, tonumber(ARGV[A + 8]))) do
-    out[#out + 1] = v
-  end
-end
-commit()
-return out
+return settle_and_claim_next(COMPLETED)

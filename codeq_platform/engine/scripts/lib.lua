@@ -339,3 +339,19 @@ local function remove_task(id, r, ci)
   redis.call('HDEL', K_TASKS, id)
   return 1
 end
+
+-- The body of complete and fail: store the final result, then claim the caller's next tasks when
+-- the call asks for them (see complete.lua for the arguments).
+local function settle_and_claim_next(state)
+  local code, blob = settle(ARGV[A + 1], ARGV[A + 2], state, ARGV[A + 3], ARGV[A + 4])
+  local out = {code, blob}
+  local want = tonumber(ARGV[A + 6])
+  if code > 0 and want > 0 then
+    maintain(tonumber(ARGV[A + 7]))
+    for _, v in ipairs(claim_tasks(ARGV[A + 2], tonumber(ARGV[A + 5]), want, tonumber(ARGV[A + 8]))) do
+      out[#out + 1] = v
+    end
+  end
+  commit()
+  return out
+end
