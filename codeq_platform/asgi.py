@@ -4,14 +4,14 @@ Django's ASGI handler runs every middleware hook and request signal through ``sy
 and gives every request a thread of its own: about 5 ms of a 2-core machine per request, 20 times
 what the queue operation itself costs. The API's async endpoints need none of it (they do their
 own auth, limits and error rendering), so requests that resolve to a coroutine view are served
-here directly: resolve, build the request, await the view, send the response. Everything else
-(the dashboard, Django admin, static files, the OpenAPI and Swagger pages) goes through Django.
+here directly (``fastlane.py``): route, build a lean request, await the view, send the response.
+Everything else (the dashboard, Django admin, static files, the OpenAPI and Swagger pages, unknown
+paths) goes through Django.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import os
 
@@ -22,10 +22,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "codeq_platform.settings")
 django_application = get_asgi_application()
 
 from django.conf import settings  # noqa: E402  (settings are ready only after the handler exists)
-from django.core.handlers.asgi import ASGIRequest  # noqa: E402
-from django.urls import Resolver404, get_resolver  # noqa: E402
 
 from codeq_platform.api.errors import error_body, json_response, server_error  # noqa: E402
+from codeq_platform.fastlane import LeanRequest, Router  # noqa: E402
 
 log = logging.getLogger("codeq.api")
 
@@ -55,22 +54,26 @@ async def _send(send, response) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+_router: Router | None = None
+
+
 async def application(scope, receive, send) -> None:
+    global _router
     if scope["type"] != "http":
         return await django_application(scope, receive, send)
-    try:
-        match = get_resolver().resolve(scope["path"])
-    except Resolver404:
+    if _router is None:
+        _router = Router()
+    match = _router.match(scope["path"])
+    if match is None:
         return await django_application(scope, receive, send)
-    if not asyncio.iscoroutinefunction(match.func):
-        return await django_application(scope, receive, send)
+    view, kwargs = match
     body = await _read_body(receive, settings.CODEQ_MAX_BODY_BYTES)
     if body is None:
         response = json_response(error_body("request body too large", "payload_too_large"), 413)
         return await _send(send, response)
-    request = ASGIRequest(scope, io.BytesIO(body))
+    request = LeanRequest(scope, body)
     try:
-        response = await match.func(request, *match.args, **match.kwargs)
+        response = await view(request, **kwargs)
     except Exception:  # a bug: log it, answer the JSON 500, never a traceback
         log.exception("unhandled error in %s %s", scope.get("method"), scope["path"])
         response = server_error(request)
