@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -11,6 +12,7 @@ import orjson
 from codeq_platform.engine import Task, TaskResult
 
 
+@lru_cache(maxsize=4096)  # a batch's tasks share their timestamps
 def rfc3339(ms: int) -> str:
     """RFC 3339 with offset and milliseconds (``createdAt``, ``updatedAt``, ``completedAt``)."""
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
