@@ -76,7 +76,8 @@ end
 -- The history is one string of records "kind US at-ms US detail RS" (ASCII unit/record separators):
 -- packing a flat string costs a fraction of packing a table of tables on every write.
 local function event(r, code, detail)
-  local text = string.gsub(detail or '', '[\30\31]', ' ')
+  local text = detail
+  if string.find(text, '[\30\31]') then text = string.gsub(text, '[\30\31]', ' ') end
   local ev = r[R_EVENTS] .. code .. '\31' .. NOW_TEXT .. '\31' .. text .. '\30'
   if r[R_NEVENTS] >= MAX_EVENTS then
     ev = string.sub(ev, string.find(ev, '\30', 1, true) + 1)
