@@ -22,8 +22,8 @@ The model cannot know the random backoff delays; it reads them back from the eng
 jitter window. Across several commands the claim order is unspecified, so a claim is checked
 against what the model can tell: per command a prefix of its ready order (priority, then FIFO), no
 task of a higher priority left behind, and as many tasks as were ready. Claim-time maintenance is
-modelled as the engine documents it: a bounded batch (``lazy_batch``) of the lowest expired leases
-and due delayed tasks, at most once per ``lazy_interval_ms``.
+modelled as the engine documents it: at most ``lazy_batch`` of the claimed commands' expired leases
+and due delayed tasks, found among the 10 x ``lazy_batch`` lowest, at most once per ``lazy_interval_ms``.
 
 Each example runs on its own key prefix (and client), deleted at its end. ``CODEQ_MODEL_EXAMPLES``
 raises the example count for a longer soak.
@@ -343,11 +343,11 @@ class EngineMachine(RuleBasedStateMachine):
                       lease_ms: int, batch: int, now: int) -> None:  # fmt: skip
         """Run a claim (``call``) and apply it to the model, checking what it handed out.
 
-        Claim-time maintenance first: of a bounded batch of the lowest expired leases and due
-        delayed tasks of the whole tenant, those of the claimed commands are acted on."""
+        Claim-time maintenance first: among the 10 x batch lowest expired leases and due delayed
+        tasks of the whole tenant, the first ``batch`` of the claimed commands are acted on."""
         m = self.model
-        expiring = [tid for tid in m.expired(now, batch) if m.tasks[tid].command in cmds]
-        promoting = [tid for tid in m.due(now, batch) if m.tasks[tid].command in cmds]
+        expiring = [tid for tid in m.expired(now, batch * 10) if m.tasks[tid].command in cmds][:batch]
+        promoting = [tid for tid in m.due(now, batch * 10) if m.tasks[tid].command in cmds][:batch]
         got = call()
         self.apply_expiry(expiring, now)
         self.apply_promotion(promoting, now)
@@ -438,11 +438,12 @@ class EngineMachine(RuleBasedStateMachine):
             return settled[0].claimed
 
         if t is not None and t.state in (State.COMPLETED, State.FAILED) and t.worker == worker:
-            # The same holder repeating a result (a lost reply): answered as before, nothing changes
-            # (and, as the first call did, the next tasks are claimed).
+            # The same holder repeating a result (a lost reply): answered as before and nothing
+            # changes; the first call already claimed its next tasks, so this one claims none (its
+            # claim-time maintenance slot is still used up).
             event(f"{op}: repeated")
             before = self.snapshot(tid)
-            self.claim_effects(settle_then_claim, cmds, worker, want, lease_ms, batch, now)
+            assert settle_then_claim() == []
             assert settled[0].repeated and settled[0].task == before
             assert self.snapshot(tid) == before
             return

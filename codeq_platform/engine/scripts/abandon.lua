@@ -10,10 +10,11 @@ local id, worker = ARGV[A + 1], ARGV[A + 2]
 local r = load(id)
 local code = owned(r, worker)
 if code ~= 0 then return {code} end
-release_lease(id, r)
+release_lease(r)
 r[R_ATT] = math.max(r[R_ATT] - 1, 0)
 event(r, 'abandoned', worker)
 push_ready(id, r, CMDIDX[lc(r)])
 local blob = save(id, r)
+drop_lease(id)
 commit()
 return {1, blob}

@@ -16,7 +16,6 @@ if st ~= READY and st ~= DELAYED then return {E_FINISHED} end
 if st == READY then
   mark_stale(r)
 else
-  redis.call('ZREM', K_DELAYED, id)
   count(r, 'delayed', -1)
 end
 release_dedup(id, r)
@@ -25,5 +24,7 @@ r[R_DUE] = 0
 finish(id, r, CANCELLED)
 event(r, 'cancelled', '')
 local blob = save(id, r)
+-- After the record: a crash before this leaves a delayed entry that promotion drops as stale.
+if st == DELAYED then redis.call('ZREM', K_DELAYED, id) end
 commit()
 return {1, blob}

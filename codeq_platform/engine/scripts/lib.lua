@@ -159,12 +159,16 @@ local function backoff(attempts)
   return math.random(0, math.floor(window))
 end
 
-local function release_lease(id, r)
-  redis.call('ZREM', K_LEASES, id)
+-- Releases the lease in the record; the caller removes the lease entry (drop_lease) only after
+-- the record is saved, so a crash in between leaves an entry the sweep repairs, never a leased
+-- record that no set points at.
+local function release_lease(r)
   count(r, 'inflight', -1)
   r[R_WORKER] = ''
   r[R_LEASE] = 0
 end
+
+local function drop_lease(id) redis.call('ZREM', K_LEASES, id) end
 
 -- A charged give-back (nack or lease expiry) of a task whose lease was just released: back to the
 -- queue after a delay (nil = backoff), or to the DLQ once its attempts are spent.
@@ -196,10 +200,11 @@ local function expire_one(id)
   local ci = CMDIDX[lc(r)]
   if not ci then return 0 end
   local worker = r[R_WORKER]
-  release_lease(id, r)
+  release_lease(r)
   event(r, 'expired', worker)
   retry_or_dead(id, r, ci, nil, 'LEASE_EXPIRED', 'LEASE_EXPIRED')
   save(id, r)
+  drop_lease(id)
   return 1
 end
 
@@ -218,18 +223,25 @@ local function promote_one(id)
   return 1
 end
 
--- Bounded lazy maintenance for the commands this script was given: at most `limit` expired leases
--- and `limit` due delayed tasks, taken from the low end of each set.
+-- Bounded lazy maintenance for the commands this script was given: moves at most `limit` expired
+-- leases and `limit` due delayed tasks, looking at up to 10 x `limit` entries from the low end of
+-- each set, so other commands' entries there (left to the sweep) do not starve this claim.
 local function maintain(limit)
   local moved = 0
   if limit <= 0 then return 0 end
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', string.format('%d', NOW), 'LIMIT', 0, limit)) do
-    moved = moved + expire_one(id)
+  local now, window = string.format('%d', NOW), limit * 10
+  local done = 0
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', now, 'LIMIT', 0, window)) do
+    done = done + expire_one(id)
+    if done >= limit then break end
   end
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', string.format('%d', NOW), 'LIMIT', 0, limit)) do
-    moved = moved + promote_one(id)
+  moved = done
+  done = 0
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', now, 'LIMIT', 0, window)) do
+    done = done + promote_one(id)
+    if done >= limit then break end
   end
-  return moved
+  return moved + done
 end
 
 -- Claims up to `want` tasks for `worker` across this script's commands: highest priority first,
@@ -300,7 +312,6 @@ local function settle(id, worker, state, result_blob, err)
   local code = owned(r, worker)
   if code ~= 0 then return code, '' end
   redis.call('HSET', K_RESULTS, id, result_blob)
-  redis.call('ZREM', K_LEASES, id)
   count(r, 'inflight', -1)
   r[R_LEASE] = 0
   r[R_ERROR] = err
@@ -312,7 +323,9 @@ local function settle(id, worker, state, result_blob, err)
     count(r, 'failed', 1)
     event(r, 'failed', err)
   end
-  return 1, save(id, r)
+  local blob = save(id, r)
+  drop_lease(id)
+  return 1, blob
 end
 
 -- Removes a task that is not leased from wherever it sits; its record goes last so a crash leaves
@@ -347,7 +360,7 @@ local function settle_and_claim_next(state)
   local code, blob = settle(ARGV[A + 1], ARGV[A + 2], state, ARGV[A + 3], ARGV[A + 4])
   local out = {code, blob}
   local want = tonumber(ARGV[A + 6])
-  if code > 0 and want > 0 then
+  if code == 1 and want > 0 then  -- a repeated call (2) already claimed its next tasks
     maintain(tonumber(ARGV[A + 7]))
     for _, v in ipairs(claim_tasks(ARGV[A + 2], tonumber(ARGV[A + 5]), want, tonumber(ARGV[A + 8]))) do
       out[#out + 1] = v

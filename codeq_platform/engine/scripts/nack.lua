@@ -15,11 +15,12 @@ local ci = CMDIDX[lc(r)]
 local delay = tonumber(ARGV[A + 3])
 if delay < 0 then delay = nil end
 local reason = ARGV[A + 4]
-release_lease(id, r)
+release_lease(r)
 event(r, 'nacked', reason)
 local dead_reason = reason
 if dead_reason == '' then dead_reason = 'MAX_ATTEMPTS' end
 local outcome = retry_or_dead(id, r, ci, delay, reason, dead_reason)
 local blob = save(id, r)
+drop_lease(id)
 commit()
 return {outcome, blob}
