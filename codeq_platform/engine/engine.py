@@ -258,9 +258,8 @@ def _client_options() -> dict[str, Any]:
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    # One immediate retry replaces a pooled connection a server restart killed; more would only
-    # delay the StoreUnavailable answer. Every operation is safe to repeat once: enqueue carries
-    # its id, and a repeated complete/fail answers as the first one did.
+    # redis-py's retry covers connecting only here (the links send commands themselves and never
+    # resend one that may have run); more than one would only delay the StoreUnavailable answer.
     # RESP2: KVRocks' RESP3 support is partial, and the plans read RESP2 reply shapes.
     return {"socket_timeout": 5, "socket_connect_timeout": 2, "retry": Retry(NoBackoff(), 1),
             "health_check_interval": 0, "protocol": 2}  # fmt: skip

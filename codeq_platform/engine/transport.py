@@ -11,7 +11,8 @@ checkout, retry wrapper, response callbacks), more than the store needs to run a
 
 For a cluster client both fall back to redis-py's own cluster routing. Connection failures and
 timeouts raise redis-py's ConnectionError / TimeoutError, which the engine turns into
-StoreUnavailable; each call is retried once on a fresh connection first.
+StoreUnavailable. A call is sent again only if the store cannot have received it: once a command
+may have run, a lost reply is reported, never answered by running it twice.
 """
 
 from __future__ import annotations
@@ -69,18 +70,30 @@ class SyncLink:
         return held.conn
 
     def execute(self, args: tuple) -> Any:
+        """Send one command and read its reply. A command is sent again only when it cannot have
+        reached the store (the send itself failed); once sent, a lost reply is the caller's error,
+        never a second execution."""
         if self.cluster:
             return self.client.execute_command(*args)
-        for attempt in (0, 1):
-            conn = self._conn()
-            try:
-                conn.send_packed_command([hiredis.pack_command(args)], check_health=False)
-                return conn.read_response()
-            except (redis.ConnectionError, redis.TimeoutError):
-                conn.disconnect()
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+        conn = self._conn()
+        packed = [hiredis.pack_command(args)]
+        try:
+            # Readable while idle means EOF or stray bytes: the server restarted or the link broke.
+            stale = conn.can_read(timeout=0)
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            stale = True
+        if stale:
+            conn.disconnect()
+        try:
+            conn.send_packed_command(packed, check_health=False)
+        except (redis.ConnectionError, redis.TimeoutError):
+            conn.disconnect()
+            conn.send_packed_command(packed, check_health=False)
+        try:
+            return conn.read_response()
+        except (redis.ConnectionError, redis.TimeoutError):
+            conn.disconnect()
+            raise
 
     def execute_many(self, commands: list[tuple]) -> list[Any]:
         if self.cluster:
@@ -152,10 +165,11 @@ class _Protocol(asyncio.Protocol):
 class AsyncLink:
     """Every coroutine of the process over one auto-pipelined connection."""
 
-    def __init__(self, client: Any, timeout: float = 5.0) -> None:
+    def __init__(self, client: Any) -> None:
         self.client = client
         self.cluster = _is_cluster(client)
-        self.timeout = timeout
+        kwargs = {} if self.cluster else client.connection_pool.connection_kwargs
+        self.timeout = float(kwargs.get("socket_timeout") or 5.0)
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Future[_Protocol] | None = None
         self._outbox: list[bytes] = []
@@ -231,6 +245,9 @@ class AsyncLink:
         if protocol is not self._protocol:
             return
         self._protocol = None
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         self._outbox = []
         waiters, self._waiters = self._waiters, deque()
         for fut, _ in waiters:
@@ -238,16 +255,20 @@ class AsyncLink:
                 fut.set_exception(exc)
 
     async def execute(self, args: tuple) -> Any:
+        """Queue one command on the shared connection. Connecting is tried twice; a command once
+        queued is never sent again (its reply lost means the caller's error, not a second run)."""
         if self.cluster:
             return await self.client.execute_command(*args)
-        for attempt in (0, 1):
+        protocol = self._protocol
+        if protocol is not None and (protocol.transport is None or protocol.transport.is_closing()):
+            self._lost(protocol, redis.ConnectionError("connection to the store closed"))
+            protocol = None
+        if protocol is None:
             try:
-                protocol = self._protocol or await self._connect()
-                return await self._send(protocol, args)
+                protocol = await self._connect()
             except (redis.ConnectionError, redis.TimeoutError):
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+                protocol = await self._connect()
+        return await self._send(protocol, args)
 
     async def execute_many(self, commands: list[tuple]) -> list[Any]:
         if self.cluster:

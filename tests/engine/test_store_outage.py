@@ -8,6 +8,7 @@ task is lost or handed out twice.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -178,3 +179,24 @@ async def test_async_engine_reports_outage_and_recovers_after_restart(server, ou
         assert [t.id for t in await e.claim("acme", "w1", ["resize"])] == [new.task.id]
     finally:
         await client.aclose()
+
+
+async def test_a_timed_out_async_claim_runs_once_and_leases_one_task(server, store_engine, outage_config, clock):
+    e = store_engine
+    e.enqueue_batch("acme", [NewTask("charge", {"n": n}) for n in range(2)])
+    lossy_client = connect_async(server.url + "?socket_timeout=0.5")
+    lossy = AsyncEngine(lossy_client, outage_config, clock)
+    try:
+        assert await lossy.claim("acme", "w-lost", ["warmup"]) == []
+        stall = threading.Thread(target=stall_server, args=(server, 1.5))
+        stall.start()
+        await asyncio.sleep(0.2)
+        with pytest.raises(StoreUnavailable):
+            await lossy.claim("acme", "w-lost", ["charge"], lease_ms=30_000)
+        stall.join(10)
+    finally:
+        await lossy.aclose()
+        await lossy_client.aclose()
+    # the claim ran once, after the stall: one task leased to the worker that gave up, one still ready
+    assert len(e.leases("acme").tasks) == 1
+    assert e.queue_stats("acme", "charge").ready == 1
