@@ -645,22 +645,33 @@ class Core:
             after = (int(score), last)
         fetch = limit + 50
         entries: list[tuple[int, str, int]] = []
+        more = False
         for shard in range(ks.shards):
             key = ks.dlq_key(shard, command) if dlq else ks.key(shard, name)
-            if newest_first:
-                hi = after[0] if after else "+inf"
-                rows = yield ("cmd", ("ZREVRANGEBYSCORE", key, hi, "-inf", "WITHSCORES", "LIMIT", 0, fetch))
-            else:
-                lo = after[0] if after else "-inf"
-                rows = yield ("cmd", ("ZRANGEBYSCORE", key, lo, "+inf", "WITHSCORES", "LIMIT", 0, fetch))
-            for member, score in zip(rows[::2], rows[1::2], strict=True):
-                entries.append((int(float(score)), member.decode(), shard))
+            bound = after[0] if after else ("+inf" if newest_first else "-inf")
+            offset = taken = 0
+            # Entries sharing the cursor's score are read past by offset, a bounded number of rounds.
+            for _ in range(20):
+                if newest_first:
+                    query = ("ZREVRANGEBYSCORE", key, bound, "-inf", "WITHSCORES", "LIMIT", offset, fetch)
+                else:
+                    query = ("ZRANGEBYSCORE", key, bound, "+inf", "WITHSCORES", "LIMIT", offset, fetch)
+                rows = yield ("cmd", query)
+                for member, score in zip(rows[::2], rows[1::2], strict=True):
+                    entry = (int(float(score)), member.decode(), shard)
+                    if after is None or (
+                        (entry[0], entry[1]) < after if newest_first else (entry[0], entry[1]) > after
+                    ):
+                        entries.append(entry)
+                        taken += 1
+                offset += len(rows) // 2
+                if len(rows) // 2 < fetch:
+                    break
+                if taken >= limit:
+                    more = True
+                    break
         entries.sort(key=lambda e: (e[0], e[1]), reverse=newest_first)
-        if after:
-            if newest_first:
-                entries = [e for e in entries if (e[0], e[1]) < after]
-            else:
-                entries = [e for e in entries if (e[0], e[1]) > after]
+        more = more or len(entries) > limit
         entries = entries[:limit]
         if not entries:
             return Page([], None)
@@ -669,7 +680,6 @@ class Core:
         if command and not dlq:
             tasks = [t for t in tasks if t.command.lower() == command]
         last = entries[-1]
-        more = len(entries) == limit
         return Page(tasks, f"{last[0]}:{last[1]}" if more else None)
 
     def leases(self, tenant: str, limit: int = 50, cursor: str | None = None, command: str = "") -> Plan:

@@ -109,3 +109,15 @@ def test_another_tenants_task_is_not_found(engine):
         engine.get_task(T, task.id)
     with pytest.raises(NotFound):
         engine.cancel(T, task.id)
+
+
+def test_pages_reach_every_task_when_many_share_one_due_time(engine):
+    engine.enqueue_batch(T, [NewTask("x", {"i": i}, delay_ms=60_000) for i in range(300)])
+    seen, cursor = [], None
+    while True:
+        page = engine.delayed(T, limit=100, cursor=cursor, command="x")
+        seen += [t.id for t in page.tasks]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 300
