@@ -112,6 +112,7 @@ class Core:
         self.tenant_shards: dict[str, int] = {}
         self._maintained: dict[tuple[str, int], int] = {}
         self._known_commands: set[tuple[str, int, str]] = set()
+        self._key_lists: dict[tuple[Keyspace, int, tuple[str, ...]], list[str]] = {}
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -129,9 +130,18 @@ class Core:
                 len(cmds), *cmds]  # fmt: skip
 
     def keys(self, ks: Keyspace, shard: int, commands: Iterable[str]) -> list[str]:
-        keys = list(ks.shard_keys(shard))
-        for cmd in commands:
-            keys.extend(ks.command_block(shard, cmd))
+        """The shard's keys and one block per command, as every script expects (cached: a worker
+        asks for the same few combinations over and over)."""
+        cmds = tuple(commands)
+        cache_key = (ks, shard, cmds)
+        keys = self._key_lists.get(cache_key)
+        if keys is None:
+            keys = list(ks.shard_keys(shard))
+            for cmd in cmds:
+                keys.extend(ks.command_block(shard, cmd))
+            if len(self._key_lists) > 4096:
+                self._key_lists.clear()
+            self._key_lists[cache_key] = keys
         return keys
 
     def lazy_batch(self, tenant: str, shard: int, now: int) -> int:
