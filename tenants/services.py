@@ -158,7 +158,7 @@ def create_webhook_subscription(
     actor: str = "system",
 ) -> CreatedSubscription:
     """Subscribe ``url`` to ``events`` (for ``commands``, empty = all); the secret is returned only here."""
-    secret = _new_webhook_secret()
+    secret = new_webhook_secret()
     subscription = WebhookSubscription(
         tenant=tenant, url=url, events=list(events), commands=list(commands), secret=secret
     )
@@ -178,7 +178,7 @@ def rotate_webhook_secret(*, subscription: WebhookSubscription, grace_seconds: i
     """Give ``subscription`` a new secret and return it; the old one still signs for ``grace_seconds``."""
     if grace_seconds < 0:
         raise ValidationError({"grace_seconds": "The grace period cannot be negative."})
-    secret = _new_webhook_secret()
+    secret = new_webhook_secret()
     if grace_seconds:
         subscription.previous_secret = subscription.secret
         subscription.previous_secret_expires_at = timezone.now() + timedelta(seconds=grace_seconds)
@@ -217,7 +217,8 @@ def record_audit(
     )
 
 
-def _new_webhook_secret() -> str:
+def new_webhook_secret() -> str:
+    """A fresh secret in the Standard Webhooks format: whsec_ + base64 of 24 random bytes."""
     return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
 
 
