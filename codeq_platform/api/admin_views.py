@@ -33,10 +33,6 @@ async def _audit(principal: Principal, action: str, target: str = "", task_ids=(
     )  # fmt: skip
 
 
-def _command(command: str) -> str:
-    return validate_command(command)
-
-
 def _encode_cursor(cursor: str | None) -> str | None:
     return base64.urlsafe_b64encode(cursor.encode()).decode().rstrip("=") if cursor else None
 
@@ -71,7 +67,7 @@ async def queues(request: HttpRequest, principal: Principal) -> HttpResponse:
 
 @endpoint(methods=("GET",), roles=ADMIN, operation="admin", doc=docs.QueueDetail)
 async def queue_detail(request: HttpRequest, principal: Principal, command: str) -> HttpResponse:
-    stats = await kv.async_engine().queue_stats(principal.tenant_slug, _command(command))
+    stats = await kv.async_engine().queue_stats(principal.tenant_slug, validate_command(command))
     oldest = None
     if stats.oldest_ready_ms is not None:
         oldest = max(0, int(time.time() * 1000) - stats.oldest_ready_ms) // 1000
@@ -86,7 +82,7 @@ async def queue_detail(request: HttpRequest, principal: Principal, command: str)
 
 @endpoint(methods=("GET",), roles=ADMIN, operation="admin", doc=docs.QueueTasks)
 async def queue_tasks(request: HttpRequest, principal: Principal, command: str) -> HttpResponse:
-    cmd = _command(command)
+    cmd = validate_command(command)
     state = request.GET.get("state")
     if state not in STATES:
         raise errors.InvalidInput("'state' must be one of ready, delayed, inProgress, dlq", field="state")
@@ -121,7 +117,7 @@ async def requeue(request: HttpRequest, principal: Principal, task_id: str) -> H
 @endpoint(methods=("POST",), roles=ADMIN, operation="admin", doc=docs.RequeueCommand)
 async def requeue_command(request: HttpRequest, principal: Principal, command: str) -> HttpResponse:
     limit = inputs.query_int(request.GET, "limit", 100, 1, 1000)
-    moved = await kv.async_engine().replay_all(principal.tenant_slug, _command(command), limit=limit)
+    moved = await kv.async_engine().replay_all(principal.tenant_slug, validate_command(command), limit=limit)
     if moved.count:
         await _audit(principal, "dlq.requeue_all", command, detail={"requeued": moved.count})
     return json_response({"requeued": moved.count, "remaining": moved.remaining})
@@ -130,7 +126,7 @@ async def requeue_command(request: HttpRequest, principal: Principal, command: s
 @endpoint(methods=("DELETE",), roles=ADMIN, operation="admin", doc=docs.PurgeDlq)
 async def purge_dlq(request: HttpRequest, principal: Principal, command: str) -> HttpResponse:
     limit = inputs.query_int(request.GET, "limit", 1000, 1, 1000)
-    moved = await kv.async_engine().purge_dlq(principal.tenant_slug, _command(command), limit=limit)
+    moved = await kv.async_engine().purge_dlq(principal.tenant_slug, validate_command(command), limit=limit)
     if moved.count:
         await _audit(principal, "dlq.purge", command, detail={"deleted": moved.count})
     return json_response({"deleted": moved.count, "remaining": moved.remaining})

@@ -26,10 +26,11 @@ from codeq_platform.metrics import REQUEST_SECONDS
 
 Handler = Callable[..., Awaitable[HttpResponse]]
 
-PRODUCE = frozenset({auth.PRODUCER, auth.ADMIN})
-WORK = frozenset({auth.WORKER, auth.ADMIN})
-READ = frozenset({auth.PRODUCER, auth.WORKER, auth.ADMIN})
-ADMIN = frozenset({auth.ADMIN})
+# The role table is auth's, shared with the DRF views' permission classes.
+PRODUCE = auth.CanProduce.roles
+WORK = auth.CanWork.roles
+READ = auth.CanRead.roles
+ADMIN = auth.IsAdmin.roles
 
 
 def read_json(request: HttpRequest, limit: int) -> Any:

@@ -30,6 +30,14 @@ def require_object(data: Any) -> dict[str, Any]:
     return data
 
 
+def batch(data: Any, name: str, noun: str) -> list[Any]:
+    """A batch body's list ``name``: 1 to 100 items."""
+    items = require_object(data).get(name)
+    if not isinstance(items, list) or not 1 <= len(items) <= 100:
+        raise InvalidInput(f"'{name}' must be a list of 1 to 100 {noun}", field=name)
+    return items
+
+
 def integer(data: dict[str, Any], name: str, default: int, low: int, high: int, message: str = "") -> int:
     """An optional JSON integer in [low, high]; absent or null gives ``default``."""
     value = data.get(name)

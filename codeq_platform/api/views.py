@@ -51,10 +51,7 @@ async def create_task(request: HttpRequest, principal: Principal) -> HttpRespons
 
 @endpoint(methods=("POST",), roles=PRODUCE, operation="create", doc=docs.CreateBatch)
 async def create_batch(request: HttpRequest, principal: Principal) -> HttpResponse:
-    data = inputs.require_object(read_json(request, principal.max_body_bytes))
-    items = data.get("tasks")
-    if not isinstance(items, list) or not 1 <= len(items) <= 100:
-        raise errors.InvalidInput("'tasks' must be a list of 1 to 100 tasks", field="tasks")
+    items = inputs.batch(read_json(request, principal.max_body_bytes), "tasks", "tasks")
     results: list[dict | None] = [None] * len(items)
     specs, where = [], []
     for i, item in enumerate(items):
@@ -221,10 +218,7 @@ async def result(request: HttpRequest, principal: Principal, task_id: str) -> Ht
 
 @endpoint(methods=("POST",), roles=WORK, operation="result", doc=docs.ResultBatch)
 async def result_batch(request: HttpRequest, principal: Principal) -> HttpResponse:
-    data = inputs.require_object(read_json(request, principal.max_body_bytes))
-    items = data.get("results")
-    if not isinstance(items, list) or not 1 <= len(items) <= 100:
-        raise errors.InvalidInput("'results' must be a list of 1 to 100 results", field="results")
+    items = inputs.batch(read_json(request, principal.max_body_bytes), "results", "results")
     out: list[dict] = [{} for _ in items]
     reports, parsed, where = [], [], []
     for i, item in enumerate(items):

@@ -63,7 +63,6 @@ class EngineConfig:
     lazy_interval_ms: int = 50
     stale_skip_limit: int = 1000
     sweep_batch: int = 500
-    max_events: int = 20
 
 
 def _invalid(field: str, message: str) -> InvalidInput:

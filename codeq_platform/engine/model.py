@@ -22,6 +22,7 @@ class State(StrEnum):
     CANCELLED = "cancelled"
 
 
+MAX_EVENTS = 20  # a task keeps its last 20 events (MAX_EVENTS in scripts/lib.lua)
 STATES = list(State)  # index = the state code stored in records
 STATUS = {
     State.READY: "PENDING",

@@ -1,6 +1,7 @@
 import pytest
 
 from codeq_platform.engine import NewTask
+from codeq_platform.engine.model import MAX_EVENTS
 from codeq_platform.errors import InvalidInput, NotFound, TaskFinished, TaskInProgress
 
 T = "acme"
@@ -56,14 +57,14 @@ def test_ready_and_delayed_pages(engine):
         engine.ready(T, "x", cursor="garbage")
 
 
-def test_event_history_tells_the_story_and_stays_bounded(engine, config):
+def test_event_history_tells_the_story_and_stays_bounded(engine):
     task = engine.enqueue(T, NewTask("x", {})).task
     engine.claim(T, "w", ["x"])
     for _ in range(30):
         engine.heartbeat(T, task.id, "w")
     engine.complete(T, task.id, "w", {})
     events = engine.get_task(T, task.id).events
-    assert len(events) == config.max_events
+    assert len(events) == MAX_EVENTS
     assert events[-1].kind == "completed" and events[-2].kind == "heartbeat"
 
 

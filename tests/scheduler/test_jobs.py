@@ -1,0 +1,85 @@
+"""The scheduler's jobs against the real store and database: sweeps, retention, single-runner locks."""
+
+from __future__ import annotations
+
+import io
+import time
+import uuid
+
+import pytest
+import redis
+from django.conf import settings as django_settings
+from django.core.management import call_command
+
+from codeq_platform import kv
+from codeq_platform.engine import NewTask, State
+from codeq_platform.errors import NotFound
+from codeq_platform.scheduler import jobs
+from codeq_platform.scheduler.lock import JobLock
+
+
+@pytest.fixture(autouse=True)
+def _fresh_kv_prefix(settings):
+    prefix = f"cqsch{uuid.uuid4().hex[:10]}"
+    settings.CODEQ_KV_PREFIX = prefix
+    kv.reset()
+    yield prefix
+    kv.reset()
+    client = redis.Redis.from_url(django_settings.CODEQ_KV_URL)
+    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        client.delete(key)
+    client.close()
+
+
+def test_sweep_returns_an_expired_lease_to_the_queue(tenant):
+    engine = kv.sync_engine()
+    task = engine.enqueue("acme", NewTask("resize", {})).task
+    engine.claim("acme", "w1", ["resize"], lease_ms=1000)
+    time.sleep(1.1)
+    assert jobs.sweep() == 1
+    swept = engine.get_task("acme", task.id)
+    assert swept.state in (State.DELAYED, State.READY) and swept.error == "LEASE_EXPIRED"
+
+
+def test_sweep_skips_inactive_tenants(tenant):
+    engine = kv.sync_engine()
+    engine.enqueue("acme", NewTask("resize", {}))
+    engine.claim("acme", "w1", ["resize"], lease_ms=1000)
+    tenant.active = False
+    tenant.save()
+    time.sleep(1.1)
+    assert jobs.sweep() == 0
+
+
+def test_retention_removes_finished_tasks_past_the_tenants_retention(tenant):
+    tenant.result_retention_seconds = 0
+    tenant.save()
+    engine = kv.sync_engine()
+    done = engine.enqueue("acme", NewTask("resize", {})).task
+    pending = engine.enqueue("acme", NewTask("resize", {})).task
+    engine.claim("acme", "w1", ["resize"])
+    engine.complete("acme", done.id, "w1", {"ok": True})
+    time.sleep(0.01)
+    assert jobs.retention() == 1
+    with pytest.raises(NotFound):
+        engine.get_task("acme", done.id)
+    assert engine.get_task("acme", pending.id).state == State.READY
+
+
+def test_the_command_runs_every_job_once(tenant):
+    out = io.StringIO()
+    call_command("codeq_scheduler", "--once", stdout=out)
+    assert out.getvalue().splitlines() == ["sweep: 0", "retention: 0"]
+
+
+def test_a_job_lock_has_one_holder_until_released_or_lapsed():
+    client = redis.Redis.from_url(django_settings.CODEQ_KV_URL)
+    key = f"{django_settings.CODEQ_KV_PREFIX}:scheduler:lock:test"
+    first, second = JobLock(client, key, ttl_ms=300), JobLock(client, key, ttl_ms=300)
+    assert first.acquire() and first.acquire()  # the holder renews
+    assert not second.acquire()
+    first.release()
+    assert second.acquire()
+    time.sleep(0.4)  # a killed holder's lock lapses
+    assert first.acquire()
+    client.close()
