@@ -40,6 +40,9 @@ def _free_port() -> int:
 
 
 def _database_url(name: str) -> str:
+    """The test database for a server in another process (SQLite's test database is a file)."""
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{name}"
     parts = urlsplit(os.environ["DATABASE_URL"])
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
 
