@@ -640,10 +640,11 @@ class Core:
         return stats
 
     def _zset_page(self, tenant: str, name: str, limit: int, cursor: str | None, newest_first: bool,
-                   command: str = "", dlq: bool = False) -> Plan:  # fmt: skip
+                   command: str = "", dlq: bool = False, low: int | None = None,
+                   high: int | None = None) -> Plan:  # fmt: skip
         """A page of a score-ordered set merged over the shards; the cursor is ``score:id`` of the
         last item returned. With ``command`` on a shared set, other commands' entries are skipped:
-        the page may be short, never the scan unbounded."""
+        the page may be short, never the scan unbounded. ``low``/``high`` bound the scores (inclusive)."""
         ks = self.ks(tenant)
         _int(limit, "limit", 1, 500)
         after: tuple[int, str] | None = None
@@ -657,14 +658,19 @@ class Core:
         more = False
         for shard in range(ks.shards):
             key = ks.dlq_key(shard, command) if dlq else ks.key(shard, name)
-            bound = after[0] if after else ("+inf" if newest_first else "-inf")
+            floor: int | str = "-inf" if low is None else low
+            ceiling: int | str = "+inf" if high is None else high
+            if after and newest_first:
+                ceiling = after[0] if high is None else min(after[0], high)
+            elif after:
+                floor = after[0] if low is None else max(after[0], low)
             offset = taken = 0
             # Entries sharing the cursor's score are read past by offset, a bounded number of rounds.
             for _ in range(20):
                 if newest_first:
-                    query = ("ZREVRANGEBYSCORE", key, bound, "-inf", "WITHSCORES", "LIMIT", offset, fetch)
+                    query = ("ZREVRANGEBYSCORE", key, ceiling, floor, "WITHSCORES", "LIMIT", offset, fetch)
                 else:
-                    query = ("ZRANGEBYSCORE", key, bound, "+inf", "WITHSCORES", "LIMIT", offset, fetch)
+                    query = ("ZRANGEBYSCORE", key, floor, ceiling, "WITHSCORES", "LIMIT", offset, fetch)
                 rows = yield ("cmd", query)
                 for member, score in zip(rows[::2], rows[1::2], strict=True):
                     entry = (int(float(score)), member.decode(), shard)
@@ -701,10 +707,22 @@ class Core:
         cmd = validate_command(command) if command else ""
         return (yield from self._zset_page(tenant, "delayed", limit, cursor, False, cmd))
 
-    def dlq(self, tenant: str, command: str, limit: int = 50, cursor: str | None = None) -> Plan:
-        """Dead-lettered tasks of one command, newest death first."""
+    def dlq(self, tenant: str, command: str, limit: int = 50, cursor: str | None = None,
+            since_ms: int | None = None, until_ms: int | None = None) -> Plan:  # fmt: skip
+        """Dead-lettered tasks of one command, newest death first; ``since_ms``/``until_ms`` bound
+        the time of death (inclusive), read as a score range of the DLQ's sorted set."""
         cmd = validate_command(command)
-        return (yield from self._zset_page(tenant, "dlq", limit, cursor, True, cmd, dlq=True))
+        return (yield from self._zset_page(tenant, "dlq", limit, cursor, True, cmd, dlq=True,
+                                           low=since_ms, high=until_ms))  # fmt: skip
+
+    def dlq_count(self, tenant: str, command: str, since_ms: int | None = None, until_ms: int | None = None) -> Plan:
+        """How many dead-lettered tasks of one command died within the bounds (ZCOUNT: no scan)."""
+        ks = self.ks(tenant)
+        cmd = validate_command(command)
+        floor = "-inf" if since_ms is None else since_ms
+        ceiling = "+inf" if until_ms is None else until_ms
+        counts = yield ("pipe", [("ZCOUNT", ks.dlq_key(s, cmd), floor, ceiling) for s in range(ks.shards)])
+        return sum(counts)
 
     def ready(self, tenant: str, command: str, limit: int = 50, cursor: str | None = None) -> Plan:
         """Ready tasks of one command in claim order (per shard); cursor ``shard:priority:offset``."""

@@ -99,7 +99,7 @@ class _Face:
         for verb in ("enqueue", "enqueue_batch", "settle_batch", "claim", "heartbeat", "nack", "abandon", "progress",
                      "cancel", "delete", "replay", "replay_many", "replay_all", "delete_many",
                      "purge_dlq", "sweep", "trim", "get_task", "get_result", "commands",
-                     "queue_stats", "leases", "delayed", "dlq", "ready"):  # fmt: skip
+                     "queue_stats", "leases", "delayed", "dlq", "dlq_count", "ready"):  # fmt: skip
             setattr(self, verb, partial(self._call, getattr(core, verb)))
 
     def _call(self, plan_fn: Callable[..., Plan], *args: Any, **kwargs: Any) -> Any:

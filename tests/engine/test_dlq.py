@@ -26,6 +26,18 @@ def test_dlq_lists_newest_death_first_page_by_page(engine, clock):
     assert third.next_cursor is None
 
 
+def test_dlq_time_window_lists_and_counts_only_deaths_inside_it(engine, clock):
+    dead = kill(engine, clock, n=5)
+    since, until = dead[1].finished_ms, dead[3].finished_ms
+    first = engine.dlq(T, "x", limit=2, since_ms=since, until_ms=until)
+    second = engine.dlq(T, "x", limit=2, cursor=first.next_cursor, since_ms=since, until_ms=until)
+    assert [t.id for t in first.tasks + second.tasks] == [dead[3].id, dead[2].id, dead[1].id]
+    assert second.next_cursor is None
+    assert engine.dlq_count(T, "x", since_ms=since, until_ms=until) == 3
+    assert engine.dlq_count(T, "x", since_ms=since) == 4
+    assert engine.dlq_count(T, "x") == 5
+
+
 def test_replay_moves_a_dead_task_back_with_attempts_reset(engine, clock):
     (dead,) = kill(engine, clock)
     task = engine.replay(T, dead.id)
