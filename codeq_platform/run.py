@@ -59,6 +59,7 @@ def main() -> None:
     VAR.mkdir(parents=True, exist_ok=True)
     env = os.environ
     env.setdefault("DEBUG", "1")
+    env.setdefault("CODEQ_WEBHOOK_ALLOW_PRIVATE", "1")
     env.setdefault("SECRET_KEY", _secret_key())
     env.setdefault("DJANGO_SETTINGS_MODULE", "codeq_platform.settings")
     kv_server = None

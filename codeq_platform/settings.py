@@ -129,3 +129,8 @@ CODEQ_BACKOFF_CAP_SECONDS = int(os.environ.get("CODEQ_BACKOFF_CAP_SECONDS", "900
 # Request bodies are read into memory only up to this hard cap; tenants' own limits are lower.
 CODEQ_MAX_BODY_BYTES = int(os.environ.get("CODEQ_MAX_BODY_BYTES", str(8 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = CODEQ_MAX_BODY_BYTES
+
+# Outbound webhooks. Private, loopback and link-local targets are refused unless this is on (tests and
+# `make run` turn it on; production leaves it off). The timeout bounds one whole delivery attempt.
+CODEQ_WEBHOOK_ALLOW_PRIVATE = os.environ.get("CODEQ_WEBHOOK_ALLOW_PRIVATE", "").lower() in ("1", "true", "yes")
+CODEQ_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("CODEQ_WEBHOOK_TIMEOUT_SECONDS", "10"))

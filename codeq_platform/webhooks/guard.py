@@ -34,13 +34,19 @@ def resolve_public(url: str, *, allow_private: bool) -> list[str]:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BlockedAddress("webhook url must be http(s) with a host", field="url")
     port = parts.port or (443 if parts.scheme == "https" else 80)
+    return public_addresses(parts.hostname, port, allow_private=allow_private)
+
+
+def public_addresses(host: str, port: int, *, allow_private: bool) -> list[str]:
+    """The addresses ``host`` resolves to, refused as a whole if any is not public (unless allowed):
+    one private answer among public ones is how a rebinding attack would slip through."""
     try:
-        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror:
-        raise BlockedAddress(f"cannot resolve {parts.hostname}", field="url") from None
-    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+        raise BlockedAddress(f"cannot resolve {host}", field="url") from None
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not allow_private:
         for raw in addresses:
             if not is_public(ipaddress.ip_address(raw)):
-                raise BlockedAddress(f"{parts.hostname} resolves to a non-public address ({raw})", field="url")
+                raise BlockedAddress(f"{host} resolves to a non-public address ({raw})", field="url")
     return addresses
