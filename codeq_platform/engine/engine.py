@@ -156,7 +156,7 @@ class Engine(_Face):
 
     def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         if self._functions is None:
-            self._functions = self._load_library()
+            self._functions = self._load_library() is not None
         if self._functions:
             call = ("FCALL", FUNCTIONS[name], len(keys), *keys, *args)
             try:
@@ -173,17 +173,19 @@ class Engine(_Face):
         except NoScriptError:
             return self.link.execute(("EVAL", body, len(keys), *keys, *args))
 
-    def _load_library(self) -> bool:
-        """Load the FUNCTION library unless it is there; False where the server has no functions
-        (Redis 6, the embedded server) or the client is a cluster client (scripts route by key)."""
+    def _load_library(self) -> bool | None:
+        """Load the FUNCTION library unless it is there: True when this call loaded it, False when it
+        was there already, None where the server has no functions (Redis 6, the embedded server) or the
+        client is a cluster client (scripts route by key). The answer depends on the store alone, so
+        concurrent first calls of the asyncio face all reach the same conclusion."""
         if self.link.cluster:
-            return False
+            return None
         try:
             if self.link.execute(("FUNCTION", "LIST", "LIBRARYNAME", LIBRARY)):
-                return self._functions is not True
+                return False
             self.link.execute(("FUNCTION", "LOAD", "REPLACE", LIBRARY_CODE))
         except ResponseError:
-            return False
+            return None
         return True
 
     def close(self) -> None:
@@ -222,7 +224,7 @@ class AsyncEngine(_Face):
 
     async def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         if self._functions is None:
-            self._functions = await self._load_library()
+            self._functions = await self._load_library() is not None
         if self._functions:
             call = ("FCALL", FUNCTIONS[name], len(keys), *keys, *args)
             try:
@@ -237,16 +239,16 @@ class AsyncEngine(_Face):
         except NoScriptError:
             return await self.link.execute(("EVAL", body, len(keys), *keys, *args))
 
-    async def _load_library(self) -> bool:
+    async def _load_library(self) -> bool | None:
         """As ``Engine._load_library``."""
         if self.link.cluster:
-            return False
+            return None
         try:
             if await self.link.execute(("FUNCTION", "LIST", "LIBRARYNAME", LIBRARY)):
-                return self._functions is not True
+                return False
             await self.link.execute(("FUNCTION", "LOAD", "REPLACE", LIBRARY_CODE))
         except ResponseError:
-            return False
+            return None
         return True
 
     async def aclose(self) -> None:

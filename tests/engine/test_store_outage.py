@@ -115,6 +115,26 @@ def test_operations_keep_working_after_script_flush(server, store_engine):
     assert [t.id for t in e.claim("acme", "w2", ["ocr"])] == [second]
 
 
+async def test_concurrent_first_calls_of_an_async_engine_all_run_as_functions(server, outage_config, clock):
+    """Fifty workers starting at once on a fresh engine (the API at boot) must all get the loaded
+    function library, not fall back to shipping scripts: that costs the store a third more per call."""
+    Engine(connect(server.url), outage_config, clock).enqueue_batch(
+        "acme", [NewTask("ocr", {"page": i}) for i in range(50)]
+    )
+    with server.client() as admin:
+        admin.config_resetstat()
+    client = connect_async(server.url)
+    engine = AsyncEngine(client, outage_config, clock)
+    claimed = await asyncio.gather(*(engine.claim("acme", f"w{i}", ["ocr"]) for i in range(50)))
+    assert sum(len(tasks) for tasks in claimed) == 50
+    await engine.aclose()
+    await client.aclose()
+    with server.client() as admin:
+        stats = admin.info("commandstats")
+    assert "cmdstat_evalsha" not in stats and "cmdstat_eval" not in stats
+    assert stats["cmdstat_fcall"]["calls"] == 50
+
+
 def test_a_claim_whose_reply_is_lost_returns_the_task_once_after_its_lease_expires(
     server, store_engine, outage_config, clock
 ):
