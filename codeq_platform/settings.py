@@ -23,7 +23,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "channels",
     "tenants",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -37,6 +39,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "codeq_platform.urls"
+LOGIN_URL = "dashboard:login"
+LOGIN_REDIRECT_URL = "dashboard:home"
+LOGOUT_REDIRECT_URL = "dashboard:login"
 ASGI_APPLICATION = "codeq_platform.asgi.application"
 
 TEMPLATES = [
@@ -134,3 +139,16 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = CODEQ_MAX_BODY_BYTES
 # `make run` turn it on; production leaves it off). The timeout bounds one whole delivery attempt.
 CODEQ_WEBHOOK_ALLOW_PRIVATE = os.environ.get("CODEQ_WEBHOOK_ALLOW_PRIVATE", "").lower() in ("1", "true", "yes")
 CODEQ_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("CODEQ_WEBHOOK_TIMEOUT_SECONDS", "10"))
+
+# The dashboard's live stats: the scheduler publishes snapshots, every web process's websocket consumers
+# relay them. Pub/sub only (no lists or sorted sets), so KVRocks and the embedded server serve it too; on
+# a cluster a PUBLISH reaches every node, so one node's address is enough.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {
+            "hosts": [CODEQ_KV_URL.replace("redis+cluster://", "redis://", 1)],
+            "prefix": f"{CODEQ_KV_PREFIX}:ws",
+        },
+    }
+}

@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from codeq_platform import health, metrics
 
@@ -11,6 +12,8 @@ urlpatterns = [
     path("readyz", health.readyz),
     path("metrics", metrics.metrics),
     path("admin/", admin.site.urls),
+    path("dashboard/", include("dashboard.urls")),
+    path("", RedirectView.as_view(pattern_name="dashboard:home")),
 ]
 
 handler404 = "codeq_platform.api.errors.not_found"

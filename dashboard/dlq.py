@@ -1,0 +1,215 @@
+"""The dashboard's dead-letter queue: filtered reads and the operator's bulk actions.
+
+Reads never scan a queue without a bound. The time window is a score range of the DLQ's sorted set
+(the score is the time of death), so it costs what a page costs. The error-text filter has to read
+records, so one search examines at most ``SEARCH_BUDGET`` entries and hands back a cursor to go on
+from there; the page says how many it examined.
+
+Bulk actions move at most ``MAX_ACTION`` tasks at a time. "Replay all that match" is confirmed first:
+the confirmation lists exactly which tasks will move (a signed list of ids, so nothing else can be
+slipped in), and the action moves those that are still dead, no more. Every action writes an audit
+entry naming the tasks and the operator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core import signing
+
+from codeq_platform import kv
+from codeq_platform.engine import Engine, State, Task
+from codeq_platform.engine.core import validate_command
+from codeq_platform.errors import InvalidInput, NotFound
+from tenants import services
+from tenants.models import Tenant
+
+SEARCH_BUDGET = 2_000
+MATCH_BUDGET = 10_000
+MAX_ACTION = 1_000
+PURGE_STEP = 1_000
+PURGE_MAX = 50_000
+READ_BATCH = 250
+CONFIRM_MAX_AGE = 15 * 60
+
+
+@dataclass(frozen=True)
+class DlqFilter:
+    """What the operator narrowed the DLQ to: error text (case-insensitive) and time of death (ms)."""
+
+    text: str = ""
+    since_ms: int | None = None
+    until_ms: int | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.text) > 500:
+            raise InvalidInput("the error filter is at most 500 characters", field="error")
+        if self.since_ms is not None and self.until_ms is not None and self.since_ms > self.until_ms:
+            raise InvalidInput("the window's start is after its end", field="since")
+
+    def matches(self, task: Task) -> bool:
+        return not self.text or self.text.casefold() in task.error.casefold()
+
+
+@dataclass
+class DlqPage:
+    """One page of the DLQ. ``examined`` counts the entries read to fill it; ``cursor`` continues."""
+
+    tasks: list[Task]
+    cursor: str | None
+    examined: int
+    in_window: int
+    budget_spent: bool = False
+
+
+@dataclass
+class Selection:
+    """The tasks an action will move, as the confirmation showed them."""
+
+    task_ids: list[str]
+    examined: int
+    in_window: int
+    capped: bool
+    token: str
+
+
+def _engine(tenant: Tenant) -> Engine:
+    kv.register_tenant(tenant.slug, tenant.shards)
+    return kv.sync_engine()
+
+
+def _cursor_after(task: Task) -> str:
+    return f"{task.finished_ms}:{task.id}"
+
+
+def _search(engine: Engine, tenant: Tenant, command: str, dlq_filter: DlqFilter, cursor: str | None,
+            want: int, budget: int) -> tuple[list[Task], int, str | None]:  # fmt: skip
+    """Up to ``want`` matches, newest death first, reading at most ``budget`` entries; returns the
+    matches, how many tasks were examined, and the cursor after the last one examined (None at the end)."""
+    window = {"since_ms": dlq_filter.since_ms, "until_ms": dlq_filter.until_ms}
+    matches: list[Task] = []
+    examined = read = 0
+    while True:
+        limit = min(READ_BATCH, budget - read)
+        page = engine.dlq(tenant.slug, command, limit=limit, cursor=cursor, **window)
+        read += limit
+        for i, task in enumerate(page.tasks):
+            examined += 1
+            if dlq_filter.matches(task):
+                matches.append(task)
+                if len(matches) == want:
+                    rest = i + 1 < len(page.tasks) or page.next_cursor is not None
+                    return matches, examined, _cursor_after(task) if rest else None
+        cursor = page.next_cursor
+        if cursor is None or read >= budget:
+            return matches, examined, cursor
+
+
+def dead_tasks(*, tenant: Tenant, command: str, dlq_filter: DlqFilter, cursor: str | None = None,
+               page_size: int = 50) -> DlqPage:  # fmt: skip
+    """A page of ``command``'s dead tasks, newest death first, narrowed by ``dlq_filter``.
+
+    With error text, at most ``SEARCH_BUDGET`` entries are examined per page; a short page with
+    ``budget_spent`` means older entries are still to be searched from ``cursor``.
+    """
+    engine = _engine(tenant)
+    cmd = validate_command(command)
+    in_window = engine.dlq_count(tenant.slug, cmd, since_ms=dlq_filter.since_ms, until_ms=dlq_filter.until_ms)
+    budget = SEARCH_BUDGET if dlq_filter.text else page_size
+    tasks, examined, after = _search(engine, tenant, cmd, dlq_filter, cursor, page_size, budget)
+    return DlqPage(tasks, after, examined, in_window, budget_spent=len(tasks) < page_size and after is not None)
+
+
+def select_matching(*, tenant: Tenant, command: str, dlq_filter: DlqFilter, actor: str) -> Selection:
+    """The dead tasks that match ``dlq_filter``, newest first: at most ``MAX_ACTION`` of them, found
+    among at most ``MATCH_BUDGET`` entries. ``token`` carries the list to the confirmed action."""
+    engine = _engine(tenant)
+    cmd = validate_command(command)
+    in_window = engine.dlq_count(tenant.slug, cmd, since_ms=dlq_filter.since_ms, until_ms=dlq_filter.until_ms)
+    tasks, examined, after = _search(engine, tenant, cmd, dlq_filter, None, MAX_ACTION, MATCH_BUDGET)
+    ids = [task.id for task in tasks]
+    token = sign_selection(tenant=tenant, command=cmd, actor=actor, task_ids=ids)
+    return Selection(ids, examined, in_window, capped=after is not None, token=token)
+
+
+def _salt(tenant: Tenant, command: str, actor: str) -> str:
+    return f"dashboard.dlq:{tenant.pk}:{command}:{actor}"
+
+
+def sign_selection(*, tenant: Tenant, command: str, actor: str, task_ids: list[str]) -> str:
+    """A tamper-proof token of the ids a confirmation showed, valid for this tenant, command and user."""
+    return signing.dumps(task_ids, salt=_salt(tenant, command, actor), compress=True)
+
+
+def unsign_selection(*, tenant: Tenant, command: str, actor: str, token: str) -> list[str]:
+    """The ids of a confirmation token; InvalidInput when it is forged, foreign or stale."""
+    try:
+        ids = signing.loads(token, salt=_salt(tenant, command, actor), max_age=CONFIRM_MAX_AGE)
+    except signing.BadSignature:
+        raise InvalidInput("this confirmation has expired or is not valid; start again", field="token") from None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise InvalidInput("this confirmation is not valid; start again", field="token")
+    return ids
+
+
+def _check_ids(task_ids: list[str]) -> list[str]:
+    ids = list(dict.fromkeys(task_ids))
+    if not ids:
+        raise InvalidInput("select at least one task", field="task_ids")
+    if len(ids) > MAX_ACTION:
+        raise InvalidInput(f"at most {MAX_ACTION} tasks at a time", field="task_ids")
+    return ids
+
+
+def replay_dead_tasks(
+    *, tenant: Tenant, command: str, task_ids: list[str], actor: str, action: str = "dlq.replay"
+) -> int:
+    """Move the named dead tasks of ``command`` back to their ready queue; returns how many moved
+    (a task no longer in the DLQ is left alone)."""
+    cmd = validate_command(command)
+    ids = _check_ids(task_ids)
+    moved = _engine(tenant).replay_many(tenant.slug, cmd, ids).count
+    services.record_audit(tenant=tenant, actor=actor, action=action, target=cmd, task_ids=ids,
+                          detail={"requested": len(ids), "moved": moved})  # fmt: skip
+    return moved
+
+
+def delete_dead_tasks(*, tenant: Tenant, command: str, task_ids: list[str], actor: str) -> int:
+    """Delete the named tasks of ``command`` that are still dead; returns how many were deleted.
+
+    Each task's state is read first, so a task replayed since the operator selected it is not
+    deleted from its ready queue.
+    """
+    cmd = validate_command(command)
+    ids = _check_ids(task_ids)
+    engine = _engine(tenant)
+    dead = []
+    for task_id in ids:
+        try:
+            task = engine.get_task(tenant.slug, task_id)
+        except NotFound:
+            continue
+        if task.state is State.DEAD and task.command.lower() == cmd:
+            dead.append(task_id)
+    deleted = engine.delete_many(tenant.slug, cmd, dead).count if dead else 0
+    services.record_audit(tenant=tenant, actor=actor, action="dlq.delete", target=cmd, task_ids=dead,
+                          detail={"requested": len(ids), "deleted": deleted})  # fmt: skip
+    return deleted
+
+
+def purge_dead_tasks(*, tenant: Tenant, command: str, up_to: int, actor: str) -> tuple[int, int]:
+    """Delete up to ``up_to`` (the count the confirmation showed) of ``command``'s dead tasks, oldest
+    first, in bounded steps; returns (deleted, still in the DLQ)."""
+    cmd = validate_command(command)
+    if not 1 <= up_to <= PURGE_MAX:
+        raise InvalidInput(f"a purge deletes 1 to {PURGE_MAX} tasks at a time", field="count")
+    engine = _engine(tenant)
+    deleted = 0
+    while deleted < up_to:
+        moved = engine.purge_dlq(tenant.slug, cmd, limit=min(PURGE_STEP, up_to - deleted))
+        deleted += moved.count
+        if not moved.remaining or not moved.count:
+            break
+    services.record_audit(tenant=tenant, actor=actor, action="dlq.purge", target=cmd,
+                          detail={"deleted": deleted})  # fmt: skip
+    return deleted, engine.dlq_count(tenant.slug, cmd)

@@ -1,0 +1,26 @@
+"""The dashboard's routes, mounted at ``/dashboard/``.
+
+Every tenant page lives under ``t/<tenant>/`` and is named for its navigation section, so the base
+template can mark the current one: ``overview``, ``leases``, ``tasks`` (search) and ``task``, and
+the pages of the DLQ, webhooks, tokens and audit sections (``dlq``, ``webhooks``, ``tokens``,
+``audit``, at ``t/<tenant>/dlq/`` and so on).
+"""
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from dashboard import views
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(template_name="dashboard/login.html", redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("switch/", views.switch, name="switch"),
+    path("t/<slug:tenant>/", views.overview, name="overview"),
+]
