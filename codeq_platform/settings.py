@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "tenants",
+    "codeq_platform.webhooks",
     "dashboard",
 ]
 

@@ -1,0 +1,99 @@
+"""What the platform keeps of outbound webhooks: each delivery, each attempt, and the per-tenant secret
+that signs result callbacks and worker wake-ups."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.db import models
+from django.utils import timezone
+
+from tenants.models import Tenant, WebhookSubscription
+
+
+class SigningSecret(models.Model):
+    """The tenant's own ``whsec_`` secret for what is not sent to one of its subscriptions (per-task
+    result callbacks, worker subscriptions' wake-ups). Created on first use; rotation keeps the
+    previous secret signing until its grace period ends."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="signing_secret")
+    secret = models.CharField(max_length=100, editable=False)
+    previous_secret = models.CharField(max_length=100, blank=True, default="", editable=False)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return f"signing secret of {self.tenant}"
+
+    def signing_secrets(self, now: datetime | None = None) -> list[str]:
+        """The current secret, then the previous one while its grace period lasts."""
+        now = now or timezone.now()
+        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
+
+
+class Delivery(models.Model):
+    """One message to one endpoint: a task's result callback, a subscription's event, or a test event.
+
+    Its id is the message id receivers see (``webhook-id``); every attempt, redeliveries included,
+    sends the same body under the same id, so receivers can drop duplicates.
+    """
+
+    class Kind(models.TextChoices):
+        RESULT = "result", "result callback"
+        EVENT = "event", "subscription event"
+        TEST = "test", "test event"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RETRYING = "retrying"
+        DELIVERED = "delivered"
+        DEAD = "dead"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    subscription = models.ForeignKey(
+        WebhookSubscription, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    event_type = models.CharField(max_length=200, help_text="task.completed/failed/dead, or a callback's command")
+    task_id = models.CharField(max_length=200, blank=True, default="")
+    url = models.URLField(max_length=2048)
+    body = models.TextField(help_text="the exact JSON sent")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField()
+    created = models.DateTimeField(default=timezone.now, editable=False)
+    updated = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("-created",)
+        verbose_name_plural = "deliveries"
+        indexes = (
+            models.Index(fields=("subscription", "-created"), name="delivery_sub_created"),
+            models.Index(fields=("created",), name="delivery_created"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.event_type} to {self.url} ({self.status})"
+
+
+class DeliveryAttempt(models.Model):
+    """One try at sending a delivery, as the receiver answered it."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    ok = models.BooleanField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField()
+    error = models.CharField(max_length=500, blank=True, default="")
+    response_body = models.TextField(blank=True, default="", help_text="the first KiB of the answer")
+    created = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ("delivery", "number")
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.delivery_id}: {'ok' if self.ok else self.error}"
