@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -217,7 +218,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="codeq-bench-"))
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "codeq_platform.settings", "CODEQ_VAR_DIR": str(tmp),
-           "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-secret-key-0123456789"),
+           "SECRET_KEY": os.environ.get("SECRET_KEY", secrets.token_urlsafe(48)),
            "CODEQ_KV_PREFIX": "cqbenchhttp", "PYTHONPATH": str(ROOT)}  # fmt: skip
     kv_server = None
     if not env.get("CODEQ_KV_URL"):

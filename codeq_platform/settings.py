@@ -10,7 +10,7 @@ VAR_DIR = Path(os.environ.get("CODEQ_VAR_DIR") or BASE_DIR / "var")
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = os.environ.get("DEBUG", "") == "1"
-SECRET_KEY = os.environ.get("SECRET_KEY", "insecure-dev-key-change-me" if DEBUG else "")
+SECRET_KEY = os.environ.get("SECRET_KEY", "insecure-dev-key-change-me-before-any-deployment" if DEBUG else "")
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h]
 
 INSTALLED_APPS = [

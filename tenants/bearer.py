@@ -19,13 +19,19 @@ ALGORITHM = "HS256"
 TENANT_CLAIM = "tenantId"
 ROLE_CLAIM = "role"
 REQUIRED_CLAIMS = ("iss", "sub", "iat", TENANT_CLAIM, ROLE_CLAIM)
+MIN_KEY_BYTES = 32  # RFC 7518 §3.2: an HS256 key at least as long as the hash
 
 
 def signing_key() -> str:
-    """The HMAC key (``CODEQ_JWT_SECRET``, default ``SECRET_KEY``); refuses to sign or verify with none."""
+    """The HMAC key (``CODEQ_JWT_SECRET``, default ``SECRET_KEY``); refuses to sign or verify with none or
+    with one shorter than the hash, which would make forging a bearer token cheaper than it must be."""
     key = settings.CODEQ_JWT_SECRET
     if not key:
         raise ImproperlyConfigured("Set CODEQ_JWT_SECRET (or SECRET_KEY) to sign and verify bearer tokens.")
+    if len(key.encode()) < MIN_KEY_BYTES:
+        raise ImproperlyConfigured(
+            f"CODEQ_JWT_SECRET (or SECRET_KEY) must be at least {MIN_KEY_BYTES} bytes to sign bearer tokens."
+        )
     return key
 
 

@@ -73,6 +73,7 @@ def issue_token(
     """Create an API token row for ``tenant`` and mint its bearer JWT (shown once, never stored)."""
     if expires_in_days is not None and expires_in_days <= 0:
         raise ValidationError({"expires_at": "A token's lifetime is a positive number of days."})
+    bearer.signing_key()  # a misconfigured key fails here, before a row exists that no bearer could match
     now = timezone.now().replace(microsecond=0)
     token = ApiToken(
         tenant=tenant,

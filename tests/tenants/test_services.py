@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import jwt
 import pytest
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
@@ -35,6 +35,13 @@ def test_issued_bearer_carries_the_contract_claims(tenant):
     assert (claims["tenantId"], claims["role"]) == ("acme", "producer")
     assert claims["exp"] == int(issued.token_row.expires_at.timestamp())
     assert issued.token_row.expires_at - issued.token_row.created == timedelta(days=30)
+
+
+def test_no_token_is_issued_with_a_signing_key_shorter_than_the_hash(tenant, settings):
+    settings.CODEQ_JWT_SECRET = "k" * 31
+    with pytest.raises(ImproperlyConfigured, match="at least 32 bytes"):
+        services.issue_token(tenant=tenant, name="ci", role="producer")
+    assert not selectors.tokens_for(tenant=tenant).exists()
 
 
 def test_token_without_lifetime_has_no_exp(tenant):
