@@ -446,3 +446,80 @@ class Cleanup(_Doc):
         summary="Delete finished tasks older than a time",
     )
     def post(self, request): ...
+
+
+class SubscribeBody(serializers.Serializer):
+    callbackUrl = serializers.URLField(help_text="http(s) URL the wake-ups are POSTed to")
+    eventTypes = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text='commands; absent, empty or ["*"] = every command'
+    )
+    ttlSeconds = serializers.IntegerField(min_value=1, max_value=86400, default=300)
+    deliveryMode = serializers.ChoiceField(["fanout", "group", "hash"], default="fanout")
+    groupId = serializers.CharField(required=False, max_length=200, help_text="required for deliveryMode=group")
+    minIntervalSeconds = serializers.IntegerField(min_value=1, max_value=3600, default=5)
+
+
+class WorkerSubscription(serializers.Serializer):
+    subscriptionId = serializers.UUIDField()
+    callbackUrl = serializers.CharField()
+    eventTypes = serializers.ListField(child=serializers.CharField(), help_text="empty = every command")
+    deliveryMode = serializers.ChoiceField(["fanout", "group", "hash"])
+    groupId = serializers.CharField(allow_null=True)
+    minIntervalSeconds = serializers.IntegerField()
+    ttlSeconds = serializers.IntegerField()
+    createdAt = serializers.DateTimeField()
+    expiresAt = serializers.DateTimeField()
+    createdBy = serializers.CharField()
+
+
+_SUBSCRIPTION_LEASE = inline_serializer(
+    "SubscriptionLease", {"subscriptionId": serializers.UUIDField(), "expiresAt": serializers.DateTimeField()}
+)
+
+
+class Subscribe(_Doc):
+    @extend_schema(
+        operation_id="subscribe",
+        request=SubscribeBody,
+        responses={**_ok(_SUBSCRIPTION_LEASE), **_errors(409)},
+        tags=["workers"],
+        summary="Ask for wake-ups when a command's queue gets work (lapses after ttlSeconds)",
+    )
+    def post(self, request): ...
+
+
+class SubscriptionHeartbeat(_Doc):
+    @extend_schema(
+        operation_id="subscription_heartbeat",
+        request=inline_serializer(
+            "SubscriptionHeartbeatBody",
+            {"ttlSeconds": serializers.IntegerField(min_value=1, max_value=86400, required=False)},
+        ),
+        responses={**_ok(_SUBSCRIPTION_LEASE), **_errors(404)},
+        tags=["workers"],
+        summary="Keep a subscription alive (absent ttlSeconds: the TTL it was created with)",
+    )
+    def post(self, request, subscription_id): ...
+
+
+class Unsubscribe(_Doc):
+    @extend_schema(
+        operation_id="unsubscribe",
+        responses={204: None, **_errors(404)},
+        tags=["workers"],
+        summary="Remove a subscription before it lapses",
+    )
+    def delete(self, request, subscription_id): ...
+
+
+class WorkerSubscriptions(_Doc):
+    @extend_schema(
+        operation_id="worker_subscriptions",
+        responses={
+            **_ok(inline_serializer("WorkerSubscriptionList", {"subscriptions": WorkerSubscription(many=True)})),
+            **_errors(),
+        },
+        tags=["admin"],
+        summary="The tenant's live worker subscriptions",
+    )
+    def get(self, request): ...

@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from codeq_platform.api import admin_views, selfservice, views
+from codeq_platform.api import admin_views, selfservice, views, worker_subscriptions
 from codeq_platform.api.endpoint import by_method
 from codeq_platform.api.errors import not_found
 
@@ -21,6 +21,10 @@ urlpatterns = [
     path("tasks/<str:task_id>/progress", views.progress),
     path("tasks/<str:task_id>/cancel", views.cancel),
     path("tasks/<str:task_id>/artifacts/<str:name>", views.get_artifact),
+    path("workers/subscriptions", worker_subscriptions.subscribe),
+    path("workers/subscriptions/<str:subscription_id>", worker_subscriptions.unsubscribe),
+    path("workers/subscriptions/<str:subscription_id>/heartbeat", worker_subscriptions.heartbeat),
+    path("admin/workers/subscriptions", worker_subscriptions.listing),
     path("admin/queues", admin_views.queues),
     path("admin/queues/<str:command>", admin_views.queue_detail),
     path("admin/queues/<str:command>/tasks", admin_views.queue_tasks),

@@ -12,7 +12,7 @@ import re
 from functools import lru_cache
 
 TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-SHARD_KEYS = ("tasks", "results", "leases", "delayed", "done", "stats", "cmds", "idem", "dedup")
+SHARD_KEYS = ("tasks", "results", "leases", "delayed", "done", "stats", "cmds", "idem", "dedup", "outbox")
 PRIORITIES = range(10)
 
 
@@ -41,7 +41,7 @@ class Keyspace:
         return 0 if self.shards == 1 else fnv1a_32(routing_key) % self.shards
 
     def shard_keys(self, shard: int) -> list[str]:
-        """The nine per-shard keys, in the order every script expects them (see lib.lua)."""
+        """The ten per-shard keys, in the order every script expects them (see lib.lua)."""
         return self._shard_keys[shard]
 
     def key(self, shard: int, name: str) -> str:
@@ -67,6 +67,36 @@ class Keyspace:
 def rate_key(prefix: str, tenant: str, second: int) -> str:
     """The request counter of one tenant for one second (the API's rate limit)."""
     return f"{prefix}:rl:{{t:{tenant}:0}}:{second}"
+
+
+def stats_history_key(prefix: str, tenant: str) -> str:
+    """The dashboard's per-minute history of one tenant (a hash, one field per command)."""
+    return f"{prefix}:hist:{{t:{tenant}:0}}"
+
+
+class SubscriptionKeys:
+    """The keys of one tenant's worker subscriptions and wake-up bookkeeping (reference §5, §8).
+
+    They share a hash tag of their own (``{t:<tenant>:ws}``), so each subscription script touches one
+    slot, and all of them expire by themselves: subscriptions are ephemeral, not control-plane rows.
+    Only server-made ids and digests go into a key, never a caller's text.
+    """
+
+    __slots__ = ("expiry", "records", "rotation", "tag")
+
+    def __init__(self, prefix: str, tenant: str) -> None:
+        self.tag = f"{prefix}:ws:{{t:{tenant}:ws}}"
+        self.records = f"{self.tag}:subs"
+        self.expiry = f"{self.tag}:expiry"
+        self.rotation = f"{self.tag}:rr"
+
+    def sent(self, receiver: str) -> str:
+        """Set while ``receiver`` (a subscription id) is inside its minimum interval."""
+        return f"{self.tag}:sent:{receiver}"
+
+    def gate(self, digest: str) -> str:
+        """Set while one delivery group has just been woken (``digest`` names the command and group)."""
+        return f"{self.tag}:gate:{digest}"
 
 
 @lru_cache(maxsize=1024)
