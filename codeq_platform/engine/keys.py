@@ -12,7 +12,7 @@ import re
 from functools import lru_cache
 
 TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-SHARD_KEYS = ("tasks", "results", "leases", "delayed", "done", "stats", "cmds", "idem", "dedup", "outbox")
+SHARD_KEYS = ("tasks", "results", "leases", "delayed", "done", "stats", "cmds", "idem", "dedup")
 PRIORITIES = range(10)
 
 
@@ -41,7 +41,7 @@ class Keyspace:
         return 0 if self.shards == 1 else fnv1a_32(routing_key) % self.shards
 
     def shard_keys(self, shard: int) -> list[str]:
-        """The ten per-shard keys, in the order every script expects them (see lib.lua)."""
+        """The nine per-shard keys, in the order every script expects them (see lib.lua)."""
         return self._shard_keys[shard]
 
     def key(self, shard: int, name: str) -> str:
@@ -67,11 +67,6 @@ class Keyspace:
 def rate_key(prefix: str, tenant: str, second: int) -> str:
     """The request counter of one tenant for one second (the API's rate limit)."""
     return f"{prefix}:rl:{{t:{tenant}:0}}:{second}"
-
-
-def stats_history_key(prefix: str, tenant: str) -> str:
-    """The dashboard's per-minute history of one tenant (a hash, one field per command)."""
-    return f"{prefix}:hist:{{t:{tenant}:0}}"
 
 
 class SubscriptionKeys:
