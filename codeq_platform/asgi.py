@@ -6,7 +6,8 @@ what the queue operation itself costs. The API's async endpoints need none of it
 own auth, limits and error rendering), so requests that resolve to a coroutine view are served
 here directly (``fastlane.py``): route, build a lean request, await the view, send the response.
 Everything else (the dashboard, Django admin, static files, the OpenAPI and Swagger pages, unknown
-paths) goes through Django.
+paths) goes through Django. Websockets (the dashboard's live stats) go through Channels, with the
+session's user and an origin check against ``ALLOWED_HOSTS``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "codeq_platform.settings")
 
 django_application = get_asgi_application()
 
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402  (settings are ready only after the handler exists)
 
 from codeq_platform.api.errors import error_body, json_response, server_error  # noqa: E402
 from codeq_platform.fastlane import LeanRequest, Router  # noqa: E402
+from dashboard.routing import websocket_urlpatterns  # noqa: E402
 
 log = logging.getLogger("codeq.api")
 
@@ -57,10 +62,8 @@ async def _send(send, response) -> None:
 _router: Router | None = None
 
 
-async def application(scope, receive, send) -> None:
+async def http_application(scope, receive, send) -> None:
     global _router
-    if scope["type"] != "http":
-        return await django_application(scope, receive, send)
     if _router is None:
         _router = Router()
     match = _router.match(scope["path"])
@@ -78,3 +81,11 @@ async def application(scope, receive, send) -> None:
         log.exception("unhandled error in %s %s", scope.get("method"), scope["path"])
         response = server_error(request)
     await _send(send, response)
+
+
+application = ProtocolTypeRouter(
+    {
+        "http": http_application,
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)

@@ -2,7 +2,8 @@
 
     CodeqError
     ├── InvalidInput              bad argument; ``field`` names it
-    │   └── PayloadTooLarge       payload or body above its limit
+    │   ├── PayloadTooLarge       payload or body above its limit
+    │   └── InvalidSchedule       a well-formed schedule spec that cannot run (bad cron, unknown zone)
     ├── NotFound                  no such task (or another tenant's)
     ├── NotOwner                  the caller does not hold the task's lease
     ├── NotInProgress             the task has no lease holder at all
@@ -39,6 +40,10 @@ class InvalidInput(CodeqError):
 
 class PayloadTooLarge(InvalidInput):
     code = "payload_too_large"
+
+
+class InvalidSchedule(InvalidInput):
+    code = "invalid_schedule"
 
 
 class NotFound(CodeqError):

@@ -23,4 +23,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("switch/", views.switch, name="switch"),
     path("t/<slug:tenant>/", views.overview, name="overview"),
+    path("t/<slug:tenant>/leases/", views.leases, name="leases"),
+    path("t/<slug:tenant>/tasks/", views.task_search, name="tasks"),
+    path("t/<slug:tenant>/tasks/<str:task_id>/", views.task, name="task"),
 ]

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import time
+
+import orjson
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 
+from codeq_platform import kv
+from codeq_platform.errors import InvalidInput, NotFound, StoreUnavailable
+from codeq_platform.scheduler.stats import tenant_snapshot
 from dashboard.access import TenantAccess, tenant_view, visible_tenants
 
+PAGE_SIZE = 50
 SECTIONS = ("overview", "leases", "dlq", "tasks", "webhooks", "tokens", "audit")
 
 
@@ -36,6 +43,81 @@ def switch(request: HttpRequest) -> HttpResponse:
     return redirect(url)
 
 
+def store_down(request: HttpRequest, error: StoreUnavailable) -> HttpResponse:
+    """The page shown while the queue store does not answer (it recovers by itself)."""
+    message = "The queue store is not answering right now; this page will work again once it is back."
+    return render(request, "dashboard/error.html", {"title": "Store unavailable", "message": message}, status=503)
+
+
 @tenant_view()
 def overview(request: HttpRequest, access: TenantAccess) -> HttpResponse:
-    return render(request, "dashboard/overview.html", {})
+    """Every command's depths and last hour; the page then follows the stats job's snapshots live."""
+    try:
+        snapshot = tenant_snapshot(access.tenant.slug)
+    except StoreUnavailable as error:
+        return store_down(request, error)
+    return render(request, "dashboard/overview.html", {"snapshot": snapshot})
+
+
+@tenant_view()
+def leases(request: HttpRequest, access: TenantAccess) -> HttpResponse:
+    """Active leases, soonest expiry first, a page at a time (the engine's cursor paging, no scan)."""
+    slug = access.tenant.slug
+    cursor = request.GET.get("cursor") or None
+    command = request.GET.get("command", "").strip()
+    engine = kv.sync_engine()
+    try:
+        commands = engine.commands(slug)
+        page = engine.leases(slug, limit=PAGE_SIZE, cursor=cursor, command=command)
+    except StoreUnavailable as error:
+        return store_down(request, error)
+    except InvalidInput as error:
+        message = f"That {error.field or 'filter'} is not valid; start again from the first page."
+        return render(request, "dashboard/error.html", {"title": "Bad request", "message": message}, status=400)
+    context = {"page": page, "commands": commands, "command": command.lower(), "cursor": cursor,
+               "server_now_ms": int(time.time() * 1000)}  # fmt: skip
+    return render(request, "dashboard/leases.html", context)
+
+
+@tenant_view()
+def task_search(request: HttpRequest, access: TenantAccess) -> HttpResponse:
+    """The search box's target: straight to the task's page, or the empty search form."""
+    task_id = request.GET.get("id", "").strip()
+    if not task_id:
+        return render(request, "dashboard/task_search.html", {})
+    try:
+        return redirect("dashboard:task", tenant=access.tenant.slug, task_id=task_id)
+    except NoReverseMatch:
+        return render(request, "dashboard/task_not_found.html", {"task_query": task_id}, status=404)
+
+
+def _pretty(text: str) -> str:
+    """JSON text indented for reading; text that is not JSON as it is."""
+    try:
+        return orjson.dumps(orjson.loads(text), option=orjson.OPT_INDENT_2).decode()
+    except orjson.JSONDecodeError:
+        return text
+
+
+@tenant_view()
+def task(request: HttpRequest, access: TenantAccess, task_id: str) -> HttpResponse:
+    """One task: status, payload, result or error, attempts, lease and its event history."""
+    try:
+        found, result = kv.sync_engine().get_result(access.tenant.slug, task_id)
+    except NotFound:
+        context = {"task_query": task_id}
+        return render(request, "dashboard/task_not_found.html", context, status=404)
+    except StoreUnavailable as error:
+        return store_down(request, error)
+    context = {
+        "task": found,
+        "result": result,
+        "payload": _pretty(found.payload),
+        "result_json": _pretty(result.result) if result and result.result else "",
+        "progress": _pretty(found.progress) if found.progress else "",
+        "error": (result.error if result else "") or found.error,
+        "events": list(reversed(found.events)),
+        "server_now_ms": int(time.time() * 1000),
+        "task_query": task_id,
+    }
+    return render(request, "dashboard/task.html", context)

@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 
 from codeq_platform.errors import NotFound
-from tenants.models import ApiToken, AuditEntry, Membership, Tenant, WebhookSubscription
+from tenants.models import ApiToken, AuditEntry, Membership, Schedule, Tenant, WebhookSubscription
 
 
 @dataclass(frozen=True)
@@ -139,3 +139,33 @@ def webhook_subscription_for(*, tenant: Tenant, subscription_id: int) -> Webhook
         return WebhookSubscription.objects.get(tenant=tenant, pk=subscription_id)
     except WebhookSubscription.DoesNotExist:
         raise NotFound("webhook subscription not found") from None
+
+
+def schedules_for(*, tenant: Tenant) -> QuerySet[Schedule]:
+    """The tenant's recurring schedules, by name."""
+    return Schedule.objects.filter(tenant=tenant).order_by("name")
+
+
+def schedule_for(*, tenant: Tenant, name: str) -> Schedule:
+    """The tenant's schedule called ``name``; raises NotFound (also for another tenant's)."""
+    try:
+        return Schedule.objects.get(tenant=tenant, name=name)
+    except Schedule.DoesNotExist:
+        raise NotFound("schedule not found") from None
+
+
+def due_schedules(*, now: datetime) -> QuerySet[Schedule]:
+    """Unpaused schedules of active tenants whose next slot is at or before ``now``, earliest first."""
+    return (
+        Schedule.objects.filter(paused=False, next_run_at__lte=now, tenant__active=True)
+        .select_related("tenant")
+        .order_by("next_run_at", "id")
+    )
+
+
+def tenant_by_id(*, tenant_id: int) -> Tenant:
+    """The tenant with primary key ``tenant_id`` (a token's tenant); raises NotFound."""
+    try:
+        return Tenant.objects.get(pk=tenant_id)
+    except Tenant.DoesNotExist:
+        raise NotFound("tenant not found") from None

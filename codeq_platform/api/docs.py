@@ -523,3 +523,76 @@ class WorkerSubscriptions(_Doc):
         summary="The tenant's live worker subscriptions",
     )
     def get(self, request): ...
+
+
+class ScheduleSpec(serializers.Serializer):
+    cron = serializers.CharField(help_text="5 cron fields, an alias such as @hourly, or @every 30s / 5m / 1h")
+    timezone = serializers.CharField(default="UTC", help_text="IANA zone the cron rule is read in")
+    command = serializers.CharField(max_length=200)
+    payload = serializers.JSONField(default=dict, help_text="the payload of every task (absent or null: {})")
+    priority = serializers.IntegerField(min_value=0, max_value=9, default=0)
+    maxAttempts = serializers.IntegerField(min_value=0, max_value=100, default=0, help_text="0: the default (5)")
+    webhook = serializers.CharField(default="", allow_blank=True, help_text="result callback URL of every task")
+    paused = serializers.BooleanField(default=False)
+
+
+class Schedule(serializers.Serializer):
+    scheduleId = serializers.UUIDField()
+    tenantId = serializers.CharField()
+    name = serializers.CharField()
+    spec = ScheduleSpec()
+    version = serializers.IntegerField(help_text="bumped by every change of the spec")
+    nextRunAt = serializers.DateTimeField(allow_null=True, help_text="null while paused")
+    lastRunAt = serializers.DateTimeField(allow_null=True, help_text="the last slot that created a task")
+    lastTaskId = serializers.CharField(allow_null=True)
+    createdAt = serializers.DateTimeField()
+    updatedAt = serializers.DateTimeField(help_text="the last change of the spec")
+
+
+_NAME = OpenApiParameter("name", str, OpenApiParameter.PATH, description="a DNS label of at most 63 characters")
+
+
+class Schedules(_Doc):
+    @extend_schema(
+        operation_id="schedules_list",
+        responses={**_ok(inline_serializer("ScheduleList", {"schedules": Schedule(many=True)})), **_errors()},
+        tags=["schedules"],
+        summary="The tenant's recurring schedules, by name",
+    )
+    def get(self, request): ...
+
+
+class GetSchedule(_Doc):
+    @extend_schema(
+        operation_id="schedule_get",
+        parameters=[_NAME],
+        responses={**_ok(Schedule), **_errors(404)},
+        tags=["schedules"],
+        summary="One recurring schedule",
+    )
+    def get(self, request, name): ...
+
+
+class PutSchedule(_Doc):
+    @extend_schema(
+        operation_id="schedule_put",
+        parameters=[_NAME],
+        request=ScheduleSpec,
+        responses={201: Schedule, **_ok(Schedule), **_errors(413, 422)},
+        tags=["schedules"],
+        summary="Create (201) or replace (200) a schedule; an identical spec changes nothing",
+        description="400 for a malformed body (unknown field, wrong JSON type); 422 with `field` for a spec "
+        "that cannot run (bad cron rule or name, unknown zone, value out of range).",
+    )
+    def put(self, request, name): ...
+
+
+class DeleteSchedule(_Doc):
+    @extend_schema(
+        operation_id="schedule_delete",
+        parameters=[_NAME],
+        responses={204: None, **_errors()},
+        tags=["schedules"],
+        summary="Delete a schedule (204 also when absent); the tasks it created stay",
+    )
+    def delete(self, request, name): ...

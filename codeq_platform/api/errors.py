@@ -23,6 +23,7 @@ STATUS: dict[type[errors.CodeqError], int] = {
     errors.CodeqError: 500,
     errors.InvalidInput: 400,
     errors.PayloadTooLarge: 413,
+    errors.InvalidSchedule: 422,
     errors.NotFound: 404,
     errors.NotOwner: 403,
     errors.NotInProgress: 409,

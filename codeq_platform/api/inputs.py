@@ -17,6 +17,7 @@ import orjson
 from codeq_platform.engine import NewTask
 from codeq_platform.engine.core import validate_command
 from codeq_platform.errors import InvalidInput, PayloadTooLarge
+from tenants.services import ScheduleSpec
 
 MAX_LEASE_SECONDS = 43_200
 DEFAULT_LEASE_SECONDS = 300
@@ -204,3 +205,35 @@ def progress_body(data: Any, limit: int = 64 * 1024) -> Any:
     if len(orjson.dumps(data["progress"])) > limit:
         raise PayloadTooLarge("progress too large", field="progress")
     return data["progress"]
+
+
+SCHEDULE_FIELDS = frozenset({"cron", "timezone", "command", "payload", "priority", "maxAttempts", "webhook", "paused"})
+
+
+def schedule_spec(data: Any) -> ScheduleSpec:
+    """A schedule's spec (``PUT /admin/schedules/{name}``), strict as codeQ's: an unknown field or a value
+    of the wrong JSON type is a malformed body (400); whether the values can run is the service's check
+    (422)."""
+    data = require_object(data)
+    unknown = sorted(set(data) - SCHEDULE_FIELDS)
+    if unknown:
+        raise InvalidInput(f"invalid body: unknown field '{unknown[0]}'", field=unknown[0])
+
+    def typed(name: str, kind: type | tuple[type, ...], noun: str, default: Any) -> Any:
+        value = data.get(name)
+        if value is None:
+            return default
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise InvalidInput(f"invalid body: '{name}' must be {noun}", field=name)
+        return value
+
+    return ScheduleSpec(
+        cron=typed("cron", str, "a string", ""),
+        time_zone=typed("timezone", str, "a string", "") or "UTC",
+        command=typed("command", str, "a string", ""),
+        payload=data["payload"] if data.get("payload") is not None else {},
+        priority=typed("priority", int, "an integer", 0),
+        max_attempts=typed("maxAttempts", int, "an integer", 0),
+        webhook=typed("webhook", str, "a string", ""),
+        paused=typed("paused", bool, "true or false", False),
+    )

@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from codeq_platform.api import admin_views, selfservice, views, worker_subscriptions
+from codeq_platform.api import admin_views, schedules, selfservice, views, worker_subscriptions
 from codeq_platform.api.endpoint import by_method
 from codeq_platform.api.errors import not_found
 
@@ -33,6 +33,8 @@ urlpatterns = [
     path("admin/tasks/cleanup", admin_views.cleanup),
     path("admin/tasks/<str:task_id>", admin_views.delete_task),
     path("admin/tasks/<str:task_id>/requeue", admin_views.requeue),
+    path("admin/schedules", schedules.list_schedules),
+    path("admin/schedules/<str:name>", schedules.schedule),
     path("admin/tokens", selfservice.Tokens.as_view()),
     path("admin/tokens/<int:token_id>", selfservice.TokenDetail.as_view()),
     path("admin/webhooks", selfservice.Webhooks.as_view()),

@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings
 
 from tests.api.calls import claim, claimed, create, get, post
+from tests.api.conftest import bearer
 
 # Swagger UI's template lives in drf_spectacular, so every app stays available here (the full flush).
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -71,6 +72,8 @@ async def test_spec_is_openapi_3_and_documents_every_route(spec):
         "/v1/codeq/admin/queues/{command}/dlq/requeue": {"post"},
         "/v1/codeq/admin/tasks/{task_id}": {"delete"},
         "/v1/codeq/admin/tasks/cleanup": {"post"},
+        "/v1/codeq/admin/schedules": {"get"},
+        "/v1/codeq/admin/schedules/{name}": {"get", "put", "delete"},
     }
     for path, methods in expected.items():
         assert path in spec["paths"], path
@@ -137,3 +140,19 @@ async def test_error_responses_validate_against_the_error_schema(http, spec, pro
     r = await post(http, "/tasks", producer_bearer, {"command": "resize"})
 
     assert_matches(spec, "/v1/codeq/tasks", "post", 400, r.json())
+
+
+async def test_schedule_responses_validate_against_the_schema(http, spec, admin_bearer):
+    path = "/v1/codeq/admin/schedules/{name}"
+    body = {"cron": "@every 30s", "command": "report", "payload": [1], "webhook": "https://hooks.example/r"}
+    created = await http.put("/v1/codeq/admin/schedules/nightly", json=body, headers=bearer(admin_bearer))
+    assert_matches(spec, path, "put", 201, created.json())
+    paused = await http.put("/v1/codeq/admin/schedules/nightly", json={**body, "paused": True},
+                            headers=bearer(admin_bearer))  # fmt: skip
+    assert_matches(spec, path, "put", 200, paused.json())
+    assert_matches(spec, path, "get", 200, (await get(http, "/admin/schedules/nightly", admin_bearer)).json())
+    listed = await get(http, "/admin/schedules", admin_bearer)
+    assert_matches(spec, "/v1/codeq/admin/schedules", "get", 200, listed.json())
+    invalid = await http.put("/v1/codeq/admin/schedules/nightly", json={**body, "cron": "bad"},
+                             headers=bearer(admin_bearer))  # fmt: skip
+    assert_matches(spec, path, "put", 422, invalid.json())

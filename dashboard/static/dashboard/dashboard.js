@@ -1,9 +1,158 @@
-/* codeQ dashboard behaviour, plain JS: the tenant switcher. Page modules below register by data attributes. */
+/* codeQ dashboard behaviour, plain JS: the tenant switcher, the live overview and lease countdowns.
+   formatDuration and sparkline mirror dashboard/templatetags/dashboard.py; keep the two in step. */
 "use strict";
 document.documentElement.classList.add("js");
+
+const SPARK_WIDTH = 120;
+const SPARK_HEIGHT = 28;
+
+function formatDuration(ms) {
+  if (ms === null || ms === undefined) return "—";
+  let s = Math.floor(ms / 1000);
+  if (s < 60) return `${s} s`;
+  let m = Math.floor(s / 60); s %= 60;
+  if (m < 60) return `${m} m ${s} s`;
+  let h = Math.floor(m / 60); m %= 60;
+  if (h < 24) return `${h} h ${m} m`;
+  const d = Math.floor(h / 24); h %= 24;
+  return `${d} d ${h} h`;
+}
+
+function formatTime(ms) {
+  return new Date(ms).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+}
+
+function el(tag, attrs = {}, children = []) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function points(values, top) {
+  const step = SPARK_WIDTH / Math.max(values.length - 1, 1);
+  return values.map((v, i) => `${(i * step).toFixed(1)},${(SPARK_HEIGHT - 1 - (v / top) * (SPARK_HEIGHT - 2)).toFixed(1)}`).join(" ");
+}
+
+function sparkline(completed, failed) {
+  const ns = "http://www.w3.org/2000/svg";
+  const top = Math.max(...completed, ...failed, 1);
+  const sum = (a) => a.reduce((x, y) => x + y, 0);
+  const label = `Last hour: ${sum(completed)} completed, ${sum(failed)} failed; busiest minute ${top}`;
+  const svg = document.createElementNS(ns, "svg");
+  for (const [k, v] of Object.entries({ class: "spark", viewBox: `0 0 ${SPARK_WIDTH} ${SPARK_HEIGHT}`,
+    width: SPARK_WIDTH, height: SPARK_HEIGHT, role: "img", "aria-label": label })) svg.setAttribute(k, v);
+  const title = document.createElementNS(ns, "title");
+  title.textContent = label;
+  svg.append(title);
+  for (const [cls, values] of [["spark-ok", completed], ["spark-bad", failed]]) {
+    const line = document.createElementNS(ns, "polyline");
+    line.setAttribute("class", cls);
+    line.setAttribute("points", points(values, top));
+    svg.append(line);
+  }
+  return svg;
+}
+
+function commandRow(c, dlqBase) {
+  const prios = el("td", { class: "prios" });
+  for (let p = 9; p >= 0; p--) {
+    const n = c.ready_by_priority[p];
+    if (n) prios.append(el("span", { class: "chip", title: `priority ${p}` }, [`p${p} ${n}`]));
+  }
+  const dlq = el("td", { class: "num" });
+  if (c.dlq) {
+    dlq.append(el("a", { class: "badge badge-bad", href: `${dlqBase}${encodeURIComponent(c.command)}/` }, [String(c.dlq)]));
+  } else {
+    dlq.append("0");
+  }
+  return el("tr", { "data-command": c.command }, [
+    el("th", { scope: "row", class: "mono" }, [c.command]),
+    el("td", { class: "num" }, [String(c.ready)]),
+    prios,
+    el("td", { class: "num" }, [String(c.delayed)]),
+    el("td", { class: "num" }, [String(c.in_flight)]),
+    dlq,
+    el("td", { class: "num" }, [formatDuration(c.oldest_ready_age_ms)]),
+    el("td", { class: "trend" }, [sparkline(c.completed, c.failed)]),
+  ]);
+}
+
+function renderSnapshot(root, snap) {
+  for (const node of root.querySelectorAll("[data-total]")) {
+    const value = snap.totals[node.dataset.total];
+    node.textContent = node.dataset.format === "duration" ? formatDuration(value) : String(value);
+  }
+  const body = root.querySelector("[data-commands]");
+  const dlqBase = root.dataset.socket.replace(/ws\/t\/([^/]+)\/stats\/$/, "t/$1/dlq/");
+  if (snap.commands.length) {
+    body.replaceChildren(...snap.commands.map((c) => commandRow(c, dlqBase)));
+  } else {
+    body.replaceChildren(el("tr", { class: "none" }, [el("td", { colspan: "8", class: "empty" },
+      ["No tasks yet. Commands appear here once a producer enqueues the first task."])]));
+  }
+  const truncated = root.querySelector("[data-truncated]");
+  truncated.hidden = snap.command_count <= snap.commands.length;
+  truncated.querySelector("[data-shown]").textContent = String(snap.commands.length);
+  truncated.querySelector("[data-count]").textContent = String(snap.command_count);
+  root.querySelector("[data-updated]").textContent = `updated ${formatTime(snap.at_ms)}`;
+}
+
+/* The overview follows the stats job's snapshots; a lost socket shows "Reconnecting" and retries with backoff. */
+function liveOverview(root) {
+  const badge = root.querySelector("[data-live-state]");
+  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + root.dataset.socket;
+  let retry = 0;
+  let lastMessage = 0;
+  const show = (state, text) => {
+    badge.className = `badge badge-${state}`;
+    badge.textContent = text;
+    root.dataset.liveState = state;
+  };
+  const connect = () => {
+    show(retry ? "warn" : "info", retry ? "Reconnecting…" : "Connecting…");
+    const socket = new WebSocket(url);
+    socket.onopen = () => { lastMessage = Date.now(); show("ok", "Live"); };
+    socket.onmessage = (event) => {
+      retry = 0;
+      lastMessage = Date.now();
+      show("ok", "Live");
+      renderSnapshot(root, JSON.parse(event.data));
+    };
+    socket.onclose = () => {
+      retry += 1;
+      show("warn", "Reconnecting…");
+      setTimeout(connect, Math.min(500 * 2 ** retry, 5000));
+    };
+  };
+  setInterval(() => {
+    if (root.dataset.liveState === "ok" && Date.now() - lastMessage > 5000) {
+      show("warn", "Connected, no updates: is the scheduler running?");
+    }
+  }, 1000);
+  connect();
+}
+
+/* Lease countdowns: each [data-expires-ms] counts down against the server's clock (offset from data-server-now-ms). */
+function countdowns(root) {
+  const offset = Number(root.dataset.serverNowMs) - Date.now();
+  const tick = () => {
+    const now = Date.now() + offset;
+    for (const node of root.querySelectorAll("[data-expires-ms]")) {
+      const left = Number(node.dataset.expiresMs) - now;
+      node.textContent = left > 0 ? formatDuration(left) : "expired, awaiting sweep";
+      node.classList.toggle("badge-warn", left > 0 && left < 30000);
+      node.classList.toggle("badge-bad", left <= 0);
+    }
+  };
+  tick();
+  setInterval(tick, 1000);
+}
 
 document.addEventListener("DOMContentLoaded", () => {
   for (const form of document.querySelectorAll("form[data-autosubmit]")) {
     form.addEventListener("change", () => form.submit());
   }
+  for (const root of document.querySelectorAll("[data-overview]")) liveOverview(root);
+  for (const root of document.querySelectorAll("[data-server-now-ms]")) countdowns(root);
 });

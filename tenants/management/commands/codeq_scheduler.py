@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from codeq_platform.scheduler import jobs
+from codeq_platform.scheduler import jobs, stats
 from codeq_platform.scheduler.lock import JobLock
 
 log = logging.getLogger("codeq.scheduler")
@@ -25,11 +25,12 @@ log = logging.getLogger("codeq.scheduler")
 JOBS = (
     ("sweep", jobs.sweep, 1.0),
     ("retention", jobs.retention, 60.0),
+    ("stats", stats.broadcast, 1.0),
 )
 
 
 class Command(BaseCommand):
-    help = "Run the periodic jobs: lease expiry and delayed-task sweeps, retention."
+    help = "Run the periodic jobs: lease expiry and delayed-task sweeps, retention, dashboard stats."
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="run every job once and exit")

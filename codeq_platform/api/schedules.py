@@ -1,0 +1,91 @@
+"""The contract's recurring schedules, ``/admin/schedules[/{name}]`` (reference §5); admins only.
+
+The tenant is the token's: another tenant's schedule is absent. The scheduler process fires the slots
+(``codeq_platform/scheduler/schedules.py``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+
+from codeq_platform import db
+from codeq_platform.api import docs, inputs
+from codeq_platform.api.auth import Principal
+from codeq_platform.api.endpoint import ADMIN, by_method, endpoint, read_json
+from codeq_platform.api.errors import json_response
+from tenants import selectors, services
+from tenants.models import Schedule, Tenant
+
+
+def _time(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="milliseconds") if moment else None
+
+
+def schedule_json(schedule: Schedule, tenant_slug: str) -> dict[str, Any]:
+    """A schedule as the contract shows it; ``nextRunAt`` is null while paused."""
+    return {
+        "scheduleId": str(schedule.schedule_id),
+        "tenantId": tenant_slug,
+        "name": schedule.name,
+        "spec": {
+            "cron": schedule.cron, "timezone": schedule.time_zone, "command": schedule.command,
+            "payload": schedule.payload, "priority": schedule.priority, "maxAttempts": schedule.max_attempts,
+            "webhook": schedule.webhook, "paused": schedule.paused,
+        },
+        "version": schedule.version,
+        "nextRunAt": _time(schedule.next_run_at),
+        "lastRunAt": _time(schedule.last_run_at),
+        "lastTaskId": schedule.last_task_id or None,
+        "createdAt": _time(schedule.created),
+        "updatedAt": _time(schedule.updated),
+    }  # fmt: skip
+
+
+def _tenant_of(principal: Principal) -> Tenant:
+    return selectors.tenant_by_id(tenant_id=principal.tenant_id)
+
+
+def _list(principal: Principal) -> list[dict[str, Any]]:
+    return [schedule_json(s, principal.tenant_slug) for s in selectors.schedules_for(tenant=_tenant_of(principal))]
+
+
+def _get(principal: Principal, name: str) -> dict[str, Any]:
+    return schedule_json(selectors.schedule_for(tenant=_tenant_of(principal), name=name), principal.tenant_slug)
+
+
+def _put(principal: Principal, name: str, spec: services.ScheduleSpec) -> tuple[dict[str, Any], bool]:
+    put = services.put_schedule(tenant=_tenant_of(principal), name=name, spec=spec, actor=principal.actor)
+    return schedule_json(put.schedule, principal.tenant_slug), put.created
+
+
+def _delete(principal: Principal, name: str) -> None:
+    services.delete_schedule(tenant=_tenant_of(principal), name=name, actor=principal.actor)
+
+
+@endpoint(methods=("GET",), roles=ADMIN, operation="admin", doc=docs.Schedules)
+async def list_schedules(request: HttpRequest, principal: Principal) -> HttpResponse:
+    return json_response({"schedules": await db.run(_list, principal)})
+
+
+@endpoint(methods=("GET",), roles=ADMIN, operation="admin", doc=docs.GetSchedule)
+async def get_schedule(request: HttpRequest, principal: Principal, name: str) -> HttpResponse:
+    return json_response(await db.run(_get, principal, name))
+
+
+@endpoint(methods=("PUT",), roles=ADMIN, operation="admin", doc=docs.PutSchedule)
+async def put_schedule(request: HttpRequest, principal: Principal, name: str) -> HttpResponse:
+    spec = inputs.schedule_spec(read_json(request, principal.max_body_bytes))
+    body, created = await db.run(_put, principal, name, spec)
+    return json_response(body, 201 if created else 200)
+
+
+@endpoint(methods=("DELETE",), roles=ADMIN, operation="admin", doc=docs.DeleteSchedule)
+async def delete_schedule(request: HttpRequest, principal: Principal, name: str) -> HttpResponse:
+    await db.run(_delete, principal, name)
+    return HttpResponse(status=204)
+
+
+schedule = by_method(GET=get_schedule, PUT=put_schedule, DELETE=delete_schedule)

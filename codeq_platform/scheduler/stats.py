@@ -1,0 +1,147 @@
+"""Live queue statistics for the dashboard: a snapshot of every tenant each second, and its history.
+
+The scheduler's ``stats`` job builds one snapshot per active tenant from the engine's counters (no
+queue is scanned: depths are list lengths, set cardinalities and counters) and publishes it to the
+tenant's channel-layer group, where the dashboard's websocket consumers relay it to browsers.
+
+Completed and failed tasks per minute come from the engine's ever-growing counters: the job keeps,
+per command, the counters as they were when the current minute began and the finished minutes'
+differences, at most ``HISTORY_MINUTES`` of them, in one hash per tenant in the store. A restart of
+any process loses nothing, and only the job writes it (once a minute per command). Minutes in which
+no job ran show 0; their tasks count in the minute the job resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+import redis
+from channels.layers import get_channel_layer
+
+from codeq_platform import kv
+from codeq_platform.errors import CodeqError, StoreUnavailable
+from codeq_platform.scheduler.jobs import active_tenants
+
+log = logging.getLogger("codeq.scheduler")
+
+HISTORY_MINUTES = 60
+# A snapshot covers at most this many commands (alphabetically), so a tenant with very many commands
+# still gets a snapshot a second; the page says how many were left out.
+MAX_COMMANDS = 200
+MESSAGE_TYPE = "stats.snapshot"
+
+
+def history_key(prefix: str, tenant: str) -> str:
+    """The per-minute history of one tenant: a hash, one field per command, in the tenant's first shard's slot."""
+    return f"{prefix}:hist:{{t:{tenant}:0}}"
+
+
+def group_name(tenant: str) -> str:
+    """The channel-layer group of one tenant's snapshots."""
+    return f"stats.{tenant}"
+
+
+def tenant_snapshot(tenant: str, *, record: bool = False, now_ms: int | None = None) -> dict[str, Any]:
+    """The tenant's queues now: per command depths, in flight, DLQ, oldest ready age and per-minute history.
+
+    With ``record`` the history is advanced in the store (the stats job); readers leave it alone.
+    """
+    engine = kv.sync_engine()
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    minute = now_ms // 60_000
+    names = engine.commands(tenant)
+    shown = names[:MAX_COMMANDS]
+    key = history_key(engine.config.prefix, tenant)
+    try:
+        stored = {k.decode(): orjson.loads(v) for k, v in engine.client.hgetall(key).items()} if shown else {}
+    except redis.RedisError as exc:
+        raise StoreUnavailable(f"the queue store is unavailable: {exc}") from exc
+    changed: dict[str, bytes] = {}
+    commands = []
+    for name in shown:
+        stats = engine.queue_stats(tenant, name)
+        ended_badly = stats.failed + stats.dead
+        entry = stored.get(name)
+        if entry is None or entry["minute"] > minute:
+            entry = {"minute": minute, "completed": stats.completed, "failed": ended_badly, "points": []}
+            changed[name] = orjson.dumps(entry)
+        elif entry["minute"] < minute:
+            done = [entry["minute"], max(stats.completed - entry["completed"], 0),
+                    max(ended_badly - entry["failed"], 0)]  # fmt: skip
+            points = [p for p in [*entry["points"], done] if p[0] > minute - HISTORY_MINUTES]
+            entry = {"minute": minute, "completed": stats.completed, "failed": ended_badly, "points": points}
+            changed[name] = orjson.dumps(entry)
+        by_minute = {p[0]: p for p in entry["points"]}
+        by_minute[minute] = [minute, max(stats.completed - entry["completed"], 0),
+                             max(ended_badly - entry["failed"], 0)]  # fmt: skip
+        window = [by_minute.get(m, (m, 0, 0)) for m in range(minute - HISTORY_MINUTES + 1, minute + 1)]
+        commands.append({
+            "command": name,
+            "ready": stats.ready,
+            "ready_by_priority": stats.ready_by_priority,
+            "delayed": stats.delayed,
+            "in_flight": stats.in_flight,
+            "dlq": stats.dlq,
+            "oldest_ready_age_ms": None if stats.oldest_ready_ms is None else max(now_ms - stats.oldest_ready_ms, 0),
+            "completed": [p[1] for p in window],
+            "failed": [p[2] for p in window],
+        })  # fmt: skip
+    if record and changed:
+        try:
+            engine.client.hset(key, mapping=changed)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"the queue store is unavailable: {exc}") from exc
+    ages = [c["oldest_ready_age_ms"] for c in commands if c["oldest_ready_age_ms"] is not None]
+    totals = {field: sum(c[field] for c in commands) for field in ("ready", "delayed", "in_flight", "dlq")} | {
+        "completed": sum(sum(c["completed"]) for c in commands),
+        "failed": sum(sum(c["failed"]) for c in commands),
+        "oldest_ready_age_ms": max(ages) if ages else None,
+    }
+    return {
+        "tenant": tenant,
+        "at_ms": now_ms,
+        "first_minute_ms": (minute - HISTORY_MINUTES + 1) * 60_000,
+        "totals": totals,
+        "commands": commands,
+        "command_count": len(names),
+    }
+
+
+class _Publisher:
+    """Sends to the channel layer from the scheduler's worker threads over one event loop of its own,
+    so the layer keeps one connection instead of opening one per tick."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def send(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        if self.loop is None or self.loop.is_closed():
+            self.loop = asyncio.new_event_loop()
+        self.loop.run_until_complete(self._send(messages))
+
+    @staticmethod
+    async def _send(messages: list[tuple[str, dict[str, Any]]]) -> None:
+        layer = get_channel_layer()
+        for group, message in messages:
+            await layer.group_send(group, message)
+
+
+_publisher = _Publisher()
+
+
+def broadcast() -> int:
+    """The stats job: snapshot every active tenant, advance its history, publish it; returns tenants sent."""
+    messages = []
+    for tenant in active_tenants():
+        try:
+            snapshot = tenant_snapshot(tenant.slug, record=True)
+        except CodeqError:
+            log.exception("stats snapshot failed for tenant %s", tenant.slug)
+            continue
+        messages.append((group_name(tenant.slug), {"type": MESSAGE_TYPE, "snapshot": snapshot}))
+    _publisher.send(messages)
+    return len(messages)
