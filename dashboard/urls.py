@@ -9,7 +9,7 @@ the pages of the DLQ, webhooks, tokens and audit sections (``dlq``, ``webhooks``
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import views
+from dashboard import dlq_views, views
 
 app_name = "dashboard"
 
@@ -26,4 +26,6 @@ urlpatterns = [
     path("t/<slug:tenant>/leases/", views.leases, name="leases"),
     path("t/<slug:tenant>/tasks/", views.task_search, name="tasks"),
     path("t/<slug:tenant>/tasks/<str:task_id>/", views.task, name="task"),
+    path("t/<slug:tenant>/dlq/", dlq_views.index, name="dlq"),
+    path("t/<slug:tenant>/dlq/<str:command>/", dlq_views.command_page, name="dlq"),
 ]
