@@ -1,0 +1,73 @@
+"""The overview page: per-command depths by priority, delayed, in flight, DLQ, oldest ready age, totals."""
+
+from __future__ import annotations
+
+import re
+
+from codeq_platform.engine import NewTask
+
+
+def _row(page: str, command: str) -> str:
+    match = re.search(rf'<tr data-command="{re.escape(command)}">(.*?)</tr>', page, re.S)
+    assert match, f"no row for {command}"
+    return match.group(1)
+
+
+def _cells(row: str) -> list[str]:
+    return [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+
+
+def _total(page: str, name: str) -> str:
+    return re.search(rf'data-total="{name}"[^>]*>([^<]*)<', page).group(1)
+
+
+def test_a_new_tenant_has_no_commands_yet(member_client, queues):
+    page = member_client("viewer").get("/dashboard/t/acme/").content.decode()
+
+    assert "No tasks yet" in page
+    assert _total(page, "ready") == "0"
+
+
+def test_each_command_shows_its_depths_split_by_priority(member_client, queues):
+    for priority in (9, 9, 5, 0):
+        queues.enqueue("acme", NewTask("media.resize", {"p": priority}, priority=priority))
+    queues.enqueue("acme", NewTask("media.resize", {}, delay_ms=60_000))
+    queues.enqueue("acme", NewTask("mail.send", {}))
+    queues.enqueue("acme", NewTask("mail.send", {}))
+    queues.claim("acme", "w1", ["mail.send"])
+
+    page = member_client("viewer").get("/dashboard/t/acme/").content.decode()
+
+    row = _row(page, "media.resize")
+    ready, _prios, delayed, in_flight, dlq, oldest, _trend = _cells(row)
+    assert (ready, delayed, in_flight, dlq) == ("4", "1", "0", "0")
+    assert re.findall(r'<span class="chip"[^>]*>([^<]*)</span>', row) == ["p9 2", "p5 1", "p0 1"]
+    assert oldest.endswith(" s")
+    mail = _cells(_row(page, "mail.send"))
+    assert (mail[0], mail[2], mail[3]) == ("1", "0", "1")
+    assert (_total(page, "ready"), _total(page, "delayed"), _total(page, "in_flight")) == ("5", "1", "1")
+
+
+def test_dead_letters_link_to_the_commands_dlq(member_client, queues):
+    queues.enqueue("acme", NewTask("media.resize", {}, max_attempts=1))
+    task = queues.claim("acme", "w1", ["media.resize"])[0]
+    queues.nack("acme", task.id, "w1", reason="boom")
+
+    page = member_client("viewer").get("/dashboard/t/acme/").content.decode()
+
+    assert '<a class="badge badge-bad" href="/dashboard/t/acme/dlq/media.resize/">1</a>' in _row(page, "media.resize")
+    assert _total(page, "dlq") == "1"
+
+
+def test_the_page_connects_to_its_own_tenants_socket(member_client, queues):
+    page = member_client("viewer").get("/dashboard/t/acme/").content.decode()
+
+    assert 'data-socket="/dashboard/ws/t/acme/stats/"' in page
+
+
+def test_another_tenants_tasks_never_show(member_client, foreign_tenant, queues):
+    queues.enqueue("globex", NewTask("secret.work", {}))
+
+    page = member_client("admin").get("/dashboard/t/acme/").content.decode()
+
+    assert "secret.work" not in page
