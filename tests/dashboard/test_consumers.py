@@ -1,0 +1,79 @@
+"""The overview's websocket: session auth, membership, one tenant's group only, snapshots relayed."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from codeq_platform.asgi import application
+from codeq_platform.scheduler import stats
+from tests.factories import MembershipFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = (b"origin", b"http://127.0.0.1:8000")
+
+
+def _session_headers(user) -> list[tuple[bytes, bytes]]:
+    client = Client()
+    client.force_login(user)
+    return [(b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()), ORIGIN]
+
+
+@pytest.fixture
+def member(tenant):
+    return MembershipFactory(tenant=tenant, role="viewer").user
+
+
+async def _connect(path: str, headers: list[tuple[bytes, bytes]]) -> tuple[WebsocketCommunicator, bool]:
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    connected, _ = await communicator.connect(timeout=5)
+    return communicator, connected
+
+
+async def test_a_member_receives_their_tenants_snapshots(member, foreign_tenant, queues):
+    communicator, connected = await _connect(
+        "/dashboard/ws/t/acme/stats/", await database_sync_to_async(_session_headers)(member)
+    )
+    assert connected
+
+    await database_sync_to_async(stats.broadcast)()  # publishes acme's and globex's snapshots
+    snapshot = await communicator.receive_json_from(timeout=5)
+
+    assert snapshot["tenant"] == "acme" and "totals" in snapshot and "commands" in snapshot
+    assert await communicator.receive_nothing(timeout=1)  # globex's snapshot never reaches acme's socket
+    await communicator.disconnect()
+
+
+async def test_another_tenants_socket_is_refused(member, foreign_tenant, queues):
+    _, connected = await _connect(
+        "/dashboard/ws/t/globex/stats/", await database_sync_to_async(_session_headers)(member)
+    )
+
+    assert not connected
+
+
+async def test_staff_may_follow_any_tenant(foreign_tenant, queues):
+    staff = await database_sync_to_async(UserFactory)(username="platform-operator", is_staff=True)
+    communicator, connected = await _connect(
+        "/dashboard/ws/t/globex/stats/", await database_sync_to_async(_session_headers)(staff)
+    )
+
+    assert connected
+    await communicator.disconnect()
+
+
+async def test_an_anonymous_socket_is_refused(tenant, queues):
+    _, connected = await _connect("/dashboard/ws/t/acme/stats/", [ORIGIN])
+
+    assert not connected
+
+
+async def test_a_socket_from_a_foreign_origin_is_refused(member, queues):
+    headers = [h for h in await database_sync_to_async(_session_headers)(member) if h[0] != b"origin"]
+
+    _, connected = await _connect("/dashboard/ws/t/acme/stats/", [*headers, (b"origin", b"https://evil.example")])
+
+    assert not connected

@@ -1,0 +1,126 @@
+"""The stats job: snapshots from the engine's counters, per-minute history kept (bounded) in the store."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+import redis
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings as django_settings
+
+from codeq_platform import kv
+from codeq_platform.engine import NewTask
+from codeq_platform.scheduler import stats
+
+MINUTE = 60_000
+T0 = 1_800_000_000_000 // MINUTE * MINUTE + 5_000  # 5 s into a minute
+
+
+@pytest.fixture(autouse=True)
+def _fresh_kv_prefix(settings):
+    prefix = f"cqstat{uuid.uuid4().hex[:10]}"
+    settings.CODEQ_KV_PREFIX = prefix
+    layer = django_settings.CHANNEL_LAYERS["default"]
+    settings.CHANNEL_LAYERS = {"default": {**layer, "CONFIG": {**layer["CONFIG"], "prefix": f"{prefix}:ws"}}}
+    kv.reset()
+    yield prefix
+    kv.reset()
+    client = redis.Redis.from_url(django_settings.CODEQ_KV_URL)
+    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        client.delete(key)
+    client.close()
+
+
+def _finish(completed: int = 0, dead: int = 0) -> None:
+    engine = kv.sync_engine()
+    for i in range(completed + dead):
+        engine.enqueue("acme", NewTask("media.resize", {"i": i}, max_attempts=1))
+        task = engine.claim("acme", "w", ["media.resize"])[0]
+        if i < completed:
+            engine.complete("acme", task.id, "w", {"ok": True})
+        else:
+            engine.nack("acme", task.id, "w", reason="boom")
+
+
+def _command(snapshot: dict) -> dict:
+    return next(c for c in snapshot["commands"] if c["command"] == "media.resize")
+
+
+def test_finished_tasks_are_counted_in_the_minute_they_finished(tenant):
+    _finish(completed=1)
+    stats.tenant_snapshot("acme", record=True, now_ms=T0)
+    _finish(completed=2, dead=1)
+
+    during = _command(stats.tenant_snapshot("acme", record=True, now_ms=T0 + 30_000))
+    after = _command(stats.tenant_snapshot("acme", record=True, now_ms=T0 + MINUTE))
+
+    assert (during["completed"][-1], during["failed"][-1]) == (2, 1)
+    assert (after["completed"][-2:], after["failed"][-2:]) == ([2, 0], [1, 0])
+    assert len(after["completed"]) == stats.HISTORY_MINUTES
+
+
+def test_history_survives_a_restart_of_every_process(tenant):
+    _finish(completed=1)
+    stats.tenant_snapshot("acme", record=True, now_ms=T0)
+    _finish(completed=3)
+    stats.tenant_snapshot("acme", record=True, now_ms=T0 + MINUTE)
+    kv.reset()
+
+    later = stats.tenant_snapshot("acme", now_ms=T0 + 5 * MINUTE)
+
+    assert _command(later)["completed"][-6:] == [3, 0, 0, 0, 0, 0]
+    assert later["totals"]["completed"] == 3
+    assert later["command_count"] == 1
+
+
+def test_history_keeps_one_hour(tenant):
+    for minute in range(70):
+        _finish(completed=1)
+        stats.tenant_snapshot("acme", record=True, now_ms=T0 + minute * MINUTE)
+    store = redis.Redis.from_url(django_settings.CODEQ_KV_URL)
+
+    snapshot = stats.tenant_snapshot("acme", now_ms=T0 + 69 * MINUTE)
+
+    assert _command(snapshot)["completed"] == [1] * 59 + [0]
+    raw = store.hget(stats.history_key(django_settings.CODEQ_KV_PREFIX, "acme"), "media.resize")
+    assert raw.count(b"[") <= stats.HISTORY_MINUTES + 1
+
+
+def test_pages_reading_snapshots_do_not_write_history(tenant):
+    _finish(completed=1)
+    stats.tenant_snapshot("acme", now_ms=T0)
+    stats.tenant_snapshot("acme", now_ms=T0 + MINUTE)
+    store = redis.Redis.from_url(django_settings.CODEQ_KV_URL)
+
+    assert not store.exists(stats.history_key(django_settings.CODEQ_KV_PREFIX, "acme"))
+
+
+def test_oldest_ready_age_and_totals(tenant):
+    engine = kv.sync_engine()
+    engine.enqueue("acme", NewTask("media.resize", {}))
+    engine.enqueue("acme", NewTask("mail.send", {}))
+
+    snapshot = stats.tenant_snapshot("acme", now_ms=engine.core.now_ms() + 90_000)
+
+    assert snapshot["totals"]["ready"] == 2
+    assert 90_000 <= snapshot["totals"]["oldest_ready_age_ms"] < 95_000
+    assert [c["command"] for c in snapshot["commands"]] == ["mail.send", "media.resize"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_job_publishes_each_tenants_snapshot_to_its_group(tenant, foreign_tenant):
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(stats.group_name("acme"), channel)
+    await database_sync_to_async(kv.sync_engine().enqueue)("acme", NewTask("media.resize", {}))
+
+    sent = await database_sync_to_async(stats.broadcast)()
+    message = await asyncio.wait_for(layer.receive(channel), 5)
+
+    assert sent == 2
+    assert message["type"] == stats.MESSAGE_TYPE
+    assert message["snapshot"]["tenant"] == "acme" and message["snapshot"]["totals"]["ready"] == 1
+    await layer.group_discard(stats.group_name("acme"), channel)
