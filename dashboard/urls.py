@@ -9,7 +9,7 @@ the pages of the DLQ, webhooks, tokens and audit sections (``dlq``, ``webhooks``
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import dlq_views, views
+from dashboard import admin_views, audit_views, dlq_views, views
 
 app_name = "dashboard"
 
@@ -28,4 +28,8 @@ urlpatterns = [
     path("t/<slug:tenant>/tasks/<str:task_id>/", views.task, name="task"),
     path("t/<slug:tenant>/dlq/", dlq_views.index, name="dlq"),
     path("t/<slug:tenant>/dlq/<str:command>/", dlq_views.command_page, name="dlq"),
+    path("t/<slug:tenant>/tokens/", admin_views.tokens, name="tokens"),
+    path("t/<slug:tenant>/webhooks/", admin_views.webhooks, name="webhooks"),
+    path("t/<slug:tenant>/webhooks/<int:subscription_id>/", admin_views.webhook, name="webhooks"),
+    path("t/<slug:tenant>/audit/", audit_views.audit, name="audit"),
 ]

@@ -133,6 +133,24 @@ def audit_entries_for(*, tenant: Tenant, limit: int = 100) -> QuerySet[AuditEntr
     return AuditEntry.objects.filter(tenant=tenant).order_by("-created", "-id")[:limit]
 
 
+def audit_entries(*, tenant: Tenant, actor: str = "", action: str = "") -> QuerySet[AuditEntry]:
+    """The tenant's audit entries, newest first, narrowed to one actor and one action when given."""
+    entries = AuditEntry.objects.filter(tenant=tenant)
+    if actor:
+        entries = entries.filter(actor=actor)
+    if action:
+        entries = entries.filter(action=action)
+    return entries.order_by("-created", "-id")
+
+
+def audit_actors_and_actions(*, tenant: Tenant) -> tuple[list[str], list[str]]:
+    """The distinct actors and actions of the tenant's audit trail, sorted (for the filter's choices)."""
+    entries = AuditEntry.objects.filter(tenant=tenant)
+    actors = list(entries.order_by("actor").values_list("actor", flat=True).distinct()[:500])
+    actions = list(entries.order_by("action").values_list("action", flat=True).distinct()[:500])
+    return actors, actions
+
+
 def webhook_subscription_for(*, tenant: Tenant, subscription_id: int) -> WebhookSubscription:
     """The tenant's subscription ``subscription_id``; raises NotFound (also for another tenant's)."""
     try:

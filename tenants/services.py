@@ -203,6 +203,34 @@ def create_webhook_subscription(
     return CreatedSubscription(subscription=subscription, secret=secret)
 
 
+def update_webhook_subscription(
+    *,
+    subscription: WebhookSubscription,
+    url: str,
+    events: list[str],
+    commands: Iterable[str] = (),
+    active: bool = True,
+    actor: str = "system",
+) -> WebhookSubscription:
+    """Change where and what ``subscription`` delivers; its secret stays. Reactivating clears a pause."""
+    subscription.url = url
+    subscription.events = list(events)
+    subscription.commands = list(commands)
+    if active and not subscription.active:
+        subscription.paused_reason = ""
+    subscription.active = active
+    subscription.full_clean()
+    subscription.save(update_fields=["url", "events", "commands", "active", "paused_reason"])
+    record_audit(
+        tenant=subscription.tenant,
+        actor=actor,
+        action="webhook.update",
+        target=url,
+        detail={"subscriptionId": subscription.pk, "events": subscription.events, "active": active},
+    )
+    return subscription
+
+
 def rotate_webhook_secret(*, subscription: WebhookSubscription, grace_seconds: int, actor: str = "system") -> str:
     """Give ``subscription`` a new secret and return it; the old one still signs for ``grace_seconds``."""
     if grace_seconds < 0:

@@ -1,0 +1,199 @@
+"""The tenant admin's pages: API tokens and webhook subscriptions.
+
+Both are ``admin`` only, for reading too: a token list or a subscription URL tells an outsider more
+than a queue does. A new bearer token or signing secret is rendered into the response that created
+it and stored nowhere the dashboard could show it again. Revoking a token and deleting a
+subscription are confirmed first.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from codeq_platform.errors import NotFound
+from dashboard import deliveries
+from dashboard.access import TenantAccess, tenant_view
+from tenants import selectors, services
+from tenants.models import ApiToken, Membership, WebhookSubscription
+
+ADMIN = Membership.Role.ADMIN
+GRACE_CHOICES = [(0, "none: the old secret stops now"), (3600, "1 hour"), (86400, "24 hours"), (7 * 86400, "7 days")]
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="Who uses it, e.g. resize-workers")
+    role = forms.ChoiceField(choices=ApiToken.Role.choices, initial=ApiToken.Role.WORKER)
+    expires_in_days = forms.IntegerField(
+        min_value=1, max_value=3650, required=False, label="Expires in (days)", help_text="Empty: never"
+    )
+
+
+class SubscriptionForm(forms.Form):
+    url = forms.URLField(max_length=2000, assume_scheme="https", label="Endpoint URL")
+    events = forms.MultipleChoiceField(choices=WebhookSubscription.Event.choices, widget=forms.CheckboxSelectMultiple)
+    commands = forms.CharField(required=False, max_length=2000, help_text="Comma-separated; empty: every command")
+
+    def clean_commands(self) -> list[str]:
+        return [c for c in re.split(r"[\s,]+", self.cleaned_data["commands"]) if c]
+
+
+class EditSubscriptionForm(SubscriptionForm):
+    active = forms.BooleanField(required=False, help_text="Unticked: nothing is delivered")
+
+
+class RotateForm(forms.Form):
+    grace_seconds = forms.TypedChoiceField(
+        choices=GRACE_CHOICES, coerce=int, initial=86400, label="Old secret keeps signing for"
+    )
+
+
+def _actor(request: HttpRequest) -> str:
+    return request.user.get_username()
+
+
+def _add_errors(form: forms.Form, error: ValidationError) -> None:
+    """Show a service's model validation errors on the form's fields (or on top)."""
+    for name, problems in error.message_dict.items():
+        form.add_error(name if name in form.fields else None, problems)
+
+
+def _confirm(request: HttpRequest, *, title: str, message: str, fields: dict, button: str) -> HttpResponse:
+    return render(request, "dashboard/operator_confirm.html", {
+        "title": title, "message": message, "fields": fields, "button": button, "cancel": request.path,
+    })  # fmt: skip
+
+
+@tenant_view(ADMIN)
+def tokens(request: HttpRequest, access: TenantAccess) -> HttpResponse:
+    """GET: the tenant's tokens. POST ``action=create``: issue one and show its bearer once;
+    ``action=revoke``: confirm, then revoke."""
+    tenant = access.tenant
+    form = TokenForm()
+    issued = None
+    status = 200
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "create":
+            form = TokenForm(request.POST)
+            if form.is_valid():
+                try:
+                    issued = services.issue_token(tenant=tenant, actor=_actor(request), **form.cleaned_data)
+                except ValidationError as error:
+                    _add_errors(form, error)
+                else:
+                    form = TokenForm()
+            if not issued:
+                status = 400
+        elif action == "revoke":
+            return _revoke(request, access)
+        else:
+            return render(request, "dashboard/error.html", {"title": "Bad request", "message": "unknown action"},
+                          status=400)  # fmt: skip
+    return render(request, "dashboard/tokens.html", {
+        "tokens": selectors.tokens_for(tenant=tenant), "form": form, "issued": issued,
+    }, status=status)  # fmt: skip
+
+
+def _revoke(request: HttpRequest, access: TenantAccess) -> HttpResponse:
+    try:
+        token = selectors.token_for(tenant=access.tenant, token_id=int(request.POST.get("token_id", "")))
+    except (ValueError, NotFound):
+        return render(request, "dashboard/error.html", {"title": "Not found", "message": "No such token here."},
+                      status=404)  # fmt: skip
+    if request.POST.get("confirmed") != "yes":
+        return _confirm(
+            request, title=f"Revoke the token “{token.name}”?",
+            message=f"Every client using this {token.role} token is refused from its next request on. "
+                    "This cannot be undone: issue a new token instead.",
+            fields={"action": "revoke", "token_id": token.pk}, button="Revoke",
+        )  # fmt: skip
+    services.revoke_token(token_id=token.pk, tenant=access.tenant, actor=_actor(request))
+    messages.success(request, f"Revoked the token “{token.name}”.")
+    return redirect(request.path)
+
+
+@tenant_view(ADMIN)
+def webhooks(request: HttpRequest, access: TenantAccess) -> HttpResponse:
+    """GET: the tenant's subscriptions. POST: create one and show its signing secret once."""
+    tenant = access.tenant
+    form = SubscriptionForm()
+    created = None
+    status = 200
+    if request.method == "POST":
+        form = SubscriptionForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                created = services.create_webhook_subscription(
+                    tenant=tenant, url=data["url"], events=data["events"], commands=data["commands"],
+                    actor=_actor(request),
+                )  # fmt: skip
+            except ValidationError as error:
+                _add_errors(form, error)
+            else:
+                form = SubscriptionForm()
+        if not created:
+            status = 400
+    last = deliveries.last_delivery_by_subscription(tenant=tenant)
+    rows = [(sub, last.get(sub.pk)) for sub in selectors.webhook_subscriptions_for(tenant=tenant)]
+    return render(request, "dashboard/webhooks.html", {"rows": rows, "form": form, "created": created}, status=status)
+
+
+@tenant_view(ADMIN)
+def webhook(request: HttpRequest, access: TenantAccess, subscription_id: int) -> HttpResponse:
+    """One subscription: edit it, rotate its secret, delete it, and see its recent deliveries."""
+    tenant = access.tenant
+    try:
+        subscription = selectors.webhook_subscription_for(tenant=tenant, subscription_id=subscription_id)
+    except NotFound:
+        return render(request, "dashboard/error.html", {
+            "title": "Not found", "message": "There is no such webhook subscription in this tenant.",
+        }, status=404)  # fmt: skip
+    initial = {"url": subscription.url, "events": subscription.events, "commands": ", ".join(subscription.commands),
+               "active": subscription.active}  # fmt: skip
+    form, rotate_form, secret, status = EditSubscriptionForm(initial=initial), RotateForm(), None, 200
+    action = request.POST.get("action") if request.method == "POST" else None
+    if action == "update":
+        form = EditSubscriptionForm(request.POST)
+        if form.is_valid():
+            try:
+                services.update_webhook_subscription(subscription=subscription, actor=_actor(request),
+                                                     **form.cleaned_data)  # fmt: skip
+            except ValidationError as error:
+                _add_errors(form, error)
+            else:
+                messages.success(request, "Saved the subscription.")
+                return redirect(request.path)
+        status = 400
+    elif action == "rotate":
+        rotate_form = RotateForm(request.POST)
+        if rotate_form.is_valid():
+            grace = rotate_form.cleaned_data["grace_seconds"]
+            secret = services.rotate_webhook_secret(
+                subscription=subscription, actor=_actor(request), grace_seconds=grace
+            )
+        else:
+            status = 400
+    elif action == "delete":
+        if request.POST.get("confirmed") != "yes":
+            return _confirm(
+                request, title="Delete this webhook subscription?",
+                message=f"Nothing more is delivered to {subscription.url}, and its delivery history goes with it.",
+                fields={"action": "delete"}, button="Delete",
+            )  # fmt: skip
+        services.delete_webhook_subscription(subscription=subscription, actor=_actor(request))
+        messages.success(request, f"Deleted the subscription to {subscription.url}.")
+        return redirect("dashboard:webhooks", tenant=tenant.slug)
+    elif action is not None:
+        return render(request, "dashboard/error.html", {"title": "Bad request", "message": "unknown action"},
+                      status=400)  # fmt: skip
+    return render(request, "dashboard/webhook.html", {
+        "subscription": subscription, "form": form, "rotate_form": rotate_form, "secret": secret,
+        "deliveries": deliveries.recent_deliveries(tenant=tenant, subscription=subscription),
+    }, status=status)  # fmt: skip

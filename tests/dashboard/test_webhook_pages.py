@@ -1,0 +1,98 @@
+"""The webhooks pages: admins only; the secret shown once; edit, rotate and delete, each audited."""
+
+from __future__ import annotations
+
+import pytest
+
+from codeq_platform.webhooks.models import Delivery, DeliveryAttempt
+from tenants.models import AuditEntry, WebhookSubscription
+from tests.dashboard.forms import login_as, submit
+from tests.factories import WebhookSubscriptionFactory
+
+
+def url(tenant, sub=None) -> str:
+    return f"/dashboard/t/{tenant.slug}/webhooks/" + (f"{sub.pk}/" if sub else "")
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator"])
+def test_only_admins_see_or_change_webhooks(tenant, role):
+    sub = WebhookSubscriptionFactory(tenant=tenant)
+    client = login_as(tenant, role)
+    assert client.get(url(tenant)).status_code == 403
+    assert client.get(url(tenant, sub)).status_code == 403
+    client.get(f"/dashboard/t/{tenant.slug}/audit/")
+    assert submit(client, url(tenant, sub), {"action": "delete", "confirmed": "yes"}).status_code == 403
+    assert WebhookSubscription.objects.filter(pk=sub.pk).exists()
+
+
+def test_another_tenants_subscription_is_not_found(tenant, foreign_tenant):
+    theirs = WebhookSubscriptionFactory(tenant=foreign_tenant)
+    admin = login_as(tenant, "admin")
+    assert admin.get(url(tenant, theirs)).status_code == 404
+    assert submit(admin, url(tenant, theirs), {"action": "delete", "confirmed": "yes"}).status_code == 404
+    assert WebhookSubscription.objects.filter(pk=theirs.pk).exists()
+
+
+def test_creating_shows_the_secret_once(tenant):
+    admin = login_as(tenant, "admin", username="ada")
+    data = {"url": "https://hooks.example.com/in", "events": ["task.completed", "task.dead"], "commands": "a, b"}
+    page = submit(admin, url(tenant), data)
+    assert page.status_code == 200
+    sub = WebhookSubscription.objects.get(tenant=tenant)
+    assert (sub.events, sub.commands) == (["task.completed", "task.dead"], ["a", "b"])
+    assert sub.secret in page.content.decode()
+    assert sub.secret not in admin.get(url(tenant)).content.decode()
+    assert AuditEntry.objects.get(tenant=tenant, action="webhook.create").actor == "ada"
+
+
+def test_a_subscription_needs_an_event_and_a_url(tenant):
+    page = submit(login_as(tenant, "admin"), url(tenant), {"url": "not a url", "events": []})
+    assert page.status_code == 400
+    text = page.content.decode()
+    assert "Enter a valid URL." in text and "This field is required." in text
+    assert not WebhookSubscription.objects.exists()
+
+
+def test_editing_changes_events_and_pauses(tenant):
+    sub = WebhookSubscriptionFactory(tenant=tenant)
+    admin = login_as(tenant, "admin")
+    data = {"action": "update", "url": "https://hooks.example.com/new", "events": ["task.failed"], "commands": ""}
+    done = submit(admin, url(tenant, sub), data, follow=True)
+    assert "Saved the subscription." in done.content.decode()
+    sub.refresh_from_db()
+    assert (sub.url, sub.events, sub.active) == ("https://hooks.example.com/new", ["task.failed"], False)
+    assert AuditEntry.objects.get(tenant=tenant, action="webhook.update").target == "https://hooks.example.com/new"
+
+
+def test_rotating_shows_the_new_secret_and_keeps_the_old_one_for_the_grace(tenant):
+    sub = WebhookSubscriptionFactory(tenant=tenant)
+    old = sub.secret
+    page = submit(login_as(tenant, "admin"), url(tenant, sub), {"action": "rotate", "grace_seconds": "3600"})
+    sub.refresh_from_db()
+    assert sub.secret != old and sub.secret in page.content.decode()
+    assert sub.signing_secrets() == [sub.secret, old]
+
+
+def test_deleting_asks_first(tenant):
+    sub = WebhookSubscriptionFactory(tenant=tenant)
+    admin = login_as(tenant, "admin")
+    confirm = submit(admin, url(tenant, sub), {"action": "delete"})
+    assert "Delete this webhook subscription?" in confirm.content.decode()
+    assert WebhookSubscription.objects.filter(pk=sub.pk).exists()
+    done = submit(admin, url(tenant, sub), {"action": "delete", "confirmed": "yes"}, follow=True)
+    assert f"Deleted the subscription to {sub.url}." in done.content.decode()
+    assert not WebhookSubscription.objects.filter(pk=sub.pk).exists()
+    assert AuditEntry.objects.filter(tenant=tenant, action="webhook.delete").exists()
+
+
+def test_recent_deliveries_show_status_code_and_latency(tenant):
+    sub = WebhookSubscriptionFactory(tenant=tenant)
+    delivery = Delivery.objects.create(tenant=tenant, subscription=sub, kind="event", event_type="task.dead",
+                                       task_id="t-1", url=sub.url, body="{}", status="retrying", attempts=2,
+                                       max_attempts=5)  # fmt: skip
+    DeliveryAttempt.objects.create(delivery=delivery, number=1, ok=False, status_code=500, latency_ms=80)
+    DeliveryAttempt.objects.create(delivery=delivery, number=2, ok=False, status_code=503, latency_ms=42)
+    admin = login_as(tenant, "admin")
+    text = admin.get(url(tenant, sub)).content.decode()
+    assert "task.dead" in text and "503" in text and "42 ms" in text and "2/5" in text
+    assert "503" in admin.get(url(tenant)).content.decode()
