@@ -10,12 +10,19 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from django.db import connection
 from standardwebhooks.webhooks import Webhook
 
 from codeq_platform import kv
@@ -24,6 +31,7 @@ from codeq_platform.webhooks.signing import key_of
 from codeq_platform.webhooks.wakeups import HASH_BUCKET_SECONDS, WakeupListener
 from tenants.services import new_webhook_secret
 from tests.api.calls import create, mint, post
+from tests.conftest import JWT_SECRET
 from tests.engine._redis_servers import RedisProcess, require_binary
 from tests.factories import WebhookSubscriptionFactory
 from tests.webhooks.receivers import Received, Receiver
@@ -36,6 +44,7 @@ pytestmark = pytest.mark.django_db(
     ],
 )  # fmt: skip
 
+ROOT = Path(__file__).resolve().parents[2]
 WAKE_FIELDS = {"eventType", "available", "queueDepth", "claimUrl", "sentAt", "notificationId"}
 
 
@@ -322,3 +331,46 @@ async def test_the_listener_reconnects_by_itself_after_a_store_outage(own_store,
         assert len(await arrivals(receiver, 1, within=1.0)) == 1
     finally:
         await asyncio.to_thread(listener.stop)
+
+
+def _database_url() -> str:
+    """The test database, for a process of its own (SQLite's test database is a file)."""
+    name = connection.settings_dict["NAME"]
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{name}"
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+@pytest.fixture
+def scheduler(settings) -> Iterator[subprocess.Popen[str]]:
+    """``manage.py codeq_scheduler`` as a real process on the test's database and key prefix."""
+    env = {**os.environ, "DATABASE_URL": _database_url(), "CODEQ_KV_URL": settings.CODEQ_KV_URL,
+           "CODEQ_KV_PREFIX": settings.CODEQ_KV_PREFIX, "CODEQ_WEBHOOK_ALLOW_PRIVATE": "1",
+           "SECRET_KEY": "test-only-django-secret-key", "CODEQ_JWT_SECRET": JWT_SECRET}  # fmt: skip
+    process = subprocess.Popen([sys.executable, "manage.py", "codeq_scheduler"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    yield process
+    if process.poll() is None:
+        process.kill()
+        process.wait(10)
+
+
+async def test_the_scheduler_process_sends_wake_ups_and_stops_cleanly_on_sigterm(
+    scheduler, http, receiver, producer_bearer, worker_bearer
+):
+    await subscribe(http, worker_bearer, receiver.url(), minIntervalSeconds=1)
+    deadline = time.monotonic() + 20
+    while not receiver.received:  # until the process has subscribed to the wake channels
+        assert scheduler.poll() is None, scheduler.stdout.read() if scheduler.stdout else ""
+        assert time.monotonic() < deadline, "no wake-up from the scheduler process"
+        await create(http, producer_bearer)
+        await asyncio.sleep(0.5)
+        await claim(http, worker_bearer)
+
+    scheduler.send_signal(signal.SIGTERM)
+    code = await asyncio.to_thread(scheduler.wait, 15)
+
+    output = scheduler.stdout.read() if scheduler.stdout else ""
+    assert code == 0, output
+    assert "Traceback" not in output, output

@@ -2,7 +2,8 @@
 
 Several scheduler processes may run at once: a KV lock with a TTL makes each job single-runner, and
 a killed holder is replaced within the lock's TTL. SIGTERM/SIGINT stop it cleanly after the running
-job finishes.
+job finishes. The wake-up listener (``codeq_platform.webhooks.wakeups``) runs beside the jobs on a
+thread of its own, in every scheduler process, and stops with them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.db import close_old_connections
 
 from codeq_platform.scheduler import jobs, stats
 from codeq_platform.scheduler.lock import JobLock
+from codeq_platform.webhooks.wakeups import WakeupListener
 
 log = logging.getLogger("codeq.scheduler")
 
@@ -57,8 +59,11 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        listener = WakeupListener.from_settings()
+        listener.start()
         self.stdout.write("codeq scheduler running: " + ", ".join(f"{n} every {s:g}s" for n, _, s in JOBS))
         scheduler.start()
+        listener.stop()
 
     @staticmethod
     def _guarded(name, job, lock):
