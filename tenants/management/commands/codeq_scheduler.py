@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from codeq_platform.scheduler import jobs, stats
+from codeq_platform.scheduler import jobs, schedules, stats
 from codeq_platform.scheduler.lock import JobLock
 from codeq_platform.webhooks.wakeups import WakeupListener
 
@@ -28,11 +28,12 @@ JOBS = (
     ("sweep", jobs.sweep, 1.0),
     ("retention", jobs.retention, 60.0),
     ("stats", stats.broadcast, 1.0),
+    ("schedules", schedules.fire_due, 1.0),
 )
 
 
 class Command(BaseCommand):
-    help = "Run the periodic jobs: lease expiry and delayed-task sweeps, retention, dashboard stats."
+    help = "Run the periodic jobs: lease expiry and delayed-task sweeps, retention, dashboard stats, schedules."
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="run every job once and exit")
@@ -45,25 +46,41 @@ class Command(BaseCommand):
                 self.stdout.write(f"{name}: {job()}")
             return
         scheduler = BlockingScheduler(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 5})
+        locks = []
         for name, job, seconds in JOBS:
-            lock = JobLock(client, f"{prefix}:scheduler:lock:{name}", ttl_ms=int(max(seconds * 3, 5) * 1000))
+            # Three missed ticks and the lock lapses: a killed holder of a 1 s job is replaced within ~4 s.
+            lock = JobLock(client, f"{prefix}:scheduler:lock:{name}", ttl_ms=int(max(seconds * 3, 3) * 1000))
+            locks.append(lock)
             scheduler.add_job(self._guarded(name, job, lock), "interval", seconds=seconds, id=name)
 
         stopping = threading.Event()
+        stopped = threading.Event()
+
+        def shut_down():
+            scheduler.shutdown(wait=True)  # returns once the running jobs have finished
+            stopped.set()
 
         def stop(signum, frame):
             if not stopping.is_set():
                 stopping.set()
                 log.info("scheduler stopping (signal %s)", signum)
-                threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, daemon=True).start()
+                threading.Thread(target=shut_down, daemon=True).start()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         listener = WakeupListener.from_settings()
         listener.start()
         self.stdout.write("codeq scheduler running: " + ", ".join(f"{n} every {s:g}s" for n, _, s in JOBS))
+        self.stdout.flush()
         scheduler.start()
         listener.stop()
+        stopped.wait()
+        for lock in locks:  # another process takes over at its next tick instead of after the TTL
+            try:
+                lock.release()
+            except redis.RedisError:
+                log.warning("could not release the scheduler lock %s; it lapses after its TTL", lock.key)
+        self.stdout.write("codeq scheduler stopped")
 
     @staticmethod
     def _guarded(name, job, lock):
