@@ -10,6 +10,7 @@ from codeq_platform.engine.model import (
     Moved,
     Nacked,
     NewTask,
+    OutboxEvent,
     Page,
     QueueStats,
     Report,
@@ -21,6 +22,6 @@ from codeq_platform.engine.model import (
     TaskResult,
 )
 
-__all__ = ["AsyncEngine", "Engine", "EngineConfig", "Enqueued", "Moved", "Nacked", "NewTask", "Page",
+__all__ = ["AsyncEngine", "Engine", "EngineConfig", "Enqueued", "Moved", "Nacked", "NewTask", "OutboxEvent", "Page",
            "QueueStats", "Report", "Settled", "State", "SweepReport", "Task", "TaskEvent", "TaskResult", "connect",
            "connect_async"]  # fmt: skip

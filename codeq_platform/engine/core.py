@@ -21,10 +21,12 @@ import orjson
 from codeq_platform.engine import errors as codes
 from codeq_platform.engine.keys import TENANT_RE, Keyspace, keyspace
 from codeq_platform.engine.model import (
+    OUTBOX_BITS,
     Enqueued,
     Moved,
     Nacked,
     NewTask,
+    OutboxEvent,
     Page,
     QueueStats,
     Report,
@@ -32,6 +34,7 @@ from codeq_platform.engine.model import (
     SweepReport,
     Task,
     TaskResult,
+    decode_outbox_event,
     decode_result,
     decode_task,
     encode_result,
@@ -573,6 +576,38 @@ class Core:
                 dead += reply[1]
                 more = more or reply[2] == 1
         return Moved(done + dead, more)
+
+    # -- outbox ----------------------------------------------------------------------------------
+
+    def watch_events(self, tenant: str, kinds: Iterable[str]) -> Plan:
+        """Record ``tenant``'s terminal events of these kinds (``completed``, ``failed``, ``dead``) in
+        its outboxes whether or not the task has a webhook; tasks with one are always recorded. An
+        empty ``kinds`` leaves only those."""
+        ks = self.ks(tenant)
+        kinds = set(kinds)
+        if not kinds <= OUTBOX_BITS.keys():
+            raise _invalid("events", f"events are among {', '.join(OUTBOX_BITS)}")
+        bits = sum(OUTBOX_BITS[k] for k in kinds)
+        yield ("pipe", [("HSET", ks.key(shard, "stats"), "hooks", bits) for shard in range(ks.shards)])
+
+    def outbox(self, tenants: list[str], limit: int = 500) -> Plan:
+        """The oldest ``limit`` unacknowledged events of each shard of each tenant, in one round trip."""
+        _int(limit, "limit", 1, 10_000)
+        where = [(self.ks(tenant), shard) for tenant in tenants for shard in range(self.ks(tenant).shards)]
+        if not where:
+            return []
+        replies = yield ("pipe", [("LRANGE", ks.key(shard, "outbox"), 0, limit - 1) for ks, shard in where])
+        return [decode_outbox_event(ks.tenant, shard, raw)
+                for (ks, shard), raws in zip(where, replies, strict=True) for raw in raws]  # fmt: skip
+
+    def outbox_ack(self, tenant: str, shard: int, events: list[OutboxEvent]) -> Plan:
+        """Acknowledge ``events``, the head of one shard's outbox as ``outbox`` read it; returns how
+        many were removed (0 when another reader acknowledged them first)."""
+        if not events:
+            return 0
+        ks = self.ks(tenant)
+        return (yield ("script", "outbox_ack", ks.shard_keys(shard),
+                       [*self.header(ks, self.now_ms(), ()), len(events), events[-1].raw]))  # fmt: skip
 
     # -- read side -------------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from codeq_platform.errors import StoreUnavailable
 
 SCRIPT_DIR = Path(__file__).with_name("scripts")
 OPERATIONS = ("enqueue", "claim", "heartbeat", "complete", "fail", "settle_batch", "nack", "abandon", "progress",
-              "cancel", "delete", "replay", "sweep", "trim")  # fmt: skip
+              "cancel", "delete", "replay", "sweep", "trim", "outbox_ack")  # fmt: skip
 UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, ClusterDownError, ClusterError, TryAgainError)
 
 
@@ -99,7 +99,8 @@ class _Face:
         for verb in ("enqueue", "enqueue_batch", "settle_batch", "claim", "heartbeat", "nack", "abandon", "progress",
                      "cancel", "delete", "replay", "replay_many", "replay_all", "delete_many",
                      "purge_dlq", "sweep", "trim", "get_task", "get_result", "commands",
-                     "queue_stats", "leases", "delayed", "dlq", "dlq_count", "ready"):  # fmt: skip
+                     "queue_stats", "leases", "delayed", "dlq", "dlq_count", "ready", "watch_events",
+                     "outbox", "outbox_ack"):  # fmt: skip
             setattr(self, verb, partial(self._call, getattr(core, verb)))
 
     def _call(self, plan_fn: Callable[..., Plan], *args: Any, **kwargs: Any) -> Any:

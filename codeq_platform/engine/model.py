@@ -207,6 +207,36 @@ class SweepReport:
     promoted: int = 0
 
 
+OUTBOX_KINDS = {"c": "completed", "f": "failed", "d": "dead"}
+OUTBOX_BITS = {"completed": 1, "failed": 2, "dead": 4}  # the 'hooks' bits of lib.lua
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """A terminal transition someone may be called back about, as read from a shard's outbox.
+
+    ``kind`` is ``completed``, ``failed`` (a FAILED result or a cancel) or ``dead``; ``raw`` is the
+    entry as stored, which acknowledging it needs.
+    """
+
+    tenant: str
+    shard: int
+    task_id: str
+    kind: str
+    at_ms: int
+    raw: bytes
+
+    @property
+    def id(self) -> str:
+        """Stable across re-reads of the same event: the key that makes acting on it idempotent."""
+        return f"{self.tenant}/{self.kind}/{self.at_ms}/{self.task_id}"
+
+
+def decode_outbox_event(tenant: str, shard: int, raw: bytes) -> OutboxEvent:
+    kind, task_id, at_ms = raw.decode().split("\x1f")
+    return OutboxEvent(tenant, shard, task_id, OUTBOX_KINDS[kind], int(at_ms), raw)
+
+
 def decode_task(tenant: str, task_id: str, raw: bytes) -> Task:
     """Build a Task from its msgpack record (field order: lib.lua's R_* constants)."""
     r = msgpack.unpackb(raw, raw=False, unicode_errors="surrogateescape")

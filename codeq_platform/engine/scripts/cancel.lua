@@ -4,6 +4,7 @@
 
   KEYS, ARGV header: see lib.lua (no command block).
   ARGV[A+1] task id
+  A cancelled task reports FAILED, so it is a 'failed' outbox event (see lib.lua).
   Returns {1, record}, or {code}: -1 no such task, -4 leased (cancel refused: the holder must
   report or give it back), -6 already finished.
 ]]
@@ -23,6 +24,7 @@ r[R_ERROR] = 'CANCELLED'
 r[R_DUE] = 0
 finish(id, r, CANCELLED)
 event(r, 'cancelled', '')
+emit(id, r, 'f', 2)
 local blob = save(id, r)
 -- After the record: a crash before this leaves a delayed entry that promotion drops as stale.
 if st == DELAYED then redis.call('ZREM', K_DELAYED, id) end

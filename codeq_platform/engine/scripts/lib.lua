@@ -9,7 +9,7 @@
     KEYS[3] leases (zset, score = lease expiry ms)        KEYS[4] delayed (zset, score = due ms)
     KEYS[5] finished (zset, score = finish ms)            KEYS[6] counters (hash)
     KEYS[7] known commands (set)                          KEYS[8] idempotency keys (hash -> id)
-    KEYS[9] dedup keys (hash "<command>\n<key>" -> id)
+    KEYS[9] dedup keys (hash "<command>\n<key>" -> id)    KEYS[10] outbox (list of terminal events)
     then one block of 11 keys per command named in ARGV: ready lists for priority 0..9, then its DLQ
     (zset, score = time of death ms).
   ARGV header: [1] now ms  [2] random seed  [3] backoff base ms  [4] backoff cap ms
@@ -18,11 +18,16 @@
 
   Record fields (msgpack array): see R_* below. Absent values are '' or 0, never nil, so the array
   has no holes.
+
+  Outbox: a terminal transition (COMPLETED or FAILED result, cancel, dead-lettering) of a task that
+  has its own webhook, or of a tenant whose platform set the event's bit in the counters' 'hooks'
+  field (1 completed, 2 failed, 4 dead), appends "<kind> US <id> US <ms>" (kind c, f or d) to the
+  outbox, which the platform reads and acknowledges (outbox_ack.lua) to send webhooks.
 ]]
 -- Per-call state, set by begin() from KEYS and ARGV.
 local NOW, NOW_TEXT, BACKOFF_BASE, BACKOFF_CAP, WAKE_CHANNEL, NCMDS, CMDS, CMDIDX, A
-local K_TASKS, K_RESULTS, K_LEASES, K_DELAYED, K_DONE, K_STATS, K_CMDS, K_IDEM, K_DEDUP
-local deltas, woken
+local K_TASKS, K_RESULTS, K_LEASES, K_DELAYED, K_DONE, K_STATS, K_CMDS, K_IDEM, K_DEDUP, K_OUTBOX
+local deltas, woken, hooks
 
 local R_CMD, R_PAYLOAD, R_PRIO, R_STATE, R_ATT, R_MAX = 1, 2, 3, 4, 5, 6
 local R_CREATED, R_UPDATED, R_WORKER, R_LEASE, R_ERROR = 7, 8, 9, 10, 11
@@ -51,13 +56,14 @@ local function begin()
   end
   A = 6 + NCMDS
   K_TASKS, K_RESULTS, K_LEASES, K_DELAYED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-  K_DONE, K_STATS, K_CMDS, K_IDEM, K_DEDUP = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+  K_DONE, K_STATS, K_CMDS, K_IDEM, K_DEDUP, K_OUTBOX = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
   deltas = {}
   woken = {}
+  hooks = nil
 end
 
-local function ready_key(ci, prio) return KEYS[9 + (ci - 1) * 11 + prio + 1] end
-local function dlq_key(ci) return KEYS[9 + ci * 11] end
+local function ready_key(ci, prio) return KEYS[10 + (ci - 1) * 11 + prio + 1] end
+local function dlq_key(ci) return KEYS[10 + ci * 11] end
 
 local function load(id)
   local raw = redis.call('HGET', K_TASKS, id)
@@ -88,6 +94,18 @@ local function event(r, code, detail)
 end
 
 local function lc(r) return string.lower(r[R_CMD]) end
+
+-- Appends a terminal event to the outbox when someone will be called back about it. The tenant's
+-- 'hooks' bits are read at most once per call, and only for tasks without a webhook of their own.
+-- Callers emit before saving the record: a crash in between leaves an event whose record does not
+-- agree, which the platform drops, never a transition without its event.
+local function emit(id, r, kind, bit)
+  if r[R_WEBHOOK] == '' then
+    if hooks == nil then hooks = tonumber(redis.call('HGET', K_STATS, 'hooks') or '0') end
+    if math.floor(hooks / bit) % 2 == 0 then return end
+  end
+  redis.call('RPUSH', K_OUTBOX, kind .. '\31' .. id .. '\31' .. NOW_TEXT)
+end
 
 -- Counter changes are summed in ``deltas`` and written once at the end (commit), so a task that
 -- settles and is replaced by the next claim in one call costs no in-flight writes at all.
@@ -151,6 +169,7 @@ local function to_dlq(id, r, ci, reason)
   count(r, 'dead', 1)
   live(-1)
   event(r, 'dead', reason)
+  emit(id, r, 'd', 4)
 end
 
 local function backoff(attempts)
@@ -319,9 +338,11 @@ local function settle(id, worker, state, result_blob, err)
   if state == COMPLETED then
     count(r, 'completed', 1)
     event(r, 'completed', '')
+    emit(id, r, 'c', 1)
   else
     count(r, 'failed', 1)
     event(r, 'failed', err)
+    emit(id, r, 'f', 2)
   end
   local blob = save(id, r)
   drop_lease(id)
