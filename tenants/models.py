@@ -12,6 +12,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.utils import timezone
 
+from tenants.sealing import SealedSecretField
+
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 MAX_SHARDS = 64
 
@@ -131,8 +133,8 @@ class WebhookSubscription(models.Model):
     url = models.URLField(max_length=2000, validators=[URLValidator(schemes=["http", "https"])])
     events = models.JSONField(default=list)
     commands = models.JSONField(default=list, blank=True, help_text="Empty = every command")
-    secret = models.CharField(max_length=100, editable=False)
-    previous_secret = models.CharField(max_length=100, blank=True, default="", editable=False)
+    secret = SealedSecretField(editable=False)
+    previous_secret = SealedSecretField(blank=True, default="", editable=False)
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     active = models.BooleanField(default=True)
     paused_reason = models.CharField(max_length=500, blank=True, default="")

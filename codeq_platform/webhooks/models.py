@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from tenants.models import Tenant, WebhookSubscription
+from tenants.sealing import SealedSecretField
 
 
 class SigningSecret(models.Model):
@@ -18,8 +19,8 @@ class SigningSecret(models.Model):
     previous secret signing until its grace period ends."""
 
     tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="signing_secret")
-    secret = models.CharField(max_length=100, editable=False)
-    previous_secret = models.CharField(max_length=100, blank=True, default="", editable=False)
+    secret = SealedSecretField(editable=False)
+    previous_secret = SealedSecretField(blank=True, default="", editable=False)
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     created = models.DateTimeField(default=timezone.now, editable=False)
 
