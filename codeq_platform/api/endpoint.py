@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 import redis
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
@@ -21,6 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from codeq_platform import errors, kv
 from codeq_platform.api import auth
 from codeq_platform.api.errors import error_body, error_response, json_response
+from codeq_platform.engine import jsontext
 from codeq_platform.engine.keys import rate_key
 from codeq_platform.metrics import REQUEST_SECONDS
 
@@ -48,8 +48,8 @@ def read_json(request: HttpRequest, limit: int) -> Any:
     if not raw.strip():
         return {}
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        return jsontext.loads(raw)
+    except ValueError:
         raise errors.InvalidInput("invalid body") from None
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 
-import orjson
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from codeq_platform import errors
+from codeq_platform.engine import jsontext
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def status_of(exc: errors.CodeqError) -> int:
 
 
 def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
-    return HttpResponse(orjson.dumps(body), status=status, content_type="application/json", headers=headers)
+    return HttpResponse(jsontext.dumps(body), status=status, content_type="application/json", headers=headers)
 
 
 def error_body(message: str, code: str, **extra: object) -> dict[str, object]:

@@ -12,9 +12,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
-
-from codeq_platform.engine import NewTask
+from codeq_platform.engine import NewTask, jsontext
 from codeq_platform.engine.core import validate_command
 from codeq_platform.errors import InvalidInput, PayloadTooLarge
 from tenants.services import ScheduleSpec
@@ -202,7 +200,7 @@ def progress_body(data: Any, limit: int = 64 * 1024) -> Any:
     data = require_object(data)
     if set(data) != {"progress"} or data["progress"] is None:
         raise InvalidInput('body must be exactly {"progress": <non-null JSON>}', field="progress")
-    if len(orjson.dumps(data["progress"])) > limit:
+    if len(jsontext.dumps(data["progress"])) > limit:
         raise PayloadTooLarge("progress too large", field="progress")
     return data["progress"]
 

@@ -7,9 +7,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-import orjson
-
-from codeq_platform.engine import Task, TaskResult
+from codeq_platform.engine import Task, TaskResult, jsontext
 
 
 @lru_cache(maxsize=4096)  # a batch's tasks share their timestamps
@@ -54,7 +52,7 @@ def task_json(task: Task) -> dict[str, Any]:
         if value:
             out[key] = value
     if task.progress:
-        out["progress"] = orjson.loads(task.progress)
+        out["progress"] = jsontext.loads(task.progress)
     if task.tags:
         out["tags"] = task.tags
     return out
@@ -70,7 +68,7 @@ def artifact_links(task_id: str, artifacts_json: str) -> list[dict[str, str]]:
     if not artifacts_json:
         return []
     return [{"name": item["name"], "url": item.get("url") or artifact_url(task_id, item["name"])}
-            for item in orjson.loads(artifacts_json)]  # fmt: skip
+            for item in jsontext.loads(artifacts_json)]  # fmt: skip
 
 
 def result_json(result: TaskResult) -> dict[str, Any]:
@@ -78,7 +76,7 @@ def result_json(result: TaskResult) -> dict[str, Any]:
     return {
         "taskId": result.task_id,
         "status": result.status,
-        "result": orjson.loads(result.result) if result.result else None,
+        "result": jsontext.loads(result.result) if result.result else None,
         "error": result.error or None,
         "artifacts": artifact_links(result.task_id, result.artifacts),
         "completedAt": rfc3339(result.completed_ms),

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from codeq_platform.engine import errors as codes
+from codeq_platform.engine import jsontext
 from codeq_platform.engine.keys import TENANT_RE, Keyspace, keyspace
 from codeq_platform.engine.model import (
     OUTBOX_BITS,
@@ -191,8 +192,8 @@ class Core:
         if spec.payload is None:
             raise _invalid("payload", "payload is required")
         try:
-            payload = orjson.dumps(spec.payload)
-        except (TypeError, orjson.JSONEncodeError) as exc:
+            payload = jsontext.dumps(spec.payload)
+        except (TypeError, ValueError) as exc:
             raise _invalid("payload", "payload must be JSON") from exc
         if len(payload) > limit:
             raise PayloadTooLarge(f"payload exceeds {limit} bytes", field="payload")
@@ -358,8 +359,8 @@ class Core:
     def _result_blob(self, completed: bool, result: Any, error: Any, artifacts: Any, now: int) -> bytes:
         if not isinstance(error, str):
             raise _invalid("error", "error must be a string")
-        result_json = orjson.dumps(result).decode() if result is not None else ""
-        artifacts_json = orjson.dumps(artifacts).decode() if artifacts else ""
+        result_json = jsontext.dumps(result).decode() if result is not None else ""
+        artifacts_json = jsontext.dumps(artifacts).decode() if artifacts else ""
         blob = encode_result("COMPLETED" if completed else "FAILED", result_json, error, artifacts_json, now)
         if len(blob) > self.config.max_payload_bytes:
             raise PayloadTooLarge(f"result exceeds {self.config.max_payload_bytes} bytes", field="result")
@@ -441,7 +442,7 @@ class Core:
         worker = validate_worker(worker)
         if progress is None:
             raise _invalid("progress", "progress is required")
-        body = orjson.dumps(progress)
+        body = jsontext.dumps(progress)
         if len(body) > 64 * 1024:
             raise PayloadTooLarge("progress too large", field="progress")
         shard = ks.shard_of(task_id)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 
 from tests.api.calls import API_DB, claim, claimed, create, get, mint, post
+from tests.api.conftest import bearer
 
 pytestmark = API_DB
 
@@ -35,6 +37,32 @@ async def test_create_claim_heartbeat_result_then_get_result(http, producer_bear
     got = await get(http, f"/tasks/{task['id']}/result", producer_bearer)
     assert got.status_code == 200 and got.json()["result"] == body
     assert got.json()["task"]["status"] == "COMPLETED" and "workerId" not in got.json()["task"]
+
+
+BIG = 123456789012345678901234567890  # beyond 64 bits
+
+
+async def test_integers_beyond_64_bits_come_back_exactly_as_sent(http, producer_bearer, worker_bearer):
+    task = await create(http, producer_bearer, "resize", {"id": BIG, "neg": -BIG, "ratio": 0.5})
+    assert json.loads(task["payload"]) == {"id": BIG, "neg": -BIG, "ratio": 0.5}
+    held = await claim(http, worker_bearer)
+    assert (
+        await post(http, f"/tasks/{held['id']}/progress", worker_bearer, {"progress": {"n": BIG}})
+    ).status_code == 200
+
+    r = await post(
+        http, f"/tasks/{held['id']}/result", worker_bearer, {"status": "COMPLETED", "result": {"sum": 2 * BIG}}
+    )
+
+    assert r.status_code == 200 and r.json()["result"] == {"sum": 2 * BIG}
+    got = (await get(http, f"/tasks/{task['id']}/result", producer_bearer)).json()
+    assert got["result"]["result"] == {"sum": 2 * BIG} and got["task"]["progress"] == {"n": BIG}
+
+
+async def test_a_body_with_long_numbers_and_a_nan_is_still_a_400(http, producer_bearer):
+    body = b'{"command": "resize", "payload": {"id": 123456789012345678901234567890, "x": NaN}}'
+    r = await http.post("/v1/codeq/tasks", content=body, headers=bearer(producer_bearer))
+    assert r.status_code == 400 and r.json()["error"] == "invalid body"
 
 
 async def test_failed_result_is_final_and_not_dead_lettered(http, producer_bearer, worker_bearer, admin_bearer):
