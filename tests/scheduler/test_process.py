@@ -3,6 +3,7 @@ schedules, two processes with the leader killed (SIGKILL), and a clean SIGTERM s
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -21,7 +22,9 @@ from django.db import connection
 
 from codeq_platform import kv
 from codeq_platform.engine import NewTask, State
+from codeq_platform.scheduler.lock import JobLock
 from tenants import services
+from tenants.management.commands.codeq_scheduler import Command
 from tenants.models import Schedule
 
 pytestmark = pytest.mark.django_db(transaction=True, available_apps=["django.contrib.contenttypes",
@@ -174,3 +177,22 @@ def test_a_schedule_that_fails_is_logged_and_retried_while_the_process_keeps_run
     assert scheduler.wait(timeout=10) == 0
     errors = scheduler.stderr.read()
     assert "schedule big of tenant acme did not fire" in errors and "PayloadTooLarge" in errors
+
+
+def test_a_job_that_raises_is_logged_with_its_name_and_runs_again_at_its_next_tick(prefix, caplog):
+    calls = []
+
+    def flaky() -> None:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise RuntimeError("the database went away")
+
+    client = redis.Redis.from_url(django_settings.CODEQ_KV_URL)
+    run = Command._guarded("flaky", flaky, JobLock(client, f"{prefix}:scheduler:lock:flaky", ttl_ms=3000))
+    with caplog.at_level(logging.ERROR, logger="codeq.scheduler"):
+        run()
+        run()
+    client.close()
+
+    assert len(calls) == 2
+    assert "scheduler job flaky failed" in caplog.text and "the database went away" in caplog.text
