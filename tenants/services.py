@@ -1,8 +1,8 @@
 """Writes of the control plane: verbs with keyword-only arguments.
 
-Invalid values raise Django's ``ValidationError`` (from ``full_clean``); a missing or foreign object raises
-``codeq_platform.errors.NotFound``. Actions on tokens, members, webhooks and schedules write their own audit entry,
-attributed to ``actor`` (a username, ``token:<name>`` or ``cli``).
+Invalid values raise Django's ``ValidationError`` (from ``full_clean``), a schedule's ``InvalidSchedule``; a
+missing or foreign object raises ``codeq_platform.errors.NotFound``. Actions on tokens, members, webhooks and
+schedules write their own audit entry, attributed to ``actor`` (a username, ``token:<name>`` or ``cli``).
 """
 
 from __future__ import annotations
