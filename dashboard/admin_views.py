@@ -36,7 +36,9 @@ class TokenForm(forms.Form):
 
 class SubscriptionForm(forms.Form):
     url = forms.URLField(max_length=2000, assume_scheme="https", label="Endpoint URL")
-    events = forms.MultipleChoiceField(choices=WebhookSubscription.Event.choices, widget=forms.CheckboxSelectMultiple)
+    events = forms.MultipleChoiceField(
+        choices=[(event, event) for event in WebhookSubscription.Event.values], widget=forms.CheckboxSelectMultiple
+    )
     commands = forms.CharField(required=False, max_length=2000, help_text="Comma-separated; empty: every command")
 
     def clean_commands(self) -> list[str]:

@@ -19,6 +19,8 @@ def audit(request: HttpRequest, access: TenantAccess) -> HttpResponse:
     action = request.GET.get("action", "")
     entries = selectors.audit_entries(tenant=access.tenant, actor=actor, action=action)
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
+    for entry in page.object_list:
+        entry.detail_text = _detail_text(entry.detail)
     actors, actions = selectors.audit_actors_and_actions(tenant=access.tenant)
     kept = request.GET.copy()
     kept.pop("page", None)
@@ -26,3 +28,12 @@ def audit(request: HttpRequest, access: TenantAccess) -> HttpResponse:
         "page": page, "actor": actor, "action": action, "actors": actors, "actions": actions,
         "filtered": bool(actor or action), "query": kept.urlencode(),
     })  # fmt: skip
+
+
+def _detail_text(detail: dict) -> str:
+    """``key: value`` pairs, lists joined with commas (a JSON column holds what each action chose to keep)."""
+    parts = []
+    for key, value in detail.items():
+        shown = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+        parts.append(f"{key}: {shown}")
+    return "; ".join(parts)
