@@ -27,6 +27,8 @@ EVERY_RE = re.compile(r"@every\s+((?:\d+[hms])+)")
 DURATION_PART_RE = re.compile(r"(\d+)([hms])")
 UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1}
 MAX_EVERY_SECONDS = 366 * 86400
+MAX_RULE_LENGTH = 200  # the columns holding them
+MAX_ZONE_LENGTH = 64
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DST_MARGIN = timedelta(hours=2)
 
@@ -76,10 +78,14 @@ class Timing:
 def parse(expression: str, time_zone: str) -> Timing:
     """Check ``expression`` in ``time_zone`` and return its timing; raises InvalidSchedule naming the field."""
     try:
-        zone = ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidSchedule(f"unknown time zone {time_zone!r} (use an IANA name)", field="timezone") from None
+        zone = ZoneInfo(time_zone) if len(time_zone) <= MAX_ZONE_LENGTH else None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        zone = None
+    if zone is None:
+        raise InvalidSchedule(f"unknown time zone {time_zone[:MAX_ZONE_LENGTH]!r} (use an IANA name)", field="timezone")
     rule = " ".join(expression.split())
+    if len(rule) > MAX_RULE_LENGTH:
+        raise InvalidSchedule(f"a cron rule has at most {MAX_RULE_LENGTH} characters", field="cron")
     if rule.upper().startswith(("CRON_TZ=", "TZ=")):
         raise InvalidSchedule("the cron rule must not embed a time zone; use 'timezone'", field="cron")
     every = EVERY_RE.fullmatch(rule)

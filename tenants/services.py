@@ -8,6 +8,7 @@ schedules write their own audit entry, attributed to ``actor`` (a username, ``to
 from __future__ import annotations
 
 import base64
+import json
 import re
 import secrets
 from collections.abc import Iterable
@@ -16,13 +17,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from codeq_platform.engine import jsontext
 from codeq_platform.engine.core import validate_command
 from codeq_platform.errors import InvalidInput, InvalidSchedule, NotFound
 from tenants import bearer, cron
@@ -346,8 +347,9 @@ def schedule_spec_of(schedule: Schedule) -> ScheduleSpec:
 
 
 def _json_bytes(value: Any) -> bytes:
-    # Python's == takes 1, 1.0 and true for the same payload; the task would not be the same.
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    # Python's == takes 1, 1.0 and true for the same payload; the task would not be the same. The standard
+    # library writes integers beyond 64 bits, which orjson refuses.
+    return json.dumps(value, sort_keys=True).encode()
 
 
 def _checked_timing(*, tenant: Tenant, name: str, spec: ScheduleSpec) -> cron.Timing:
@@ -363,13 +365,19 @@ def _checked_timing(*, tenant: Tenant, name: str, spec: ScheduleSpec) -> cron.Ti
         raise InvalidSchedule("priority is from 0 to 9", field="priority")
     if not 0 <= spec.max_attempts <= SCHEDULE_MAX_ATTEMPTS:
         raise InvalidSchedule("maxAttempts is from 0 (the platform's default) to 100", field="maxAttempts")
-    if spec.webhook:
-        parts = urlsplit(spec.webhook)
-        if parts.scheme not in ("http", "https") or not parts.hostname or len(spec.webhook) > 2048:
-            raise InvalidSchedule("webhook must be an absolute http(s) URL", field="webhook")
-    if len(orjson.dumps(spec.payload)) > tenant.max_payload_bytes:
+    if spec.webhook and not _http_url(spec.webhook):
+        raise InvalidSchedule("webhook must be an absolute http(s) URL", field="webhook")
+    if len(jsontext.dumps(spec.payload)) > tenant.max_payload_bytes:
         raise InvalidSchedule(f"payload exceeds {tenant.max_payload_bytes} bytes", field="payload")
     return timing
+
+
+def _http_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and len(value) <= 2048
 
 
 def delete_schedule(*, tenant: Tenant, name: str, actor: str = "system") -> bool:

@@ -119,6 +119,9 @@ async def test_every_30s_fires_on_the_half_minute(http, admin_bearer):
         ({"cron": "@every 0s"}, "cron"),
         ({"cron": "CRON_TZ=UTC 0 * * * *"}, "cron"),
         ({"cron": ""}, "cron"),
+        ({"cron": "0 0 * * " + "1," * 100 + "1"}, "cron"),
+        ({"timezone": "Europe/" + "x" * 5000}, "timezone"),
+        ({"timezone": "../../etc/passwd"}, "timezone"),
         ({"timezone": "Mars/Olympus"}, "timezone"),
         ({"command": "has space"}, "command"),
         ({"command": ""}, "command"),
@@ -126,6 +129,7 @@ async def test_every_30s_fires_on_the_half_minute(http, admin_bearer):
         ({"maxAttempts": 101}, "maxAttempts"),
         ({"maxAttempts": -1}, "maxAttempts"),
         ({"webhook": "ftp://example.com/hook"}, "webhook"),
+        ({"webhook": "http://[::1/hook"}, "webhook"),
     ],
 )
 async def test_a_well_formed_spec_that_cannot_run_is_422_naming_the_field(http, admin_bearer, change, field):
@@ -171,6 +175,16 @@ async def test_a_payload_above_the_tenants_limit_is_422(http, admin_bearer):
     r = await put(http, admin_bearer, "job", {**SPEC, "payload": {"blob": "x" * (256 * 1024)}})
 
     assert r.status_code == 422 and r.json()["field"] == "payload"
+
+
+async def test_a_payload_keeps_integers_beyond_64_bits(http, admin_bearer):
+    body = b'{"cron": "@daily", "command": "cleanup", "payload": {"id": 123456789012345678901234567890}}'
+
+    created = await put(http, admin_bearer, "job", body)
+    again = await put(http, admin_bearer, "job", body)
+
+    assert created.status_code == 201 and again.status_code == 200 and again.json()["version"] == 1
+    assert b'"id":123456789012345678901234567890' in again.content
 
 
 async def test_an_absent_payload_is_an_empty_object(http, admin_bearer):
