@@ -107,7 +107,7 @@ function liveOverview(root) {
   const show = (state, text) => {
     badge.className = `badge badge-${state}`;
     badge.textContent = text;
-    root.dataset.liveState = state;
+    root.dataset.connection = state;
   };
   const connect = () => {
     show(retry ? "warn" : "info", retry ? "Reconnecting…" : "Connecting…");
@@ -126,7 +126,7 @@ function liveOverview(root) {
     };
   };
   setInterval(() => {
-    if (root.dataset.liveState === "ok" && Date.now() - lastMessage > 5000) {
+    if (root.dataset.connection === "ok" && Date.now() - lastMessage > 5000) {
       show("warn", "Connected, no updates: is the scheduler running?");
     }
   }, 1000);
