@@ -102,6 +102,7 @@ def main() -> None:
         f"""
 codeQ Platform is running.
   API          {base}/v1/codeq/        (OpenAPI: {base}/v1/codeq/openapi.json, Swagger UI: {base}/v1/codeq/docs)
+  Dashboard    {base}/dashboard/       login: admin / {password}
   Admin        {base}/admin/           login: admin / {password}
   Health       {base}/healthz  {base}/readyz
   KV store     {env["CODEQ_KV_URL"]}

@@ -124,3 +124,23 @@ async def test_the_job_publishes_each_tenants_snapshot_to_its_group(tenant, fore
     assert message["type"] == stats.MESSAGE_TYPE
     assert message["snapshot"]["tenant"] == "acme" and message["snapshot"]["totals"]["ready"] == 1
     await layer.group_discard(stats.group_name("acme"), channel)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_job_and_the_channel_layer_work_on_the_embedded_server(tenant, embedded_kv, settings):
+    layer_settings = settings.CHANNEL_LAYERS["default"]
+    settings.CODEQ_KV_URL = embedded_kv.url
+    settings.CHANNEL_LAYERS = {"default": {**layer_settings, "CONFIG": {**layer_settings["CONFIG"],
+                                                                        "hosts": [embedded_kv.url]}}}  # fmt: skip
+    kv.reset()
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(stats.group_name("acme"), channel)
+    await database_sync_to_async(kv.sync_engine().enqueue)("acme", NewTask("media.resize", {}))
+
+    await database_sync_to_async(stats.broadcast)()
+    message = await asyncio.wait_for(layer.receive(channel), 5)
+
+    assert message["snapshot"]["totals"]["ready"] == 1
+    await layer.group_discard(stats.group_name("acme"), channel)
+    kv.reset()
