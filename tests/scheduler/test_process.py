@@ -121,6 +121,14 @@ def test_the_scheduler_process_sweeps_an_expired_lease_and_stops_cleanly_on_sigt
     assert not store.exists(f"{prefix}:scheduler:lock:sweep")  # released: a standby takes over at once
 
 
+def test_a_sigterm_right_at_startup_still_stops_cleanly(start_scheduler):
+    scheduler = start_scheduler()
+
+    scheduler.send_signal(signal.SIGTERM)
+
+    assert scheduler.wait(timeout=10) == 0
+
+
 def test_a_killed_leader_is_replaced_within_a_few_seconds(tenant, start_scheduler, store, prefix):
     lock = f"{prefix}:scheduler:lock:sweep"
     leader = start_scheduler()

@@ -3,7 +3,8 @@
 Several scheduler processes may run at once: a KV lock with a TTL makes each job single-runner, and
 a killed holder is replaced within the lock's TTL. SIGTERM/SIGINT stop it cleanly after the running
 job finishes. The wake-up listener (``codeq_platform.webhooks.wakeups``) runs beside the jobs on a
-thread of its own, in every scheduler process, and stops with them.
+thread of its own, in every scheduler process, and stops with them; so does the webhook dispatcher
+(``codeq_platform.webhooks.dispatcher``), whose in-flight deliveries finish or are given back.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 
 import redis
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -20,6 +22,8 @@ from django.db import close_old_connections
 
 from codeq_platform.scheduler import jobs, schedules, stats
 from codeq_platform.scheduler.lock import JobLock
+from codeq_platform.webhooks import deliveries
+from codeq_platform.webhooks.dispatcher import Dispatcher
 from codeq_platform.webhooks.wakeups import WakeupListener
 
 log = logging.getLogger("codeq.scheduler")
@@ -29,6 +33,9 @@ JOBS = (
     ("retention", jobs.retention, 60.0),
     ("stats", stats.broadcast, 1.0),
     ("schedules", schedules.fire_due, 1.0),
+    ("webhook-outbox", deliveries.move_outbox, 1.0),
+    ("webhook-flags", deliveries.sync_all_event_flags, 60.0),
+    ("webhook-retention", deliveries.prune, 60.0),
 )
 
 
@@ -57,6 +64,8 @@ class Command(BaseCommand):
         stopped = threading.Event()
 
         def shut_down():
+            while not scheduler.running:  # a signal that came before start() waits for it
+                time.sleep(0.05)
             scheduler.shutdown(wait=True)  # returns once the running jobs have finished
             stopped.set()
 
@@ -70,10 +79,13 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         listener = WakeupListener.from_settings()
         listener.start()
+        dispatcher = Dispatcher.from_settings()
+        dispatcher.start()
         self.stdout.write("codeq scheduler running: " + ", ".join(f"{n} every {s:g}s" for n, _, s in JOBS))
         self.stdout.flush()
         scheduler.start()
         listener.stop()
+        dispatcher.stop()
         stopped.wait()
         for lock in locks:  # another process takes over at its next tick instead of after the TTL
             try:
