@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tenants import services
 from tests.factories import (
     ApiTokenFactory,
     AuditEntryFactory,
@@ -41,3 +42,16 @@ def test_revoke_action_revokes_through_the_service(admin_client, tenant):
     token.refresh_from_db()
     assert token.status() == "revoked"
     assert tenant.audit_entries.get().action == "token.revoke"
+
+
+def test_schedules_are_listed_but_written_only_through_the_api(admin_client, tenant):
+    spec = services.ScheduleSpec(cron="@daily", command="report")
+    schedule = services.put_schedule(tenant=tenant, name="nightly", spec=spec).schedule
+
+    page = admin_client.get("/admin/tenants/schedule/")
+
+    assert page.status_code == 200 and "nightly" in page.content.decode()
+    assert admin_client.get("/admin/tenants/schedule/add/").status_code == 403
+    admin_client.post(f"/admin/tenants/schedule/{schedule.pk}/change/", {"cron": "* * * * *"})
+    schedule.refresh_from_db()
+    assert schedule.cron == "@daily"
