@@ -142,6 +142,18 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = CODEQ_MAX_BODY_BYTES
 # `make run` turn it on; production leaves it off). The timeout bounds one whole delivery attempt.
 CODEQ_WEBHOOK_ALLOW_PRIVATE = os.environ.get("CODEQ_WEBHOOK_ALLOW_PRIVATE", "").lower() in ("1", "true", "yes")
 CODEQ_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("CODEQ_WEBHOOK_TIMEOUT_SECONDS", "10"))
+# Retries: result callbacks as reference §7 (5 attempts, 2·2^(n-1) s up to 60 s); subscription events
+# with exponential backoff and jitter. A subscription whose last N event deliveries all went dead is
+# paused. Delivery records are kept this many days. The dispatcher sends this many at once.
+CODEQ_WEBHOOK_CALLBACK_ATTEMPTS = int(os.environ.get("CODEQ_WEBHOOK_CALLBACK_ATTEMPTS", "5"))
+CODEQ_WEBHOOK_CALLBACK_BASE_SECONDS = float(os.environ.get("CODEQ_WEBHOOK_CALLBACK_BASE_SECONDS", "2"))
+CODEQ_WEBHOOK_CALLBACK_CAP_SECONDS = float(os.environ.get("CODEQ_WEBHOOK_CALLBACK_CAP_SECONDS", "60"))
+CODEQ_WEBHOOK_EVENT_ATTEMPTS = int(os.environ.get("CODEQ_WEBHOOK_EVENT_ATTEMPTS", "8"))
+CODEQ_WEBHOOK_EVENT_BASE_SECONDS = float(os.environ.get("CODEQ_WEBHOOK_EVENT_BASE_SECONDS", "5"))
+CODEQ_WEBHOOK_EVENT_CAP_SECONDS = float(os.environ.get("CODEQ_WEBHOOK_EVENT_CAP_SECONDS", "900"))
+CODEQ_WEBHOOK_PAUSE_AFTER_DEAD = int(os.environ.get("CODEQ_WEBHOOK_PAUSE_AFTER_DEAD", "5"))
+CODEQ_WEBHOOK_RETENTION_DAYS = int(os.environ.get("CODEQ_WEBHOOK_RETENTION_DAYS", "7"))
+CODEQ_WEBHOOK_CONCURRENCY = int(os.environ.get("CODEQ_WEBHOOK_CONCURRENCY", "50"))
 
 # The dashboard's live stats: the scheduler publishes snapshots, every web process's websocket consumers
 # relay them. Pub/sub only (no lists or sorted sets), so KVRocks and the embedded server serve it too; on

@@ -15,6 +15,8 @@ from django.utils import timezone
 from tenants.sealing import SealedSecretField
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+# The platform's own queue tenant (webhook deliveries); no customer tenant may take its slug.
+INTERNAL_TENANT_SLUG = "codeq-webhooks"
 MAX_SHARDS = 64
 
 slug_validator = RegexValidator(
@@ -57,6 +59,10 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+    def clean(self) -> None:
+        if self.slug == INTERNAL_TENANT_SLUG:
+            raise ValidationError({"slug": "This slug is reserved for the platform."})
 
 
 class Membership(models.Model):

@@ -8,3 +8,8 @@ class WebhooksConfig(AppConfig):
     label = "webhooks"
     verbose_name = "Webhooks"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from codeq_platform.webhooks import signals
+
+        signals.connect()
