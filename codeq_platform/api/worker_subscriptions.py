@@ -2,8 +2,10 @@
 
 Where the contract is silent:
 
-- ``eventTypes`` lists commands (matched case-insensitively); absent, empty or ``["*"]`` means every
-  command of the tenant, as codeQ's ``*``.
+- ``eventTypes`` lists commands (matched case-insensitively); absent, empty or containing ``"*"``
+  means every command of the tenant, as codeQ's ``*``.
+- ``callbackUrl`` must be http(s); a literal loopback, private or link-local address is refused
+  (400) unless ``CODEQ_WEBHOOK_ALLOW_PRIVATE`` allows it; a name is checked at every delivery.
 - ``ttlSeconds`` 1-86400 (default 300); a heartbeat without ``ttlSeconds`` extends by the TTL the
   subscription was created with. ``minIntervalSeconds`` 1-3600 (default 5).
 - ``groupId`` (1-200 characters) is required for ``group`` and ignored by the other modes.
@@ -14,11 +16,14 @@ Where the contract is silent:
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import time
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from codeq_platform import errors, kv
@@ -30,6 +35,7 @@ from codeq_platform.api.representations import rfc3339
 from codeq_platform.engine.core import validate_command
 from codeq_platform.engine.keys import SubscriptionKeys
 from codeq_platform.webhooks import subscriptions as store
+from codeq_platform.webhooks.guard import is_public
 from codeq_platform.webhooks.subscriptions import WorkerSubscription
 
 DEFAULT_TTL_SECONDS = 300
@@ -47,6 +53,8 @@ def _keys(principal: Principal) -> SubscriptionKeys:
 
 
 def _callback_url(value: Any) -> str:
+    """An http(s) URL with a host. A literal private address is refused here already unless the
+    deployment allows private targets; names are checked when each wake-up is sent (DNS can change)."""
     if value is None or value == "":
         raise errors.InvalidInput("callbackUrl is required", field="callbackUrl")
     if not isinstance(value, str) or len(value) > 2048:
@@ -59,14 +67,20 @@ def _callback_url(value: Any) -> str:
         raise errors.InvalidInput("invalid callbackUrl (an http(s) URL)", field="callbackUrl") from None
     if parts.scheme not in ("http", "https") or not host:
         raise errors.InvalidInput("invalid callbackUrl (an http(s) URL)", field="callbackUrl")
+    if not settings.CODEQ_WEBHOOK_ALLOW_PRIVATE:
+        with contextlib.suppress(ValueError):  # a name, not an address
+            if not is_public(ipaddress.ip_address(host)):
+                raise errors.InvalidInput("callbackUrl is not a public address", field="callbackUrl")
     return value
 
 
 def _event_types(value: Any) -> tuple[str, ...]:
-    if value is None or value == [] or value == ["*"]:
+    if value is None:
         return ()
     if not isinstance(value, list) or len(value) > 100 or not all(isinstance(v, str) for v in value):
         raise errors.InvalidInput("invalid 'eventTypes' (a list of at most 100 commands)", field="eventTypes")
+    if not value or "*" in value:
+        return ()
     return tuple(dict.fromkeys(validate_command(v, "eventTypes") for v in value))
 
 

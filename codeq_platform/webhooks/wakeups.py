@@ -234,7 +234,11 @@ class WakeupListener:
 
     async def _deliver(self, target: Target, command: str, depth: int) -> None:
         notification_id, body = wake_body(command, depth)
-        attempt = await deliver(self._client, target.url, body, target.secrets, message_id=notification_id,
-                                allow_private=self.allow_private, timeout=self.timeout)  # fmt: skip
+        try:
+            attempt = await deliver(self._client, target.url, body, target.secrets, message_id=notification_id,
+                                    allow_private=self.allow_private, timeout=self.timeout)  # fmt: skip
+        except Exception:  # best-effort: logged, never retried
+            log.exception("wake-up %s to %s failed", notification_id, target.url)
+            return
         if not attempt.ok:
             log.info("wake-up %s to %s not delivered: %s", notification_id, target.url, attempt.error)

@@ -48,6 +48,12 @@ ROOT = Path(__file__).resolve().parents[2]
 WAKE_FIELDS = {"eventType", "available", "queueDepth", "claimUrl", "sentAt", "notificationId"}
 
 
+@pytest.fixture(autouse=True)
+def _private_targets_allowed(settings) -> None:
+    """The receivers listen on 127.0.0.1, as ``make run`` allows."""
+    settings.CODEQ_WEBHOOK_ALLOW_PRIVATE = True
+
+
 def start_listener(settings) -> WakeupListener:
     listener = WakeupListener(kv_url=settings.CODEQ_KV_URL, prefix=settings.CODEQ_KV_PREFIX, allow_private=True,
                               timeout=2.0)  # fmt: skip
@@ -362,8 +368,9 @@ async def test_the_scheduler_process_sends_wake_ups_and_stops_cleanly_on_sigterm
     await subscribe(http, worker_bearer, receiver.url(), minIntervalSeconds=1)
     deadline = time.monotonic() + 20
     while not receiver.received:  # until the process has subscribed to the wake channels
-        assert scheduler.poll() is None, scheduler.stdout.read() if scheduler.stdout else ""
-        assert time.monotonic() < deadline, "no wake-up from the scheduler process"
+        if scheduler.poll() is not None or time.monotonic() > deadline:
+            scheduler.kill()
+            pytest.fail(f"no wake-up from the scheduler process:\n{scheduler.communicate()[0]}")
         await create(http, producer_bearer)
         await asyncio.sleep(0.5)
         await claim(http, worker_bearer)

@@ -55,10 +55,22 @@ async def test_defaults_are_fanout_every_command_five_minutes_and_five_seconds(h
     assert shown["minIntervalSeconds"] == 5
 
 
-async def test_a_star_means_every_command(http, worker_bearer, admin_bearer):
-    await subscribe(http, worker_bearer, eventTypes=["*"])
+@pytest.mark.parametrize("event_types", [["*"], ["resize", "*"], []])
+async def test_a_star_or_an_empty_list_means_every_command(http, worker_bearer, admin_bearer, event_types):
+    await subscribe(http, worker_bearer, eventTypes=event_types)
     [shown] = await listed(http, admin_bearer)
     assert shown["eventTypes"] == []
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/wake", "http://10.0.0.1/wake", "http://169.254.169.254/x",
+                                 "http://[::1]/wake"])  # fmt: skip
+async def test_a_private_address_is_refused_unless_the_deployment_allows_it(http, worker_bearer, settings, url):
+    settings.CODEQ_WEBHOOK_ALLOW_PRIVATE = False
+    refused = await post(http, "/workers/subscriptions", worker_bearer, {"callbackUrl": url})
+    assert refused.status_code == 400 and refused.json()["field"] == "callbackUrl"
+
+    settings.CODEQ_WEBHOOK_ALLOW_PRIVATE = True
+    await subscribe(http, worker_bearer, callbackUrl=url)
 
 
 @pytest.mark.parametrize(
