@@ -24,7 +24,7 @@ def home(request: HttpRequest) -> HttpResponse:
     """The tenant last opened in this session, else the first one the user may see."""
     tenants = list(visible_tenants(request.user))
     if not tenants:
-        return render(request, "dashboard/no_tenants.html", {"tenants": tenants})
+        return render(request, "dashboard/no_tenants.html")
     last = request.session.get("dashboard_tenant")
     slug = last if any(t.slug == last for t in tenants) else tenants[0].slug
     return redirect("dashboard:overview", tenant=slug)
@@ -35,9 +35,10 @@ def switch(request: HttpRequest) -> HttpResponse:
     """The tenant switcher's target: the same section in the chosen tenant (access is checked there)."""
     slug = request.GET.get("tenant", "")
     section = request.GET.get("section", "overview")
-    if not slug:
+    try:
+        url = reverse("dashboard:overview", kwargs={"tenant": slug})
+    except NoReverseMatch:  # empty or not a slug: no tenant to switch to
         return redirect("dashboard:home")
-    url = reverse("dashboard:overview", kwargs={"tenant": slug})
     if section in SECTIONS and section != "overview":
         url += f"{section}/"
     return redirect(url)

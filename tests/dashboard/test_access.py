@@ -103,6 +103,13 @@ def test_switch_keeps_the_section(member_client):
     assert r["Location"] == "/dashboard/t/globex/leases/"
 
 
+@pytest.mark.parametrize("slug", ["", "not a slug"])
+def test_switch_to_no_tenant_goes_home(member_client, slug):
+    r = member_client("viewer").get("/dashboard/switch/", {"tenant": slug})
+
+    assert r["Location"] == "/dashboard/"
+
+
 def test_login_and_logout(tenant, queues):
     user = UserFactory(username="alice")
     user.set_password("correct horse")
