@@ -1,0 +1,52 @@
+"""Fixtures of the browser suites: the running platform (one per module) and a member who can log in."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+
+from tests.browser.platform import PASSWORD, Platform, database_url
+from tests.conftest import JWT_SECRET
+from tests.factories import MembershipFactory, UserFactory
+
+
+@pytest.fixture(scope="module")
+def platform(django_db_setup, django_db_blocker) -> Iterator[Platform]:
+    """The app served by uvicorn on the test database, with the scheduler running beside it."""
+    with django_db_blocker.unblock():
+        name = connection.settings_dict["NAME"]
+    prefix = f"cqbrowser{uuid.uuid4().hex[:10]}"
+    env = {**os.environ, "DATABASE_URL": database_url(name), "CODEQ_KV_PREFIX": prefix,
+           "CODEQ_KV_URL": settings.CODEQ_KV_URL, "CODEQ_JWT_SECRET": JWT_SECRET,
+           "SECRET_KEY": "test-only-django-secret-key", "CODEQ_CACHE_PREFIX": f"{prefix}:cache"}  # fmt: skip
+    running = Platform(env)
+    try:
+        running.start_web()
+        yield running
+    finally:
+        running.stop()
+        store = redis.Redis.from_url(settings.CODEQ_KV_URL)
+        for key in store.scan_iter(match=f"{prefix}:*", count=1000):
+            store.delete(key)
+        store.close()
+
+
+@pytest.fixture
+def server(platform) -> str:
+    return platform.base
+
+
+@pytest.fixture
+def operator(tenant) -> str:
+    """The username of an operator of ``acme`` whose password is ``PASSWORD``."""
+    user = UserFactory(username="olivia")
+    user.set_password(PASSWORD)
+    user.save()
+    MembershipFactory(tenant=tenant, user=user, role="operator")
+    return user.username

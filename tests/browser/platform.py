@@ -1,0 +1,108 @@
+"""The platform as the browser tests run it, and the browser: a uvicorn and a ``manage.py codeq_scheduler``
+as subprocesses on the test database and the real store (under a key prefix of their own), Debian's
+Chromium driven by Playwright, and the helpers every browser test uses. Screenshots go to ``var/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from django.db import connection
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "var" / "screenshots"
+PASSWORD = "browser-test-password"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def database_url(name: str) -> str:
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{name}"
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+class Platform:
+    """The web process (stopped and started again by the reconnect test) and the scheduler beside it."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.web: subprocess.Popen | None = None
+        self.scheduler = subprocess.Popen([sys.executable, "manage.py", "codeq_scheduler"], cwd=ROOT, env=env,
+                                          stdout=subprocess.DEVNULL)  # fmt: skip
+
+    def start_web(self) -> None:
+        self.web = subprocess.Popen([sys.executable, "-m", "uvicorn", "codeq_platform.asgi:application",
+                                     "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+                                    cwd=ROOT, env=self.env)  # fmt: skip
+        deadline = time.monotonic() + 20
+        while True:
+            assert self.web.poll() is None and self.scheduler.poll() is None, "a server process exited"
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+
+    def stop_web(self) -> None:
+        _stop(self.web)
+
+    def stop(self) -> None:
+        _stop(self.web)
+        _stop(self.scheduler)
+
+
+def _stop(process: subprocess.Popen | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@contextmanager
+def browser_page(base: str):
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        page = browser.new_page(base_url=base, viewport={"width": 1280, "height": 800})
+        page.set_default_timeout(10_000)
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def log_in(page, username: str) -> None:
+    page.goto("/dashboard/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.screenshot(path=SCREENSHOTS / "login.png")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/dashboard/t/acme/")
+
+
+def api(base: str, token: str, path: str, body: dict) -> httpx.Response:
+    return httpx.post(f"{base}/v1/codeq{path}", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10)
