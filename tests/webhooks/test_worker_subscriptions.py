@@ -10,6 +10,7 @@ import pytest
 
 from tests.api.calls import API_DB, BASE, get, mint, post
 from tests.api.conftest import bearer
+from tests.api.test_openapi import assert_matches
 
 pytestmark = API_DB
 
@@ -192,3 +193,15 @@ async def test_a_worker_removes_its_subscription_early(http, worker_bearer, admi
 async def test_only_admins_list_subscriptions(http, worker_bearer):
     r = await get(http, "/admin/workers/subscriptions", worker_bearer)
     assert r.status_code == 403
+
+
+async def test_the_openapi_schema_documents_the_routes_and_their_answers(http, worker_bearer, admin_bearer):
+    spec = (await http.get(f"{BASE}/openapi.json")).json()
+    sub = await subscribe(http, worker_bearer, deliveryMode="group", groupId="g")
+    beat = await post(http, f"/workers/subscriptions/{sub['subscriptionId']}/heartbeat", worker_bearer)
+    listing = await get(http, "/admin/workers/subscriptions", admin_bearer)
+
+    assert_matches(spec, f"{BASE}/workers/subscriptions", "post", 200, sub)
+    assert_matches(spec, f"{BASE}/workers/subscriptions/{{subscription_id}}/heartbeat", "post", 200, beat.json())
+    assert_matches(spec, f"{BASE}/admin/workers/subscriptions", "get", 200, listing.json())
+    assert "delete" in spec["paths"][f"{BASE}/workers/subscriptions/{{subscription_id}}"]
