@@ -19,7 +19,7 @@ from django.core import signing
 
 from codeq_platform import kv
 from codeq_platform.engine import Engine, State, Task
-from codeq_platform.engine.core import validate_command
+from codeq_platform.engine.core import TASK_ID_RE, validate_command
 from codeq_platform.errors import InvalidInput, NotFound
 from tenants import services
 from tenants.models import Tenant
@@ -158,6 +158,8 @@ def _check_ids(task_ids: list[str]) -> list[str]:
         raise InvalidInput("select at least one task", field="task_ids")
     if len(ids) > MAX_ACTION:
         raise InvalidInput(f"at most {MAX_ACTION} tasks at a time", field="task_ids")
+    if not all(isinstance(i, str) and TASK_ID_RE.match(i) for i in ids):
+        raise InvalidInput("that is not a task id", field="task_ids")
     return ids
 
 

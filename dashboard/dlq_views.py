@@ -18,7 +18,7 @@ from django.utils.text import Truncator
 from codeq_platform import kv
 from codeq_platform.engine import Task
 from codeq_platform.engine.core import validate_command
-from codeq_platform.errors import InvalidInput
+from codeq_platform.errors import InvalidInput, StoreUnavailable
 from dashboard import dlq
 from dashboard.access import NoAccess, TenantAccess, refusal, tenant_view
 from tenants.models import Membership
@@ -68,12 +68,20 @@ def _bad_input(request: HttpRequest, exc: InvalidInput) -> HttpResponse:
     return render(request, "dashboard/error.html", {"title": "Bad request", "message": exc.message}, status=400)
 
 
+def _store_down(request: HttpRequest) -> HttpResponse:
+    message = "The queue store is not answering right now; nothing was changed. Try again once it is back."
+    return render(request, "dashboard/error.html", {"title": "Store unavailable", "message": message}, status=503)
+
+
 @tenant_view()
 def index(request: HttpRequest, access: TenantAccess) -> HttpResponse:
     """Every command of the tenant with its dead-task count, the ones with dead tasks first."""
     engine = kv.sync_engine()
     slug = access.tenant.slug
-    rows = [{"command": cmd, "dead": engine.dlq_count(slug, cmd)} for cmd in engine.commands(slug)]
+    try:
+        rows = [{"command": cmd, "dead": engine.dlq_count(slug, cmd)} for cmd in engine.commands(slug)]
+    except StoreUnavailable:
+        return _store_down(request)
     rows.sort(key=lambda row: (row["dead"] == 0, row["command"]))
     return render(request, "dashboard/dlq_index.html", {"rows": rows, "total": sum(r["dead"] for r in rows)})
 
@@ -88,10 +96,13 @@ def command_page(request: HttpRequest, access: TenantAccess, command: str) -> Ht
         dlq_filter = _filter(request.GET)
         page = dlq.dead_tasks(tenant=access.tenant, command=cmd, dlq_filter=dlq_filter,
                               cursor=request.GET.get("cursor") or None, page_size=PAGE_SIZE)  # fmt: skip
+        total = kv.sync_engine().dlq_count(access.tenant.slug, cmd)
     except InvalidInput as exc:
         return _bad_input(request, exc)
     except NoAccess as error:
         return refusal(request, error)
+    except StoreUnavailable:
+        return _store_down(request)
     older = QueryDict(_filter_query(request.GET), mutable=True)
     if page.cursor:
         older["cursor"] = page.cursor
@@ -99,7 +110,7 @@ def command_page(request: HttpRequest, access: TenantAccess, command: str) -> Ht
         "command": cmd,
         "page": page,
         "rows": [_row(t) for t in page.tasks],
-        "total": kv.sync_engine().dlq_count(access.tenant.slug, cmd),
+        "total": total,
         "filter": {name: request.GET.get(name, "") for name in FILTER_FIELDS},
         "filtered": any(request.GET.get(name) for name in FILTER_FIELDS),
         "search_budget": dlq.SEARCH_BUDGET,

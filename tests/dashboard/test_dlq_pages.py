@@ -211,3 +211,27 @@ def test_an_unknown_action_is_a_400(tenant):
 
 def test_an_invalid_command_is_a_400(tenant):
     assert login_as(tenant, "viewer").get(f"/dashboard/t/{tenant.slug}/dlq/has%20space/").status_code == 400
+
+
+def test_a_malformed_task_id_is_a_400_not_an_error(tenant):
+    (task,) = kill(tenant)
+    response = submit(login_as(tenant, "operator"), url(tenant), {"replay_one": "not an id/../x"})
+    assert response.status_code == 400
+    assert dlq_ids(tenant) == {task.id}
+
+
+def test_an_unreachable_store_answers_503_and_changes_nothing(tenant, settings):
+    (task,) = kill(tenant)
+    operator = login_as(tenant, "operator")
+    operator.get(url(tenant))
+    real_url = settings.CODEQ_KV_URL
+    settings.CODEQ_KV_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    kv.reset()
+    assert operator.get(url(tenant)).status_code == 503
+    assert operator.get(url(tenant, None)).status_code == 503
+    response = submit(operator, url(tenant), {"replay_one": task.id})
+    assert response.status_code == 503 and "nothing was changed" in response.content.decode()
+    settings.CODEQ_KV_URL = real_url
+    kv.reset()
+    assert dlq_ids(tenant) == {task.id}
+    assert not AuditEntry.objects.exists()
