@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from codeq_platform.errors import NotFound
+from codeq_platform.errors import Conflict, NotFound
 from dashboard import deliveries
 from dashboard.access import TenantAccess, tenant_view
 from tenants import selectors, services
@@ -182,6 +182,22 @@ def webhook(request: HttpRequest, access: TenantAccess, subscription_id: int) ->
             )
         else:
             status = 400
+    elif action == "test":
+        deliveries.send_test(subscription=subscription, actor=_actor(request))
+        messages.success(request, "Queued a test event; it appears below once sent (reload the page).")
+        return redirect(request.path)
+    elif action == "redeliver":
+        try:
+            deliveries.redeliver(tenant=tenant, subscription=subscription, delivery_id=request.POST.get("delivery", ""),
+                                 actor=_actor(request))  # fmt: skip
+        except NotFound:
+            return render(request, "dashboard/error.html", {"title": "Not found", "message": "No such delivery here."},
+                          status=404)  # fmt: skip
+        except Conflict as exc:
+            messages.warning(request, exc.message.capitalize() + ".")
+        else:
+            messages.success(request, "Queued the delivery again, same id and body.")
+        return redirect(request.path)
     elif action == "delete":
         if request.POST.get("confirmed") != "yes":
             return _confirm(

@@ -1,13 +1,20 @@
-"""Reads of webhook deliveries for the admin's pages: what was sent where, and how the receiver answered."""
+"""Webhook deliveries on the admin's pages: what was sent where and how the receiver answered, and the
+two actions on them (a test event, a redelivery), each audited under the admin who asked."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 
+from codeq_platform.errors import Conflict, NotFound
+from codeq_platform.webhooks import deliveries as outbound
 from codeq_platform.webhooks.models import Delivery, DeliveryAttempt
+from tenants import services
 from tenants.models import Tenant, WebhookSubscription
+
+FINISHED = (Delivery.Status.DELIVERED, Delivery.Status.DEAD)
 
 
 @dataclass(frozen=True)
@@ -36,3 +43,23 @@ def last_delivery_by_subscription(*, tenant: Tenant) -> dict[int, DeliveryRow]:
         if rows:
             out[subscription_id] = rows[0]
     return out
+
+
+def send_test(*, subscription: WebhookSubscription, actor: str) -> Delivery:
+    """Queue a test event to ``subscription`` (one attempt, sent even while it is paused)."""
+    delivery = outbound.send_test_event(subscription=subscription)
+    services.record_audit(tenant=subscription.tenant, actor=actor, action="webhook.test", target=subscription.url,
+                          detail={"subscriptionId": subscription.pk, "deliveryId": str(delivery.id)})  # fmt: skip
+    return delivery
+
+
+def redeliver(*, tenant: Tenant, subscription: WebhookSubscription, delivery_id: str, actor: str) -> Delivery:
+    """Send one of the subscription's finished deliveries again (same id and body). NotFound for another
+    tenant's or subscription's delivery; Conflict while it is still being delivered."""
+    try:
+        delivery = Delivery.objects.get(tenant=tenant, subscription=subscription, pk=delivery_id)
+    except (Delivery.DoesNotExist, ValidationError):
+        raise NotFound("delivery not found") from None
+    if delivery.status not in FINISHED:
+        raise Conflict("this delivery is still being sent; redeliver it once it has finished")
+    return outbound.redeliver(delivery=delivery, actor=actor)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from codeq_platform import kv
 from codeq_platform.webhooks.models import Delivery, DeliveryAttempt
-from tenants.models import AuditEntry, WebhookSubscription
+from tenants.models import INTERNAL_TENANT_SLUG, AuditEntry, WebhookSubscription
 from tests.dashboard.forms import login_as, submit
 from tests.factories import WebhookSubscriptionFactory
 
@@ -96,3 +97,64 @@ def test_recent_deliveries_show_status_code_and_latency(tenant):
     text = admin.get(url(tenant, sub)).content.decode()
     assert "task.dead" in text and "503" in text and "42 ms" in text and "2/5" in text
     assert "503" in admin.get(url(tenant)).content.decode()
+
+
+def test_send_test_event_queues_a_delivery_and_audits_it(tenant):
+    sub = WebhookSubscriptionFactory(tenant=tenant)
+    done = submit(login_as(tenant, "admin", username="ada"), url(tenant, sub), {"action": "test"}, follow=True)
+    assert "Queued a test event" in done.content.decode()
+    delivery = Delivery.objects.get(subscription=sub)
+    assert (delivery.kind, delivery.status, delivery.url) == ("test", "pending", sub.url)
+    assert "webhook.test" in done.content.decode()
+    queued = kv.sync_engine().queue_stats(INTERNAL_TENANT_SLUG, "webhook.deliver")
+    assert queued.ready == 1
+    entry = AuditEntry.objects.get(tenant=tenant, action="webhook.test")
+    assert entry.actor == "ada" and entry.detail["deliveryId"] == str(delivery.id)
+
+
+def _finished_delivery(tenant, sub, status="dead"):
+    return Delivery.objects.create(tenant=tenant, subscription=sub, kind="event", event_type="task.dead", task_id="t-9",
+                                   url=sub.url, body="{}", status=status, attempts=5, max_attempts=5)  # fmt: skip
+
+
+def test_redeliver_sends_a_finished_delivery_again(tenant):
+    sub = WebhookSubscriptionFactory(tenant=tenant)
+    delivery = _finished_delivery(tenant, sub)
+    done = submit(login_as(tenant, "admin"), url(tenant, sub), {"action": "redeliver", "delivery": str(delivery.id)},
+                  follow=True)  # fmt: skip
+    assert "Queued the delivery again" in done.content.decode()
+    delivery.refresh_from_db()
+    assert delivery.status == "pending"
+    assert kv.sync_engine().queue_stats(INTERNAL_TENANT_SLUG, "webhook.deliver").ready == 1
+    assert AuditEntry.objects.get(tenant=tenant, action="webhook.redeliver").task_ids == ["t-9"]
+
+
+def test_a_delivery_still_in_flight_is_not_redelivered(tenant):
+    sub = WebhookSubscriptionFactory(tenant=tenant)
+    delivery = _finished_delivery(tenant, sub, status="retrying")
+    done = submit(login_as(tenant, "admin"), url(tenant, sub), {"action": "redeliver", "delivery": str(delivery.id)},
+                  follow=True)  # fmt: skip
+    assert "This delivery is still being sent; redeliver it once it has finished." in done.content.decode()
+    assert kv.sync_engine().queue_stats(INTERNAL_TENANT_SLUG, "webhook.deliver").ready == 0
+
+
+def test_another_tenants_delivery_cannot_be_redelivered_from_here(tenant, foreign_tenant):
+    ours = WebhookSubscriptionFactory(tenant=tenant)
+    theirs = _finished_delivery(foreign_tenant, WebhookSubscriptionFactory(tenant=foreign_tenant))
+    admin = login_as(tenant, "admin")
+    for delivery_id in (str(theirs.id), "not-a-uuid"):
+        response = submit(admin, url(tenant, ours), {"action": "redeliver", "delivery": delivery_id})
+        assert response.status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.status == "dead"
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator"])
+def test_only_admins_send_test_events_or_redeliver(tenant, role):
+    sub = WebhookSubscriptionFactory(tenant=tenant)
+    delivery = _finished_delivery(tenant, sub)
+    client = login_as(tenant, role)
+    client.get(f"/dashboard/t/{tenant.slug}/audit/")
+    assert submit(client, url(tenant, sub), {"action": "test"}).status_code == 403
+    assert submit(client, url(tenant, sub), {"action": "redeliver", "delivery": str(delivery.id)}).status_code == 403
+    assert Delivery.objects.count() == 1
