@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import datetime
 
 import pytest
 
+from codeq_platform import kv
+from codeq_platform.engine.keys import SubscriptionKeys
+from codeq_platform.webhooks import subscriptions as store
+from codeq_platform.webhooks.subscriptions import WorkerSubscription
 from tests.api.calls import API_DB, BASE, get, mint, post
 from tests.api.conftest import bearer
 from tests.api.test_openapi import assert_matches
@@ -205,3 +210,23 @@ async def test_the_openapi_schema_documents_the_routes_and_their_answers(http, w
     assert_matches(spec, f"{BASE}/workers/subscriptions/{{subscription_id}}/heartbeat", "post", 200, beat.json())
     assert_matches(spec, f"{BASE}/admin/workers/subscriptions", "get", 200, listing.json())
     assert "delete" in spec["paths"][f"{BASE}/workers/subscriptions/{{subscription_id}}"]
+
+
+async def test_a_tenant_has_at_most_a_thousand_live_subscriptions(http, worker_bearer, tenant, settings):
+    keys = SubscriptionKeys(settings.CODEQ_KV_PREFIX, tenant.slug)
+    now_ms = int(time.time() * 1000)
+    await asyncio.gather(*(
+        store.subscribe(kv.async_engine().link, keys, WorkerSubscription(
+            id=str(uuid.uuid4()), callback_url=HOOK, event_types=(), delivery_mode="fanout", group_id="",
+            min_interval_seconds=5, ttl_seconds=60, created_ms=now_ms, created_by="test", expires_ms=now_ms + 60_000,
+        ), now_ms=now_ms)
+        for _ in range(store.MAX_PER_TENANT - 1)
+    ))  # fmt: skip
+    last = await subscribe(http, worker_bearer)
+
+    r = await post(http, "/workers/subscriptions", worker_bearer, {"callbackUrl": HOOK})
+
+    assert r.status_code == 409 and r.json()["code"] == "conflict"
+    removed = await http.delete(f"{BASE}/workers/subscriptions/{last['subscriptionId']}", headers=bearer(worker_bearer))
+    assert removed.status_code == 204
+    await subscribe(http, worker_bearer)
