@@ -69,7 +69,10 @@ def test_retention_removes_finished_tasks_past_the_tenants_retention(tenant):
 def test_the_command_runs_every_job_once(tenant):
     out = io.StringIO()
     call_command("codeq_scheduler", "--once", stdout=out)
-    assert out.getvalue().splitlines() == ["sweep: 0", "retention: 0", "stats: 1", "schedules: 0"]
+    assert out.getvalue().splitlines() == [
+        "sweep: 0", "retention: 0", "stats: 1", "schedules: 0", "webhook-outbox: 0", "webhook-flags: 1",
+        "webhook-retention: 0",
+    ]  # fmt: skip
 
 
 def test_a_job_lock_has_one_holder_until_released_or_lapsed():
