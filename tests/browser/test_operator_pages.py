@@ -6,6 +6,12 @@ replayed task is claimed back through the API, so the whole path runs: page, POS
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 
 from tests.browser.platform import CHROMIUM, PASSWORD, SCREENSHOTS, api, browser_page, log_in
@@ -27,6 +33,30 @@ def admin(tenant) -> str:
     user.save()
     MembershipFactory(tenant=tenant, user=user, role="admin")
     return user.username
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[dict]]]:
+    """A real HTTP endpoint on 127.0.0.1 answering 204; yields its URL and the requests it got."""
+    got: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append({"headers": {k.lower(): v for k, v in self.headers.items()}, "body": json.loads(body)})
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{http.server_address[1]}/hook", got
+    finally:
+        http.shutdown()
+        http.server_close()
 
 
 def kill(server: str, producer: str, worker: str, command: str, error: str) -> str:
@@ -138,7 +168,6 @@ def test_an_admin_purges_after_confirming_and_sees_tokens_webhooks_and_audit(
         page.screenshot(path=SCREENSHOTS / "webhooks.png", full_page=True)
         page.get_by_role("link", name="https://hooks.example.com/codeq").click()
         expect(page.get_by_role("heading", name="Recent deliveries")).to_be_visible()
-        page.screenshot(path=SCREENSHOTS / "webhook.png", full_page=True)
 
         page.get_by_role("link", name="Audit").click()
         rows = page.locator("tbody tr")
@@ -146,3 +175,35 @@ def test_an_admin_purges_after_confirming_and_sees_tokens_webhooks_and_audit(
         expect(page.locator("tbody")).to_contain_text("dlq.purge")
         expect(page.locator("tbody")).to_contain_text("token.issue")
         page.screenshot(path=SCREENSHOTS / "audit.png", full_page=True)
+
+
+def test_a_test_event_sent_from_the_webhook_page_reaches_the_endpoint_signed(server, admin, receiver):
+    from playwright.sync_api import expect
+
+    url, got = receiver
+    with browser_page(server) as page:
+        log_in(page, admin)
+        page.goto("/dashboard/t/acme/webhooks/")
+        page.get_by_label("Endpoint URL").fill(url)
+        page.get_by_label("task.completed").check()
+        page.get_by_role("button", name="Subscribe").click()
+        page.get_by_role("link", name=url).click()
+        page.get_by_role("button", name="Send test event").click()
+        expect(page.locator(".message")).to_contain_text("Queued a test event")
+
+        deadline = time.monotonic() + 15
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert got, "the test event never reached the endpoint"
+        assert got[0]["body"]["type"] == "webhook.test"
+        assert got[0]["headers"]["webhook-signature"].startswith("v1,")
+
+        row = page.locator("tbody tr").first
+        for _ in range(50):
+            page.reload()
+            if "delivered" in row.inner_text():
+                break
+            time.sleep(0.2)
+        expect(row).to_contain_text("delivered")
+        expect(row).to_contain_text("204")
+        page.screenshot(path=SCREENSHOTS / "webhook.png", full_page=True)
