@@ -99,6 +99,14 @@ class WebhookIn(serializers.Serializer):
     commands = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list)
 
 
+class WebhookPatch(serializers.Serializer):
+    url = serializers.URLField(max_length=2000, required=False)
+    events = serializers.ListField(child=serializers.ChoiceField(WebhookSubscription.Event.values), min_length=1,
+                                   required=False)  # fmt: skip
+    commands = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
+    active = serializers.BooleanField(required=False)
+
+
 class Webhooks(APIView):
     permission_classes = (IsAdmin,)
 
@@ -148,6 +156,20 @@ class WebhookDetail(APIView):
     @extend_schema(responses=WebhookOut, tags=["self-service"], operation_id="webhooks_get")
     def get(self, request: Request, subscription_id: int) -> Response:
         sub = selectors.webhook_subscription_for(tenant=_tenant(request), subscription_id=subscription_id)
+        return Response(WebhookOut(sub).data)
+
+    @extend_schema(request=WebhookPatch, responses=WebhookOut, tags=["self-service"], operation_id="webhooks_update",
+                   description="Change url, events, commands or active; active=true clears pausedReason.")  # fmt: skip
+    def patch(self, request: Request, subscription_id: int) -> Response:
+        sub = selectors.webhook_subscription_for(tenant=_tenant(request), subscription_id=subscription_id)
+        data = WebhookPatch(data=request.data)
+        data.is_valid(raise_exception=True)
+        changes = {"url": sub.url, "events": sub.events, "commands": sub.commands, "active": sub.active,
+                   **data.validated_data}  # fmt: skip
+        try:
+            sub = services.update_webhook_subscription(subscription=sub, actor=request.auth.actor, **changes)
+        except ValidationError as exc:
+            raise _invalid(exc) from None
         return Response(WebhookOut(sub).data)
 
     @extend_schema(responses={204: None}, tags=["self-service"], operation_id="webhooks_delete")

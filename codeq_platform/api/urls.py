@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from codeq_platform.api import admin_views, schedules, selfservice, views, worker_subscriptions
+from codeq_platform.api import admin_views, schedules, selfservice, views, webhook_deliveries, worker_subscriptions
 from codeq_platform.api.endpoint import by_method
 from codeq_platform.api.errors import not_found
 
@@ -40,6 +40,11 @@ urlpatterns = [
     path("admin/webhooks", selfservice.Webhooks.as_view()),
     path("admin/webhooks/<int:subscription_id>", selfservice.WebhookDetail.as_view()),
     path("admin/webhooks/<int:subscription_id>/rotate", selfservice.WebhookRotate.as_view()),
+    path("admin/webhooks/<int:subscription_id>/deliveries", webhook_deliveries.SubscriptionDeliveries.as_view()),
+    path("admin/webhooks/<int:subscription_id>/test", webhook_deliveries.SubscriptionTest.as_view()),
+    path("admin/webhooks/deliveries/<uuid:delivery_id>", webhook_deliveries.DeliveryDetail.as_view()),
+    path("admin/webhooks/deliveries/<uuid:delivery_id>/redeliver", webhook_deliveries.DeliveryRedeliver.as_view()),
+    path("admin/webhooks/signing-secret/rotate", webhook_deliveries.SigningSecretRotate.as_view()),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="swagger-ui"),
     re_path(r".*", not_found),
