@@ -8,7 +8,7 @@ Completed and failed tasks per minute come from the engine's ever-growing counte
 per command, the counters as they were when the current minute began and the finished minutes'
 differences, at most ``HISTORY_MINUTES`` of them, in one hash per tenant in the store. A restart of
 any process loses nothing, and only the job writes it (once a minute per command). Minutes in which
-no job ran show 0; their tasks count in the minute the job resumes.
+no job ran show 0; their tasks count in the last minute the job saw before the gap.
 """
 
 from __future__ import annotations
@@ -104,7 +104,6 @@ def tenant_snapshot(tenant: str, *, record: bool = False, now_ms: int | None = N
     return {
         "tenant": tenant,
         "at_ms": now_ms,
-        "first_minute_ms": (minute - HISTORY_MINUTES + 1) * 60_000,
         "totals": totals,
         "commands": commands,
         "command_count": len(names),
