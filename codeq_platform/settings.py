@@ -154,6 +154,8 @@ CODEQ_WEBHOOK_EVENT_CAP_SECONDS = float(os.environ.get("CODEQ_WEBHOOK_EVENT_CAP_
 CODEQ_WEBHOOK_PAUSE_AFTER_DEAD = int(os.environ.get("CODEQ_WEBHOOK_PAUSE_AFTER_DEAD", "5"))
 CODEQ_WEBHOOK_RETENTION_DAYS = int(os.environ.get("CODEQ_WEBHOOK_RETENTION_DAYS", "7"))
 CODEQ_WEBHOOK_CONCURRENCY = int(os.environ.get("CODEQ_WEBHOOK_CONCURRENCY", "50"))
+# On SIGTERM the scheduler lets in-flight deliveries finish this long, then gives the rest back.
+CODEQ_WEBHOOK_STOP_GRACE_SECONDS = float(os.environ.get("CODEQ_WEBHOOK_STOP_GRACE_SECONDS", "10"))
 
 # The dashboard's live stats: the scheduler publishes snapshots, every web process's websocket consumers
 # relay them. Pub/sub only (no lists or sorted sets), so KVRocks and the embedded server serve it too; on

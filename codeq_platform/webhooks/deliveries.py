@@ -306,10 +306,10 @@ def prune() -> int:
     """Retention: delivery records older than ``CODEQ_WEBHOOK_RETENTION_DAYS``, and the internal
     queue's finished tasks (1 day) and dead ones (7 days). Returns delivery rows removed."""
     cutoff = timezone.now() - timedelta(days=settings.CODEQ_WEBHOOK_RETENTION_DAYS)
-    removed, _ = Delivery.objects.filter(updated__lt=cutoff).delete()
+    _, removed_by_model = Delivery.objects.filter(updated__lt=cutoff).delete()
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
     engine = kv.sync_engine()
     while engine.trim(INTERNAL_TENANT, finished_before_ms=now_ms - 86_400_000,
                       dead_before_ms=now_ms - 7 * 86_400_000, limit=1000).remaining:  # fmt: skip
         pass
-    return removed
+    return removed_by_model.get(Delivery._meta.label, 0)

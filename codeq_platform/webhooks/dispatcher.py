@@ -38,8 +38,9 @@ CLAIM_BATCH = 10
 class Dispatcher:
     """Sends queued deliveries until stopped; ``start`` and ``stop`` are called from another thread."""
 
-    def __init__(self, *, concurrency: int, timeout: float, allow_private: bool) -> None:
+    def __init__(self, *, concurrency: int, timeout: float, allow_private: bool, grace: float = 10.0) -> None:
         self.concurrency = concurrency
+        self.grace = grace
         self.timeout = timeout
         self.allow_private = allow_private
         self.worker = f"dispatcher:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -47,26 +48,25 @@ class Dispatcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._running = threading.Event()
-        self._grace = 0.0
 
     @classmethod
     def from_settings(cls) -> Dispatcher:
         return cls(concurrency=settings.CODEQ_WEBHOOK_CONCURRENCY, timeout=settings.CODEQ_WEBHOOK_TIMEOUT_SECONDS,
-                   allow_private=settings.CODEQ_WEBHOOK_ALLOW_PRIVATE)  # fmt: skip
+                   allow_private=settings.CODEQ_WEBHOOK_ALLOW_PRIVATE,
+                   grace=settings.CODEQ_WEBHOOK_STOP_GRACE_SECONDS)  # fmt: skip
 
     def start(self) -> None:
         self._thread = threading.Thread(target=asyncio.run, args=(self._run(),), name="codeq-dispatcher", daemon=True)
         self._thread.start()
         self._running.wait(10)
 
-    def stop(self, grace: float = 10.0) -> None:
+    def stop(self) -> None:
         """Stop claiming; wait up to ``grace`` seconds for in-flight deliveries, give back the rest."""
         if self._thread is None or self._loop is None or self._stopping is None:
             return
-        self._grace = grace
         with contextlib.suppress(RuntimeError):  # the loop may have ended already
             self._loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join(grace + 15)
+        self._thread.join(self.grace + 15)
         self._thread = None
 
     async def _run(self) -> None:
@@ -95,7 +95,7 @@ class Dispatcher:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), IDLE_POLL_SECONDS)
             if in_flight:
-                await asyncio.wait(list(in_flight), timeout=self._grace)
+                await asyncio.wait(list(in_flight), timeout=self.grace)
             for job, task in list(in_flight.items()):
                 job.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

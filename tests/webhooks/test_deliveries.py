@@ -8,10 +8,12 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from codeq_platform import kv
@@ -19,7 +21,7 @@ from codeq_platform.engine import NewTask, Report
 from codeq_platform.webhooks import deliveries
 from codeq_platform.webhooks.deliveries import INTERNAL_TENANT, RetryPolicy, move_outbox
 from codeq_platform.webhooks.dispatcher import Dispatcher
-from codeq_platform.webhooks.models import Delivery
+from codeq_platform.webhooks.models import Delivery, DeliveryAttempt
 from codeq_platform.webhooks.secrets import rotate_tenant_secret, tenant_secrets
 from codeq_platform.webhooks.signing import key_of
 from tenants.services import create_tenant
@@ -53,10 +55,10 @@ def receiver():
 
 @pytest.fixture
 def dispatcher():
-    running = Dispatcher(concurrency=10, timeout=2.0, allow_private=True)
+    running = Dispatcher(concurrency=10, timeout=2.0, allow_private=True, grace=1)
     running.start()
     yield running
-    running.stop(grace=1)
+    running.stop()
 
 
 def engine(tenant):
@@ -238,11 +240,11 @@ def test_the_tenant_secret_rotation_signs_with_both_during_grace_and_only_the_ne
 
 def test_a_stopping_dispatcher_gives_in_flight_deliveries_back_uncharged(tenant, receiver):
     receiver.script = ["slow:3", 200]
-    running = Dispatcher(concurrency=5, timeout=10.0, allow_private=True)
+    running = Dispatcher(concurrency=5, timeout=10.0, allow_private=True, grace=0.2)
     running.start()
     finish(tenant, webhook=receiver.url())
     move_until(receiver, 1)
-    running.stop(grace=0.2)
+    running.stop()
     stats = engine(tenant).queue_stats(INTERNAL_TENANT, deliveries.COMMAND)
     assert (stats.ready, stats.in_flight) == (1, 0)
     [task] = engine(tenant).ready(INTERNAL_TENANT, deliveries.COMMAND).tasks
@@ -252,3 +254,43 @@ def test_a_stopping_dispatcher_gives_in_flight_deliveries_back_uncharged(tenant,
 def test_the_internal_tenants_slug_is_reserved(db):
     with pytest.raises(ValidationError):
         create_tenant(slug=INTERNAL_TENANT)
+
+
+def test_a_subscription_makes_the_engine_record_its_events_and_deleting_it_stops_that(tenant):
+    eng = engine(tenant)
+    finish(tenant)
+    assert eng.outbox([tenant.slug]) == []
+    sub = WebhookSubscriptionFactory(tenant=tenant, events=["task.completed"])
+    done = finish(tenant)
+    assert [e.task_id for e in eng.outbox([tenant.slug])] == [done]
+    sub.delete()
+    finish(tenant)
+    assert [e.task_id for e in eng.outbox([tenant.slug])] == [done]
+
+
+def test_a_callback_to_a_private_address_is_refused_when_the_deployment_does_not_allow_it(tenant, receiver):
+    running = Dispatcher(concurrency=2, timeout=2.0, allow_private=False, grace=1)
+    running.start()
+    try:
+        task_id = finish(tenant, webhook=receiver.url(host="localhost"))
+        move_outbox()
+        for _ in range(100):
+            attempt = DeliveryAttempt.objects.filter(delivery__task_id=task_id).first()
+            if attempt is not None:
+                break
+            time.sleep(0.05)
+    finally:
+        running.stop()
+    assert attempt is not None and not attempt.ok and attempt.status_code is None
+    assert "non-public address" in attempt.error
+    assert receiver.received == []
+
+
+def test_old_delivery_records_are_pruned_and_recent_ones_kept(tenant, settings):
+    settings.CODEQ_WEBHOOK_RETENTION_DAYS = 7
+    old = finish(tenant, webhook="https://hooks.example.com/a")
+    recent = finish(tenant, webhook="https://hooks.example.com/b")
+    move_outbox()
+    Delivery.objects.filter(task_id=old).update(updated=timezone.now() - timedelta(days=8))
+    assert deliveries.prune() == 1
+    assert list(Delivery.objects.values_list("task_id", flat=True)) == [recent]

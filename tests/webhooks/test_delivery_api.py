@@ -42,10 +42,10 @@ def receiver():
 
 @pytest.fixture
 def dispatcher():
-    running = Dispatcher(concurrency=5, timeout=2.0, allow_private=True)
+    running = Dispatcher(concurrency=5, timeout=2.0, allow_private=True, grace=1)
     running.start()
     yield running
-    running.stop(grace=1)
+    running.stop()
 
 
 def client(token: str) -> APIClient:
