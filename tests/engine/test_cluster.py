@@ -261,6 +261,19 @@ def test_tenant_keys_are_spread_over_several_cluster_nodes_one_slot_per_shard(ce
     assert len(set(holders.values())) >= 2, f"all of the tenant's keys sit on one node: {holders}"
 
 
+def test_outboxes_of_every_shard_are_read_together_and_acknowledged_per_slot(cengine, cluster_config):
+    ids = _ids_on_every_shard(cluster_config.prefix, "acme", 2, "hook")
+    cengine.enqueue_batch("acme", [NewTask("render", {}, task_id=tid, webhook="https://h.example/x") for tid in ids])
+    for task in cengine.claim("acme", "w", ["render"], count=len(ids)):
+        cengine.complete("acme", task.id, "w", {})
+    events = cengine.outbox(["acme"])
+    assert sorted(e.task_id for e in events) == sorted(ids)
+    for shard in range(SHARDS):
+        mine = [e for e in events if e.shard == shard]
+        assert cengine.outbox_ack("acme", shard, mine) == len(mine) > 0
+    assert cengine.outbox(["acme"]) == []
+
+
 async def test_async_engine_round_trip_on_cluster(cluster, cluster_config, clock):
     client = connect_async(cluster.url)
     assert isinstance(client, redis.asyncio.RedisCluster)
