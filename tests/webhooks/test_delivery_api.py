@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 from rest_framework.test import APIClient
-from standardwebhooks.webhooks import Webhook
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from codeq_platform.webhooks.dispatcher import Dispatcher
 from codeq_platform.webhooks.models import Delivery
@@ -167,3 +167,21 @@ def test_rotating_the_tenant_signing_secret_shows_the_new_secret_once(admin_bear
 def test_a_bad_grace_period_is_a_400(admin_bearer, tenant, grace):
     r = client(admin_bearer).post(f"{BASE}/signing-secret/rotate", {"graceSeconds": grace}, format="json")
     assert r.status_code == 400 and r.json()["field"] == "graceSeconds"
+
+
+def test_a_rotated_subscription_secret_signs_beside_the_old_one_only_during_grace(
+    admin_bearer, tenant, receiver, dispatcher
+):
+    sub = WebhookSubscriptionFactory(tenant=tenant, url=receiver.url())
+    old = sub.secret
+    new = client(admin_bearer).post(f"{BASE}/{sub.pk}/rotate", {"graceSeconds": 600}, format="json").json()["secret"]
+    client(admin_bearer).post(f"{BASE}/{sub.pk}/test")
+    [during] = receiver.wait_for(1)
+    assert Webhook(old).verify(during.body, during.headers) and Webhook(new).verify(during.body, during.headers)
+    newest = client(admin_bearer).post(f"{BASE}/{sub.pk}/rotate", {"graceSeconds": 0}, format="json").json()["secret"]
+    client(admin_bearer).post(f"{BASE}/{sub.pk}/test")
+    after = receiver.wait_for(2)[1]
+    assert Webhook(newest).verify(after.body, after.headers)
+    for stale in (old, new):
+        with pytest.raises(WebhookVerificationError):
+            Webhook(stale).verify(after.body, after.headers)
