@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from codeq_platform.engine import NewTask
+from codeq_platform.scheduler import stats
 
 
 def _row(page: str, command: str) -> str:
@@ -71,3 +72,18 @@ def test_another_tenants_tasks_never_show(member_client, foreign_tenant, queues)
     page = member_client("admin").get("/dashboard/t/acme/").content.decode()
 
     assert "secret.work" not in page
+
+
+def test_the_last_hour_chart_counts_what_finished_since_the_stats_job_looked(member_client, queues):
+    queues.enqueue_batch("acme", [NewTask("media.resize", {"i": i}, max_attempts=1) for i in range(4)])
+    stats.tenant_snapshot("acme", record=True)  # the stats job's tick
+    for i, task in enumerate(queues.claim("acme", "w1", ["media.resize"], count=3)):
+        if i < 2:
+            queues.complete("acme", task.id, "w1", {"ok": True})
+        else:
+            queues.nack("acme", task.id, "w1", reason="boom")
+
+    page = member_client("viewer").get("/dashboard/t/acme/").content.decode()
+
+    assert 'aria-label="Last hour: 2 completed, 1 failed; busiest minute 2"' in _row(page, "media.resize")
+    assert (_total(page, "completed"), _total(page, "failed")) == ("2", "1")
