@@ -9,6 +9,10 @@ per command, the counters as they were when the current minute began and the fin
 differences, at most ``HISTORY_MINUTES`` of them, in one hash per tenant in the store. A restart of
 any process loses nothing, and only the job writes it (once a minute per command). Minutes in which
 no job ran show 0; their tasks count in the last minute the job saw before the gap.
+
+The job's first look at a tenant takes the counters as they are (the past has no minutes to go to);
+a command that appears after that starts from zero, so the tasks it finished before the job's next
+tick are counted too. The hash's ``WATCHING`` field (no command contains ``/``) marks the difference.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ HISTORY_MINUTES = 60
 # still gets a snapshot a second; the page says how many were left out.
 MAX_COMMANDS = 200
 MESSAGE_TYPE = "stats.snapshot"
+WATCHING = "/since"
 
 
 def history_key(prefix: str, tenant: str) -> str:
@@ -57,17 +62,20 @@ def tenant_snapshot(tenant: str, *, record: bool = False, now_ms: int | None = N
     shown = names[:MAX_COMMANDS]
     key = history_key(engine.config.prefix, tenant)
     try:
-        stored = {k.decode(): orjson.loads(v) for k, v in engine.client.hgetall(key).items()} if shown else {}
+        stored = {k.decode(): orjson.loads(v) for k, v in engine.client.hgetall(key).items()}
     except redis.RedisError as exc:
         raise StoreUnavailable(f"the queue store is unavailable: {exc}") from exc
-    changed: dict[str, bytes] = {}
+    watching = stored.pop(WATCHING, None) is not None
+    changed: dict[str, bytes] = {} if watching else {WATCHING: orjson.dumps(minute)}
     commands = []
     for name in shown:
         stats = engine.queue_stats(tenant, name)
         ended_badly = stats.failed + stats.dead
         entry = stored.get(name)
         if entry is None or entry["minute"] > minute:
-            entry = {"minute": minute, "completed": stats.completed, "failed": ended_badly, "points": []}
+            new = entry is None and watching
+            entry = {"minute": minute, "completed": 0 if new else stats.completed,
+                     "failed": 0 if new else ended_badly, "points": []}  # fmt: skip
             changed[name] = orjson.dumps(entry)
         elif entry["minute"] < minute:
             done = [entry["minute"], max(stats.completed - entry["completed"], 0),

@@ -21,7 +21,7 @@ pytestmark = [
 ]
 
 
-def test_the_overview_updates_live_after_an_enqueue(server, operator, producer_bearer):
+def test_the_overview_updates_live_after_an_enqueue(server, operator, producer_bearer, worker_bearer):
     from playwright.sync_api import expect
 
     with browser_page(server) as page:
@@ -29,6 +29,8 @@ def test_the_overview_updates_live_after_an_enqueue(server, operator, producer_b
         expect(page.locator("[data-live-state]")).to_have_text("Live")
         page.evaluate("window.loadedOnce = true")
         expect(page.get_by_text("No tasks yet")).to_be_visible()
+        updated = page.locator("[data-updated]")
+        expect(updated).not_to_have_text(updated.inner_text())  # the stats job has looked at the tenant
 
         for priority in (5, 5, 9):
             created = api(server, producer_bearer, "/tasks", {"command": "media.resize", "payload": {"w": 640},
@@ -40,6 +42,14 @@ def test_the_overview_updates_live_after_an_enqueue(server, operator, producer_b
         expect(row.locator(".chip")).to_have_text(["p9 1", "p5 2"])
         expect(page.locator('[data-total="ready"]')).to_have_text("3")
         assert page.evaluate("window.loadedOnce") is True  # updated in place, never reloaded
+
+        doomed = api(server, producer_bearer, "/tasks", {"command": "report.build", "payload": {}, "maxAttempts": 1})
+        api(server, worker_bearer, "/tasks/claim", {"commands": ["report.build"]})
+        api(server, worker_bearer, f"/tasks/{doomed.json()['id']}/nack", {"reason": "out of paper"})
+        dead = page.locator('tr[data-command="report.build"] a.badge-bad')
+        expect(dead).to_have_text("1")
+        expect(dead).to_have_attribute("href", "/dashboard/t/acme/dlq/report.build/")
+        expect(page.locator('[data-total="failed"]')).to_have_text("1")
         page.screenshot(path=SCREENSHOTS / "overview.png", full_page=True)
 
         page.set_viewport_size({"width": 390, "height": 844})  # a phone: the table scrolls, the page does not

@@ -76,6 +76,23 @@ def test_history_survives_a_restart_of_every_process(tenant):
     assert later["command_count"] == 1
 
 
+def test_a_command_new_since_the_job_began_counts_tasks_finished_before_its_first_tick(tenant):
+    stats.tenant_snapshot("acme", record=True, now_ms=T0)  # the job watches the tenant, which has no tasks yet
+    _finish(completed=2, dead=1)
+
+    first_sight = _command(stats.tenant_snapshot("acme", record=True, now_ms=T0 + 1000))
+
+    assert (first_sight["completed"][-1], first_sight["failed"][-1]) == (2, 1)
+
+
+def test_the_jobs_first_look_does_not_pour_the_past_into_this_minute(tenant):
+    _finish(completed=3)
+
+    first_look = _command(stats.tenant_snapshot("acme", record=True, now_ms=T0))
+
+    assert sum(first_look["completed"]) == 0
+
+
 def test_history_keeps_one_hour(tenant):
     for minute in range(70):
         _finish(completed=1)

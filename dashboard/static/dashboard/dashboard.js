@@ -84,7 +84,7 @@ function renderSnapshot(root, snap) {
     node.textContent = node.dataset.format === "duration" ? formatDuration(value) : String(value);
   }
   const body = root.querySelector("[data-commands]");
-  const dlqBase = root.dataset.socket.replace(/ws\/t\/([^/]+)\/stats\/$/, "t/$1/dlq/");
+  const dlqBase = root.dataset.dlq;
   if (snap.commands.length) {
     body.replaceChildren(...snap.commands.map((c) => commandRow(c, dlqBase)));
   } else {
