@@ -11,7 +11,9 @@ the scheduler process, on a thread with its own event loop, and for each such me
 
 A receiver is woken at most once per its ``minIntervalSeconds`` (tenant subscriptions: 5 s); the
 interval is a key set with ``NX PX`` in the store, so it holds across scheduler processes, and a
-group's rotation advances once per message however many processes receive it. Wake-ups are
+group's rotation advances once per message however many processes receive it (a group is woken at
+most once a second). The tenant row, its ``task.available`` subscriptions and its signing secret are
+read from the database at most every 5 s per process, so a change reaches wake-ups within that. Wake-ups are
 advisory: best-effort, never retried, never recorded as deliveries. A receiver that is down or slow
 costs only its own delivery (each runs as its own task, bounded by a timeout); losing the store
 makes the listener reconnect every second until it is back.
