@@ -13,7 +13,7 @@ from django.utils.html import format_html
 
 register = template.Library()
 
-SPARK_WIDTH, SPARK_HEIGHT = 120, 28
+SPARK_WIDTH, SPARK_HEIGHT = 180, 28
 
 
 @register.filter
@@ -49,21 +49,29 @@ def timestamp_ms(value: int | None) -> str:
     return datetime.fromtimestamp(int(value) / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _points(values: list[int], top: int) -> str:
-    step = SPARK_WIDTH / max(len(values) - 1, 1)
-    return " ".join(
-        f"{i * step:.1f},{SPARK_HEIGHT - 1 - (v / top) * (SPARK_HEIGHT - 2):.1f}" for i, v in enumerate(values)
+def _bars(bases: list[int], values: list[int], top: int) -> str:
+    """One SVG path of bars, one per minute, each standing on its base (stacking failed on completed)."""
+    width = SPARK_WIDTH / len(values)
+    scale = (SPARK_HEIGHT - 1) / top
+    return "".join(
+        f"M{i * width:.1f},{SPARK_HEIGHT - base * scale:.1f}V{SPARK_HEIGHT - (base + v) * scale:.1f}"
+        f"h{width * 0.8:.1f}V{SPARK_HEIGHT - base * scale:.1f}Z"
+        for i, (base, v) in enumerate(zip(bases, values, strict=True))
+        if v
     )
 
 
 @register.simple_tag
 def sparkline(completed: list[int], failed: list[int]) -> str:
-    """Completed (green) and failed (red) per minute as one small SVG, sharing one scale."""
-    top = max([*completed, *failed, 1])
-    label = f"Last hour: {sum(completed)} completed, {sum(failed)} failed; busiest minute {top}"
+    """Completed (green) and failed (red, stacked on top) per minute as small SVG bars on one scale."""
+    totals = [c + f for c, f in zip(completed, failed, strict=True)]
+    top = max([*totals, 1])
+    label = f"Last hour: {sum(completed)} completed, {sum(failed)} failed; busiest minute {max(totals, default=0)}"
     return format_html(
         '<svg class="spark" viewBox="0 0 {} {}" width="{}" height="{}" role="img" aria-label="{}">'
-        '<title>{}</title><polyline class="spark-ok" points="{}"/><polyline class="spark-bad" points="{}"/></svg>',
+        '<title>{}</title><line class="spark-axis" x1="0" y1="{}" x2="{}" y2="{}"/>'
+        '<path class="spark-ok" d="{}"/><path class="spark-bad" d="{}"/></svg>',
         SPARK_WIDTH, SPARK_HEIGHT, SPARK_WIDTH, SPARK_HEIGHT, label, label,
-        _points(completed, top), _points(failed, top),
+        SPARK_HEIGHT - 0.5, SPARK_WIDTH, SPARK_HEIGHT - 0.5,
+        _bars([0] * len(completed), completed, top), _bars(completed, failed, top),
     )  # fmt: skip

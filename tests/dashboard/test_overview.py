@@ -85,5 +85,5 @@ def test_the_last_hour_chart_counts_what_finished_since_the_stats_job_looked(mem
 
     page = member_client("viewer").get("/dashboard/t/acme/").content.decode()
 
-    assert 'aria-label="Last hour: 2 completed, 1 failed; busiest minute 2"' in _row(page, "media.resize")
+    assert 'aria-label="Last hour: 2 completed, 1 failed; busiest minute 3"' in _row(page, "media.resize")
     assert (_total(page, "completed"), _total(page, "failed")) == ("2", "1")

@@ -3,7 +3,7 @@
 "use strict";
 document.documentElement.classList.add("js");
 
-const SPARK_WIDTH = 120;
+const SPARK_WIDTH = 180;
 const SPARK_HEIGHT = 28;
 
 function formatDuration(ms) {
@@ -29,28 +29,39 @@ function el(tag, attrs = {}, children = []) {
   return node;
 }
 
-function points(values, top) {
-  const step = SPARK_WIDTH / Math.max(values.length - 1, 1);
-  return values.map((v, i) => `${(i * step).toFixed(1)},${(SPARK_HEIGHT - 1 - (v / top) * (SPARK_HEIGHT - 2)).toFixed(1)}`).join(" ");
+function bars(bases, values, top) {
+  const width = SPARK_WIDTH / values.length;
+  const scale = (SPARK_HEIGHT - 1) / top;
+  return values.map((v, i) => {
+    if (!v) return "";
+    const bottom = (SPARK_HEIGHT - bases[i] * scale).toFixed(1);
+    return `M${(i * width).toFixed(1)},${bottom}V${(SPARK_HEIGHT - (bases[i] + v) * scale).toFixed(1)}` +
+      `h${(width * 0.8).toFixed(1)}V${bottom}Z`;
+  }).join("");
 }
 
 function sparkline(completed, failed) {
   const ns = "http://www.w3.org/2000/svg";
-  const top = Math.max(...completed, ...failed, 1);
+  const totals = completed.map((c, i) => c + failed[i]);
+  const busiest = Math.max(0, ...totals);
+  const top = Math.max(busiest, 1);
   const sum = (a) => a.reduce((x, y) => x + y, 0);
-  const label = `Last hour: ${sum(completed)} completed, ${sum(failed)} failed; busiest minute ${top}`;
-  const svg = document.createElementNS(ns, "svg");
-  for (const [k, v] of Object.entries({ class: "spark", viewBox: `0 0 ${SPARK_WIDTH} ${SPARK_HEIGHT}`,
-    width: SPARK_WIDTH, height: SPARK_HEIGHT, role: "img", "aria-label": label })) svg.setAttribute(k, v);
-  const title = document.createElementNS(ns, "title");
+  const label = `Last hour: ${sum(completed)} completed, ${sum(failed)} failed; busiest minute ${busiest}`;
+  const make = (tag, attrs) => {
+    const node = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    return node;
+  };
+  const svg = make("svg", { class: "spark", viewBox: `0 0 ${SPARK_WIDTH} ${SPARK_HEIGHT}`, width: SPARK_WIDTH,
+    height: SPARK_HEIGHT, role: "img", "aria-label": label });
+  const title = make("title", {});
   title.textContent = label;
-  svg.append(title);
-  for (const [cls, values] of [["spark-ok", completed], ["spark-bad", failed]]) {
-    const line = document.createElementNS(ns, "polyline");
-    line.setAttribute("class", cls);
-    line.setAttribute("points", points(values, top));
-    svg.append(line);
-  }
+  svg.append(
+    title,
+    make("line", { class: "spark-axis", x1: 0, y1: SPARK_HEIGHT - 0.5, x2: SPARK_WIDTH, y2: SPARK_HEIGHT - 0.5 }),
+    make("path", { class: "spark-ok", d: bars(completed.map(() => 0), completed, top) }),
+    make("path", { class: "spark-bad", d: bars(completed, failed, top) }),
+  );
   return svg;
 }
 
