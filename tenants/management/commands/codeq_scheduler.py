@@ -64,16 +64,19 @@ class Command(BaseCommand):
         stopped = threading.Event()
 
         def shut_down():
+            stopping.wait()
+            log.info("scheduler stopping")
             while not scheduler.running:  # a signal that came before start() waits for it
                 time.sleep(0.05)
             scheduler.shutdown(wait=True)  # returns once the running jobs have finished
             stopped.set()
 
+        # Started now, not from the signal handler: a handler that starts a thread deadlocks when the signal
+        # lands while the main thread itself is starting one (both take threading's limbo lock).
+        threading.Thread(target=shut_down, name="scheduler-shutdown", daemon=True).start()
+
         def stop(signum, frame):
-            if not stopping.is_set():
-                stopping.set()
-                log.info("scheduler stopping (signal %s)", signum)
-                threading.Thread(target=shut_down, daemon=True).start()
+            stopping.set()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
