@@ -132,8 +132,7 @@ def plan_deliveries(engine: Engine, tenant: Tenant, events: list[OutboxEvent]) -
         key = (event_type, task.command.lower())
         if key not in subscribers:
             subscribers[key] = selectors.subscriptions_for_event(tenant=tenant, event=event_type, command=task.command)
-        if subscribers[key]:
-            body = event_body(event_type, task, result, event.at_ms).decode()
+        body = event_body(event_type, task, result, event.at_ms).decode() if subscribers[key] else ""
         for sub in subscribers[key]:
             out.append(Delivery(id=delivery_id(event.id, f"subscription:{sub.pk}"), tenant=tenant, subscription=sub,
                                 kind=Delivery.Kind.EVENT, event_type=event_type, task_id=task.id, url=sub.url,
