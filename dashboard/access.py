@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from codeq_platform import kv
+from codeq_platform.errors import NotFound
 from tenants import selectors
 from tenants.models import Membership, Tenant
 
@@ -73,8 +74,11 @@ def standing_in(user, slug: str) -> TenantAccess:
     not_found = NoAccess(404, "There is no such tenant, or you are not a member of it.")
     if not user.is_authenticated or not user.is_active:
         raise not_found
-    tenant = Tenant.objects.filter(slug=slug, active=True).first()
-    if tenant is None:
+    try:
+        tenant = selectors.tenant_by_slug(slug=slug)
+    except NotFound:
+        raise not_found from None
+    if not tenant.active:
         raise not_found
     if user.is_staff:
         granted = Membership.Role.ADMIN.value
