@@ -115,7 +115,7 @@ def test_replay_all_matching_shows_the_count_before_anything_moves(server, opera
         page.get_by_label("Error contains").fill("disk")
         page.get_by_role("button", name="Filter").click()
         expect(page.locator("tbody tr")).to_have_count(2)
-        expect(page.locator(".hint")).to_contain_text("examined 3 of the 3")
+        expect(page.locator(".hint")).to_contain_text("examined 3 of the 3 in the DLQ")
         page.screenshot(path=SCREENSHOTS / "dlq-filtered.png", full_page=True)
 
         page.get_by_role("button", name="Replay all matching…").click()

@@ -235,3 +235,11 @@ def test_an_unreachable_store_answers_503_and_changes_nothing(tenant, settings):
     kv.reset()
     assert dlq_ids(tenant) == {task.id}
     assert not AuditEntry.objects.exists()
+
+
+def test_an_error_filter_alone_counts_against_the_whole_dlq(tenant):
+    kill(tenant, n=2, error="timeout")
+    page = login_as(tenant, "viewer").get(url(tenant), {"error": "timeout"})
+    text = page.content.decode()
+    assert "examined 2 of the 2 in the DLQ" in text
+    assert "in the time window" not in text
