@@ -103,7 +103,8 @@ CACHES = {
 # Bearer tokens: HS256 JWTs bound to an ApiToken row. A cached grant lives at most this many seconds, so a
 # change made behind the services' back (admin edit, tenant switched off) takes effect within it.
 CODEQ_JWT_SECRET = os.environ.get("CODEQ_JWT_SECRET", SECRET_KEY)
-CODEQ_SEALING_KEYS = os.environ.get("CODEQ_SEALING_KEYS", "")  # Fernet keys for webhook secrets at rest (tenants/sealing.py)
+# Fernet keys sealing webhook secrets at rest, first one seals (tenants/sealing.py)
+CODEQ_SEALING_KEYS = os.environ.get("CODEQ_SEALING_KEYS", "")
 CODEQ_JWT_ISSUER = os.environ.get("CODEQ_JWT_ISSUER", "codeq-platform")
 CODEQ_TOKEN_CACHE_SECONDS = int(os.environ.get("CODEQ_TOKEN_CACHE_SECONDS", "5"))
 
