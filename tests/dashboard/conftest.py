@@ -22,10 +22,11 @@ def _fresh_kv_prefix(settings) -> Iterator[str]:
     settings.CODEQ_KV_PREFIX = prefix
     layer = django_settings.CHANNEL_LAYERS["default"]
     settings.CHANNEL_LAYERS = {"default": {**layer, "CONFIG": {**layer["CONFIG"], "prefix": f"{prefix}:ws"}}}
+    store_url = django_settings.CODEQ_KV_URL  # a test may point the settings at a store that is down
     kv.reset()
     yield prefix
     kv.reset()
-    client = redis.Redis.from_url(django_settings.CODEQ_KV_URL)
+    client = redis.Redis.from_url(store_url)
     for key in client.scan_iter(match=f"{prefix}:*", count=1000):
         client.delete(key)
     client.close()

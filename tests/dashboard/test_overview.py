@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import socket
 
+from codeq_platform import kv
 from codeq_platform.engine import NewTask
 from codeq_platform.scheduler import stats
 
@@ -87,3 +89,17 @@ def test_the_last_hour_chart_counts_what_finished_since_the_stats_job_looked(mem
 
     assert 'aria-label="Last hour: 2 completed, 1 failed; busiest minute 3"' in _row(page, "media.resize")
     assert (_total(page, "completed"), _total(page, "failed")) == ("2", "1")
+
+
+def test_a_store_outage_shows_a_page_that_says_so(member_client, queues, settings):
+    client = member_client("viewer")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    settings.CODEQ_KV_URL = f"redis://127.0.0.1:{closed_port}/0"
+    kv.reset()
+
+    for page in ("", "leases/", "tasks/some-task/"):
+        r = client.get(f"/dashboard/t/acme/{page}")
+        assert r.status_code == 503, page
+        assert "The queue store is not answering right now" in r.content.decode()
