@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from codeq_platform.engine import NewTask, jsontext
 from codeq_platform.engine.core import validate_command
-from codeq_platform.errors import InvalidInput, PayloadTooLarge
+from codeq_platform.errors import InvalidInput, InvalidSchedule, PayloadTooLarge
 from tenants.services import ScheduleSpec
 
 MAX_LEASE_SECONDS = 43_200
@@ -96,7 +96,8 @@ def new_task(data: Any) -> NewTask:
     run_at_ms = None
     delay_ms = 0
     if data.get("runAt") not in (None, ""):
-        run_at_ms = rfc3339_ms(data["runAt"], "runAt", "invalid 'runAt' (use RFC3339)")
+        # A moment before 1970 is as past as any: ready now (reference §3).
+        run_at_ms = max(0, rfc3339_ms(data["runAt"], "runAt", "invalid 'runAt' (use RFC3339)"))
     else:
         delay = integer(data, "delaySeconds", 0, 0, MAX_DELAY_SECONDS, "invalid 'delaySeconds' (must be >= 0)")
         delay_ms = delay * 1000
@@ -151,8 +152,11 @@ def artifacts(value: Any) -> list[dict[str, str]]:
                 base64.b64decode(content, validate=True)
             except (binascii.Error, ValueError, TypeError):
                 raise InvalidInput("invalid 'contentBase64'", field="artifacts") from None
+            content_type = item.get("contentType")
+            if content_type is not None and not isinstance(content_type, str):
+                raise InvalidInput("invalid 'contentType' (must be a string)", field="artifacts")
             artifact["contentBase64"] = content
-            artifact["contentType"] = str(item.get("contentType") or "application/octet-stream")[:200]
+            artifact["contentType"] = (content_type or "application/octet-stream")[:200]
         elif item.get("url") is not None:
             if not isinstance(item["url"], str) or len(item["url"]) > 2048:
                 raise InvalidInput("invalid artifact url", field="artifacts")
@@ -200,9 +204,28 @@ def progress_body(data: Any, limit: int = 64 * 1024) -> Any:
     data = require_object(data)
     if set(data) != {"progress"} or data["progress"] is None:
         raise InvalidInput('body must be exactly {"progress": <non-null JSON>}', field="progress")
-    if len(jsontext.dumps(data["progress"])) > limit:
+    try:
+        size = len(jsontext.dumps_value(data["progress"]))
+    except (TypeError, ValueError):
+        raise InvalidInput("progress must be JSON", field="progress") from None
+    if size > limit:
         raise PayloadTooLarge("progress too large", field="progress")
     return data["progress"]
+
+
+def _holds_nul(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 SCHEDULE_FIELDS = frozenset({"cron", "timezone", "command", "payload", "priority", "maxAttempts", "webhook", "paused"})
@@ -225,11 +248,19 @@ def schedule_spec(data: Any) -> ScheduleSpec:
             raise InvalidInput(f"invalid body: '{name}' must be {noun}", field=name)
         return value
 
+    payload = data["payload"] if data.get("payload") is not None else {}
+    try:
+        jsontext.dumps_value(payload)
+    except (TypeError, ValueError):
+        raise InvalidSchedule(f"payload nests more than {jsontext.MAX_DEPTH} levels", field="payload") from None
+    if _holds_nul(payload):
+        # PostgreSQL's jsonb cannot hold the NUL character; a task's payload (in the KV store) can.
+        raise InvalidSchedule("the payload of a schedule cannot hold the NUL character", field="payload")
     return ScheduleSpec(
         cron=typed("cron", str, "a string", ""),
         time_zone=typed("timezone", str, "a string", "") or "UTC",
         command=typed("command", str, "a string", ""),
-        payload=data["payload"] if data.get("payload") is not None else {},
+        payload=payload,
         priority=typed("priority", int, "an integer", 0),
         max_attempts=typed("maxAttempts", int, "an integer", 0),
         webhook=typed("webhook", str, "a string", ""),

@@ -192,7 +192,7 @@ class Core:
         if spec.payload is None:
             raise _invalid("payload", "payload is required")
         try:
-            payload = jsontext.dumps(spec.payload)
+            payload = jsontext.dumps_value(spec.payload)
         except (TypeError, ValueError) as exc:
             raise _invalid("payload", "payload must be JSON") from exc
         if len(payload) > limit:
@@ -265,6 +265,8 @@ class Core:
                           [*self.header(ks, now, cmds), max_live, len(items),
                            self.new_command_flags(tenant, shard, cmds), *args]))  # fmt: skip
             owners.append((shard, cmds, items))
+        if not calls:
+            return out
         replies = yield ("many", calls) if len(calls) > 1 else calls[0]
         if len(calls) == 1:
             replies = [replies]
@@ -359,7 +361,10 @@ class Core:
     def _result_blob(self, completed: bool, result: Any, error: Any, artifacts: Any, now: int) -> bytes:
         if not isinstance(error, str):
             raise _invalid("error", "error must be a string")
-        result_json = jsontext.dumps(result).decode() if result is not None else ""
+        try:
+            result_json = jsontext.dumps_value(result).decode() if result is not None else ""
+        except (TypeError, ValueError) as exc:
+            raise _invalid("result", "result must be JSON") from exc
         artifacts_json = jsontext.dumps(artifacts).decode() if artifacts else ""
         blob = encode_result("COMPLETED" if completed else "FAILED", result_json, error, artifacts_json, now)
         if len(blob) > self.config.max_payload_bytes:
@@ -442,7 +447,10 @@ class Core:
         worker = validate_worker(worker)
         if progress is None:
             raise _invalid("progress", "progress is required")
-        body = jsontext.dumps(progress)
+        try:
+            body = jsontext.dumps_value(progress)
+        except (TypeError, ValueError) as exc:
+            raise _invalid("progress", "progress must be JSON") from exc
         if len(body) > 64 * 1024:
             raise PayloadTooLarge("progress too large", field="progress")
         shard = ks.shard_of(task_id)

@@ -206,3 +206,68 @@ async def test_odd_query_strings_are_json_answers(http, admin_bearer):
     for query in ("waitSeconds=%00", "waitSeconds=1e3", "waitSeconds=%E2%9C%93", "waitSeconds=" + "9" * 5000):
         r = await get(http, f"/tasks/{ID}/result?{query}", admin_bearer)
         assert_json_error(r)
+
+
+def _nested(depth: int, leaf: bytes = b"1") -> bytes:
+    return b"[" * depth + leaf + b"]" * depth
+
+
+async def test_values_nested_too_deeply_to_store_are_400s_and_change_nothing(http, producer_bearer, worker_bearer):
+    task = await claimed(http, producer_bearer, worker_bearer)
+    auth = {"Authorization": f"Bearer {worker_bearer}"}
+    deep = _nested(1000)
+
+    progress = await http.post(f"/v1/codeq/tasks/{task['id']}/progress", headers=auth,
+                               content=b'{"progress":' + deep + b"}")  # fmt: skip
+    result = await http.post(f"/v1/codeq/tasks/{task['id']}/result", headers=auth,
+                             content=b'{"status":"COMPLETED","result":{"a":' + deep + b"}}")  # fmt: skip
+    create = await post(http, "/tasks", producer_bearer, None, content=b'{"command":"resize","payload":' + deep + b"}")
+    long_digits = await post(http, "/tasks", producer_bearer, None, content=_nested(10_000, b"1" * 20))
+
+    for r in (progress, result, create, long_digits):
+        assert_json_error(r, 400)
+    after = (await get(http, f"/tasks/{task['id']}", worker_bearer)).json()
+    assert after["status"] == "IN_PROGRESS" and "progress" not in after
+
+
+async def test_a_value_deeper_than_orjson_writes_is_stored_and_served(http, producer_bearer, worker_bearer):
+    task = await claimed(http, producer_bearer, worker_bearer)
+    value: list = [1]
+    for _ in range(299):
+        value = [value]
+
+    reported = await post(
+        http, f"/tasks/{task['id']}/result", worker_bearer, {"status": "COMPLETED", "result": {"v": value}}
+    )
+    read = await get(http, f"/tasks/{task['id']}/result", producer_bearer)
+
+    assert reported.status_code == 200 and reported.json()["result"] == {"v": value}
+    assert read.status_code == 200 and read.json()["result"]["result"] == {"v": value}
+
+
+@pytest.mark.parametrize("path", ["/v1/codeq/nope", "/v1/codeq/openapi.json", "/v1/codeq/admin/tokens", "/healthz"])
+async def test_routes_served_by_django_echo_or_generate_the_request_id(http, admin_bearer, path):
+    auth = {"Authorization": f"Bearer {admin_bearer}"}
+
+    echoed = await http.get(path, headers={**auth, "X-Request-Id": "trace-44"})
+    generated = await http.get(path, headers=auth)
+
+    assert echoed.headers["x-request-id"] == "trace-44"
+    assert re.fullmatch(r"[0-9a-f]{32}", generated.headers["x-request-id"])
+
+
+async def test_a_body_over_the_platform_cap_is_a_413_with_the_request_id(http, producer_bearer, settings):
+    settings.CODEQ_MAX_BODY_BYTES = 1000
+    r = await http.post("/v1/codeq/tasks", content=b"{" + b" " * 2000 + b"}",
+                        headers={"Authorization": f"Bearer {producer_bearer}", "X-Request-Id": "trace-45"})  # fmt: skip
+
+    assert_json_error(r, 413)
+    assert r.headers["x-request-id"] == "trace-45"
+
+
+async def test_a_plain_django_error_under_the_prefix_is_answered_in_the_error_shape(http, admin_bearer):
+    r = await http.post("/v1/codeq/docs", headers={"Authorization": f"Bearer {admin_bearer}"})
+
+    assert_json_error(r, 405)
+    assert r.json()["error"] == "method not allowed" and "GET" in r.headers["allow"]
+    assert re.fullmatch(r"[0-9a-f]{32}", r.headers["x-request-id"])
