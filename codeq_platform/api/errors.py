@@ -79,14 +79,20 @@ def drf_handler(exc: Exception, context: dict) -> HttpResponse | None:
     detail = response.data
     if isinstance(exc, drf_exceptions.ValidationError) and isinstance(detail, dict) and "error" not in detail:
         field, problems = next(iter(detail.items()))
-        message = problems[0] if isinstance(problems, list) and problems else str(problems)
-        response.data = error_body(f"{field}: {message}", "invalid_input", field=field)
+        response.data = error_body(f"{field}: {_first_message(problems)}", "invalid_input", field=field)
     elif isinstance(detail, dict) and "error" in detail:
         response.data = {**detail, "code": getattr(exc, "default_code", "error")}
     else:
         text = detail.get("detail", detail) if isinstance(detail, dict) else detail
         response.data = error_body(str(text), getattr(exc, "default_code", "error"))
     return response
+
+
+def _first_message(problems: object) -> str:
+    """The first message of a DRF error detail, however deeply a list or its items nest it."""
+    while isinstance(problems, dict | list) and problems:
+        problems = next(iter(problems.values())) if isinstance(problems, dict) else problems[0]
+    return str(problems)
 
 
 @csrf_exempt  # an unknown route's POST must get this 404, not the CSRF middleware's HTML 403

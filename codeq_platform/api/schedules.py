@@ -11,7 +11,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
-from codeq_platform import db
+from codeq_platform import db, errors
 from codeq_platform.api import docs, inputs
 from codeq_platform.api.auth import Principal
 from codeq_platform.api.endpoint import ADMIN, by_method, endpoint, read_json
@@ -52,7 +52,14 @@ def _list(principal: Principal) -> list[dict[str, Any]]:
     return [schedule_json(s, principal.tenant_slug) for s in selectors.schedules_for(tenant=_tenant_of(principal))]
 
 
+def _named(name: str) -> bool:
+    """Whether ``name`` can be a schedule's: any other (a NUL, say) is never stored, nor sent to the database."""
+    return services.SCHEDULE_NAME_RE.fullmatch(name) is not None
+
+
 def _get(principal: Principal, name: str) -> dict[str, Any]:
+    if not _named(name):
+        raise errors.NotFound("schedule not found")
     return schedule_json(selectors.schedule_for(tenant=_tenant_of(principal), name=name), principal.tenant_slug)
 
 
@@ -62,7 +69,8 @@ def _put(principal: Principal, name: str, spec: services.ScheduleSpec) -> tuple[
 
 
 def _delete(principal: Principal, name: str) -> None:
-    services.delete_schedule(tenant=_tenant_of(principal), name=name, actor=principal.actor)
+    if _named(name):
+        services.delete_schedule(tenant=_tenant_of(principal), name=name, actor=principal.actor)
 
 
 @endpoint(methods=("GET",), roles=ADMIN, operation="admin", doc=docs.Schedules)

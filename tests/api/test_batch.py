@@ -128,3 +128,15 @@ async def test_claim_batch_is_for_workers_and_admins_of_the_tenant(http, produce
     assert forbidden.status_code == 403 and forbidden.json()["error"] == "forbidden"
     assert foreign.status_code == 204
     assert (await post(http, "/tasks/claim/batch", admin_bearer, {"count": 1})).status_code == 200
+
+
+async def test_batch_whose_items_all_fail_the_stores_checks_answers_each_error(http, producer_bearer, admin_bearer):
+    body = {
+        "tasks": [{"command": "resize", "payload": 1, "tags": [1]}, {"command": "resize", "payload": 2, "taskId": "-x"}]
+    }
+
+    r = await post(http, "/tasks/batch", producer_bearer, body)
+
+    assert r.status_code == 200
+    assert [set(item) for item in r.json()["results"]] == [{"error"}, {"error"}]
+    assert (await get(http, "/admin/queues", admin_bearer)).json() == {}

@@ -41,3 +41,13 @@ async def test_bad_create_is_a_400_naming_the_problem(http, producer_bearer, bod
 async def test_body_that_is_not_json_is_a_400(http, producer_bearer):
     r = await http.post("/v1/codeq/tasks", content=b"{nope", headers=bearer(producer_bearer))
     assert r.status_code == 400 and r.json()["error"] == "invalid body"
+
+
+@pytest.mark.parametrize("run_at", ["1960-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00"])
+async def test_run_at_before_1970_is_as_past_as_any_and_ready_now(http, producer_bearer, worker_bearer, run_at):
+    r = await http.post("/v1/codeq/tasks", json={"command": "x", "payload": 1, "runAt": run_at},
+                        headers=bearer(producer_bearer))  # fmt: skip
+    claimed = await http.post("/v1/codeq/tasks/claim", json={"commands": ["x"]}, headers=bearer(worker_bearer))
+
+    assert r.status_code == 202
+    assert claimed.status_code == 200 and claimed.json()["id"] == r.json()["id"]

@@ -101,6 +101,17 @@ async def test_bad_result_is_a_400_with_the_contracts_message(http, producer_bea
     assert (await get(http, f"/tasks/{task['id']}", producer_bearer)).json()["status"] == "IN_PROGRESS"
 
 
+async def test_an_artifact_content_type_that_is_not_a_string_is_a_400(http, producer_bearer, worker_bearer):
+    task = await claimed(http, producer_bearer, worker_bearer)
+    artifact = {"name": "log.txt", "contentBase64": base64.b64encode(b"hi").decode(), "contentType": 5}
+
+    r = await post(http, f"/tasks/{task['id']}/result", worker_bearer,
+                   {"status": "COMPLETED", "result": {}, "artifacts": [artifact]})  # fmt: skip
+
+    assert r.status_code == 400 and r.json()["field"] == "artifacts"
+    assert (await get(http, f"/tasks/{task['id']}", producer_bearer)).json()["status"] == "IN_PROGRESS"
+
+
 async def test_other_bad_results_are_400_and_keep_the_task(http, producer_bearer, worker_bearer):
     task = await claimed(http, producer_bearer, worker_bearer)
 

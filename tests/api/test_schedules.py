@@ -242,3 +242,15 @@ async def test_other_methods_get_405(http, admin_bearer):
     r = await http.post(f"{BASE}/admin/schedules/nightly", json=SPEC, headers=bearer(admin_bearer))
 
     assert r.status_code == 405 and set(r.headers["Allow"].split(", ")) == {"DELETE", "GET", "PUT"}
+
+
+async def test_a_name_holding_a_nul_is_absent_on_get_and_delete(http, admin_bearer):
+    assert (await get(http, "/admin/schedules/a%00b", admin_bearer)).status_code == 404
+    assert (await delete(http, admin_bearer, "a%00b")).status_code == 204
+
+
+async def test_a_payload_holding_a_nul_is_422_naming_the_payload(http, admin_bearer):
+    r = await put(http, admin_bearer, "nul", {**SPEC, "payload": {"k": "a\u0000b"}})
+
+    assert r.status_code == 422 and r.json()["field"] == "payload"
+    assert (await get(http, "/admin/schedules/nul", admin_bearer)).status_code == 404

@@ -68,3 +68,14 @@ def test_webhook_with_unknown_event_is_refused(admin_bearer):
         "/v1/codeq/admin/webhooks", {"url": "https://x.example", "events": ["task.eaten"]}, format="json"
     )
     assert r.status_code == 400 and r.json()["field"] == "events"
+
+
+def test_a_bad_item_of_a_list_field_is_named_in_a_plain_message(admin_bearer):
+    r = client(admin_bearer).post(
+        "/v1/codeq/admin/webhooks",
+        {"url": "https://x.example", "events": ["task.completed"], "commands": ["ok", ""]},
+        format="json",
+    )
+
+    assert r.status_code == 400 and r.json()["field"] == "commands"
+    assert r.json()["error"] == "commands: This field may not be blank."
