@@ -68,7 +68,11 @@ class EmbeddedKV:
             "--daemonize", "yes" if self.daemonize else "no",
             "--pidfile", str(self.directory / "kv.pid"),
         ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        # its own session: a terminal's Ctrl-C must not stop the store under the processes still using it;
+        # its owner shuts it down last (stop())
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
+        )
         deadline = time.monotonic() + 10
         while not self.is_up():
             if time.monotonic() > deadline:
@@ -76,14 +80,15 @@ class EmbeddedKV:
             time.sleep(0.02)
 
     def stop(self) -> None:
-        """Shut the server down (it writes its append-only file first)."""
-        if self.is_up():
-            with contextlib.suppress(redis.ConnectionError):
-                redis.Redis(unix_socket_path=str(self.socket_path)).shutdown(nosave=False)
+        """Shut the server down; it flushes its append-only file first (SIGTERM is redis-server's
+        graceful shutdown, and needs no client that would retry against a closing socket)."""
         if self.process is not None:
+            self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
-
+        elif self.is_up():
+            with contextlib.suppress(redis.ConnectionError):
+                redis.Redis(unix_socket_path=str(self.socket_path), retry=None).shutdown(nosave=False)
 
 def shared_url(var_dir: Path) -> str:
     """URL of the embedded server for ``var_dir``, started as a daemon if none is running."""

@@ -13,6 +13,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,26 +78,14 @@ def main() -> None:
     password, tokens = _demo()
 
     python = sys.executable
-    children = [
-        subprocess.Popen(
-            [
-                python,
-                "-m",
-                "granian",
-                "--interface",
-                "asginl",
-                "codeq_platform.asgi:application",
-                "--host",
-                HOST,
-                "--port",
-                str(PORT),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
+    web = [python, "-m", "granian", "--interface", "asginl", "codeq_platform.asgi:application",
+           "--host", HOST, "--port", str(PORT), "--log-level", "warning"]  # fmt: skip
+    children = {
+        "the web server": subprocess.Popen(web, cwd=ROOT, start_new_session=True),
+        "the scheduler": subprocess.Popen(
+            [python, str(ROOT / "manage.py"), "codeq_scheduler"], cwd=ROOT, start_new_session=True
         ),
-        subprocess.Popen([python, str(ROOT / "manage.py"), "codeq_scheduler"], cwd=ROOT),
-    ]
+    }
     base = f"http://{HOST}:{PORT}"
     print(
         f"""
@@ -123,22 +112,39 @@ Ctrl-C stops everything.
         flush=True,
     )
 
-    def stop(signum, frame):
-        for child in children:
+    # The children run in sessions of their own, so a terminal's Ctrl-C reaches this process only and
+    # each child is asked to stop exactly once (a second signal can hang granian's signal handling).
+    stopping: list[bool] = []
+
+    def stop(signum=None, frame=None):
+        if stopping:
+            return
+        stopping.append(True)
+        for child in children.values():
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    failed = None
     try:
-        for child in children:
-            child.wait()
+        while not stopping and failed is None:
+            failed = next((name for name, child in children.items() if child.poll() is not None), None)
+            time.sleep(0.2)
+        if failed is not None:
+            print(f"{failed} exited with code {children[failed].returncode}; stopping everything.", flush=True)
     finally:
-        stop(None, None)
-        for child in children:
-            child.wait()
+        stop()
+        for child in children.values():
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
         if kv_server is not None:
             kv_server.stop()
+    if failed is not None:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ every process it started, and a task accepted before the stop is still there aft
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -66,24 +67,52 @@ class Platform:
         except httpx.HTTPError:
             return False
 
+    def descendants(self) -> set[int]:
+        """Every process ``make run`` started, whatever session it runs in."""
+        table = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout.split()
+        children: dict[int, list[int]] = {}
+        for pid, ppid in zip(table[::2], table[1::2], strict=True):
+            children.setdefault(int(ppid), []).append(int(pid))
+        found, todo = set(), [self.proc.pid]
+        while todo:
+            for child in children.get(todo.pop(), []):
+                found.add(child)
+                todo.append(child)
+        return found
+
     def interrupt(self) -> int:
-        """Ctrl-C: SIGINT to the whole group, as a terminal sends it."""
+        """Ctrl-C: SIGINT to the foreground process group, as a terminal sends it; then every process
+        it started must be gone."""
+        started = self.descendants()
+        assert len(started) >= 2, "the web server and the scheduler should be running"
         os.killpg(self.proc.pid, signal.SIGINT)
         code = self.proc.wait(timeout=60)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            try:
-                os.killpg(self.proc.pid, 0)
-            except ProcessLookupError:
+            alive = {pid for pid in started if _alive(pid)}
+            if not alive:
                 return code
             time.sleep(0.1)
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        raise AssertionError("processes of make run outlived Ctrl-C")
+        for pid in alive:
+            os.kill(pid, signal.SIGKILL)
+        raise AssertionError(f"processes of make run outlived Ctrl-C: {sorted(alive)}")
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
+            for pid in self.descendants():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat")
+    return not (state.exists() and state.read_text().rsplit(")", 1)[-1].split()[0] == "Z")
 
 
 @pytest.fixture
