@@ -1,10 +1,13 @@
 """URL routes of the platform."""
 
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
 
 from codeq_platform import health, metrics
+from codeq_platform.api.errors import not_found
+from dashboard.views import page_not_found
 
 urlpatterns = [
     path("v1/codeq/", include("codeq_platform.api.urls")),
@@ -16,5 +19,10 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="dashboard:home")),
 ]
 
-handler404 = "codeq_platform.api.errors.not_found"
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Browsers on the dashboard get a page; everyone else the API's JSON error."""
+    return page_not_found(request) if request.path.startswith("/dashboard/") else not_found(request)
+
+
 handler500 = "codeq_platform.api.errors.server_error"

@@ -44,6 +44,12 @@ def switch(request: HttpRequest) -> HttpResponse:
     return redirect(url)
 
 
+def page_not_found(request: HttpRequest) -> HttpResponse:
+    """An unknown address under /dashboard/: a page a browser user can go on from, not the API's JSON."""
+    message = "There is no such page. It may have moved, or the address was mistyped."
+    return render(request, "dashboard/error.html", {"title": "Not found", "message": message}, status=404)
+
+
 def store_down(request: HttpRequest, error: StoreUnavailable) -> HttpResponse:
     """The page shown while the queue store does not answer (it recovers by itself)."""
     message = "The queue store is not answering right now; this page will work again once it is back."

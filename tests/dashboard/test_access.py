@@ -127,3 +127,14 @@ def test_login_and_logout(tenant, queues):
 
     assert client.post("/dashboard/logout/")["Location"] == "/dashboard/login/"
     assert client.get("/dashboard/t/acme/leases/").status_code == 302
+
+
+def test_an_unknown_dashboard_address_is_a_page_and_an_unknown_api_route_json(member_client):
+    client = member_client("viewer")
+
+    page = client.get("/dashboard/no/such/page/")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+    assert "There is no such page" in page.content.decode()
+
+    api = client.get("/no/such/route")
+    assert api.status_code == 404 and api.json()["error"] == "not found"
