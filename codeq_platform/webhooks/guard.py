@@ -30,10 +30,13 @@ def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
 def resolve_public(url: str, *, allow_private: bool) -> list[str]:
     """The addresses ``url``'s host resolves to, all of which may be connected to; raises
     BlockedAddress naming the reason otherwise."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a port out of range, an unclosed IPv6 bracket: the attempt fails, it must not raise
+        raise BlockedAddress("webhook url is not a valid http(s) URL", field="url") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BlockedAddress("webhook url must be http(s) with a host", field="url")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     return public_addresses(parts.hostname, port, allow_private=allow_private)
 
 

@@ -114,6 +114,15 @@ async def test_private_loopback_and_metadata_targets_are_refused_unless_allowed(
     assert receiver.received == []
 
 
+@pytest.mark.parametrize("url", ["http://example.com:99999/hook", "http://[::1/hook"])
+async def test_a_url_that_cannot_be_parsed_is_a_failed_attempt_not_an_exception(client, url):
+    """Result callbacks and schedules accept such URLs; the dispatcher must record the failure, not
+    leave the delivery leased and unrecorded."""
+    attempt = await send(client, url, allow_private=False)
+    assert not attempt.ok and attempt.status_code is None
+    assert attempt.error == "webhook url is not a valid http(s) URL"
+
+
 async def test_a_kept_alive_connection_is_not_reused_past_the_guard(client, receiver):
     assert (await send(client, receiver.url())).ok
     refused = await send(client, receiver.url(), allow_private=False)
