@@ -138,3 +138,10 @@ def test_an_unknown_dashboard_address_is_a_page_and_an_unknown_api_route_json(me
 
     api = client.get("/no/such/route")
     assert api.status_code == 404 and api.json()["error"] == "not found"
+
+
+def test_no_page_can_be_framed_by_another_site(member_client, queues):
+    """The DLQ's replay and purge buttons are one click: a framing page must not trick an operator into it."""
+    r = member_client("admin").get("/dashboard/t/acme/dlq/")
+
+    assert r.status_code == 200 and r["X-Frame-Options"] == "DENY"
