@@ -13,6 +13,7 @@ import re
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -23,6 +24,7 @@ from tenants import selectors, services
 from tenants.models import ApiToken, Membership, WebhookSubscription
 
 ADMIN = Membership.Role.ADMIN
+PAGE_SIZE = 50
 GRACE_CHOICES = [(0, "none: the old secret stops now"), (3600, "1 hour"), (86400, "24 hours"), (7 * 86400, "7 days")]
 
 
@@ -97,8 +99,9 @@ def tokens(request: HttpRequest, access: TenantAccess) -> HttpResponse:
         else:
             return render(request, "dashboard/error.html", {"title": "Bad request", "message": "unknown action"},
                           status=400)  # fmt: skip
+    page = Paginator(selectors.tokens_for(tenant=tenant), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "dashboard/tokens.html", {
-        "tokens": selectors.tokens_for(tenant=tenant), "form": form, "issued": issued,
+        "page": page, "form": form, "issued": issued,
     }, status=status)  # fmt: skip
 
 
@@ -142,9 +145,11 @@ def webhooks(request: HttpRequest, access: TenantAccess) -> HttpResponse:
                 form = SubscriptionForm()
         if not created:
             status = 400
-    last = deliveries.last_delivery_by_subscription(tenant=tenant)
-    rows = [(sub, last.get(sub.pk)) for sub in selectors.webhook_subscriptions_for(tenant=tenant)]
-    return render(request, "dashboard/webhooks.html", {"rows": rows, "form": form, "created": created}, status=status)
+    page = Paginator(selectors.webhook_subscriptions_for(tenant=tenant), PAGE_SIZE).get_page(request.GET.get("page"))
+    last = deliveries.last_delivery_by_subscription(tenant=tenant, subscription_ids=[sub.pk for sub in page])
+    rows = [(sub, last.get(sub.pk)) for sub in page]
+    return render(request, "dashboard/webhooks.html", {"rows": rows, "page": page, "form": form, "created": created},
+                  status=status)  # fmt: skip
 
 
 @tenant_view(ADMIN)

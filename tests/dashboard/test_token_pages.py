@@ -86,3 +86,15 @@ def test_issuing_without_the_csrf_token_is_refused(tenant):
     response = login_as(tenant, "admin").post(url(tenant), {"action": "create", "name": "x", "role": "worker"})
     assert response.status_code == 403
     assert not ApiToken.objects.exists()
+
+
+def test_the_list_is_paginated_newest_first(tenant):
+    ApiTokenFactory.create_batch(51, tenant=tenant)
+    admin = login_as(tenant, "admin")
+
+    first = admin.get(url(tenant)).content.decode()
+    second = admin.get(url(tenant), {"page": 2}).content.decode()
+
+    assert first.count('name="token_id"') == 50 and second.count('name="token_id"') == 1
+    assert "Page 1 of 2" in first and "Page 2 of 2" in second
+    assert "token-" in second and re.search(r"<td>token-\d+</td>", second)

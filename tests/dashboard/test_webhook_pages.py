@@ -158,3 +158,22 @@ def test_only_admins_send_test_events_or_redeliver(tenant, role):
     assert submit(client, url(tenant, sub), {"action": "test"}).status_code == 403
     assert submit(client, url(tenant, sub), {"action": "redeliver", "delivery": str(delivery.id)}).status_code == 403
     assert Delivery.objects.count() == 1
+
+
+def test_the_list_is_paginated_and_its_last_deliveries_cost_the_same_queries_at_any_size(
+    tenant, django_assert_max_num_queries
+):
+    subs = WebhookSubscriptionFactory.create_batch(55, tenant=tenant)
+    for sub in subs:
+        delivery = Delivery.objects.create(tenant=tenant, subscription=sub, kind="event", event_type="task.dead",
+                                           task_id="t-1", url=sub.url, body="{}", status="dead", attempts=1,
+                                           max_attempts=1)  # fmt: skip
+        DeliveryAttempt.objects.create(delivery=delivery, number=1, ok=False, status_code=410, latency_ms=7)
+    admin = login_as(tenant, "admin")
+
+    with django_assert_max_num_queries(15):
+        first = admin.get(url(tenant)).content.decode()
+    second = admin.get(url(tenant), {"page": 2}).content.decode()
+
+    assert first.count("/codeq/") == 50 and second.count("/codeq/") == 5
+    assert first.count("410") == 50 and "Page 1 of 2" in first and "Page 2 of 2" in second
