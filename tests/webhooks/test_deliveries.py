@@ -27,7 +27,6 @@ from codeq_platform.webhooks.signing import key_of
 from tenants.services import create_tenant
 from tests.api.calls import claim, create, post
 from tests.factories import WebhookSubscriptionFactory
-from tests.webhooks.receivers import Receiver
 
 pytestmark = pytest.mark.django_db(
     transaction=True,
@@ -44,21 +43,6 @@ def _fast_webhooks(settings) -> None:
     settings.CODEQ_WEBHOOK_ALLOW_PRIVATE = True
     settings.CODEQ_WEBHOOK_CALLBACK_BASE_SECONDS = 0.05
     settings.CODEQ_WEBHOOK_EVENT_BASE_SECONDS = 0.05
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def dispatcher():
-    running = Dispatcher(concurrency=10, timeout=2.0, allow_private=True, grace=1)
-    running.start()
-    yield running
-    running.stop()
 
 
 def engine(tenant):

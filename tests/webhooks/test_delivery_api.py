@@ -10,12 +10,10 @@ import pytest
 from rest_framework.test import APIClient
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from codeq_platform.webhooks.dispatcher import Dispatcher
 from codeq_platform.webhooks.models import Delivery
 from codeq_platform.webhooks.secrets import tenant_secrets
 from tenants.models import AuditEntry
 from tests.factories import WebhookSubscriptionFactory
-from tests.webhooks.receivers import Receiver
 
 pytestmark = pytest.mark.django_db(
     transaction=True,
@@ -31,21 +29,6 @@ BASE = "/v1/codeq/admin/webhooks"
 @pytest.fixture(autouse=True)
 def _private_targets_allowed(settings) -> None:
     settings.CODEQ_WEBHOOK_ALLOW_PRIVATE = True
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def dispatcher():
-    running = Dispatcher(concurrency=5, timeout=2.0, allow_private=True, grace=1)
-    running.start()
-    yield running
-    running.stop()
 
 
 def client(token: str) -> APIClient:

@@ -16,13 +16,6 @@ BODY = json.dumps({"taskId": "t-1", "status": "COMPLETED", "result": {"n": 1}}).
 
 
 @pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 async def client():
     async with new_client(connect_timeout=2, read_timeout=5) as pooled:
         yield pooled
