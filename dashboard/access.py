@@ -117,7 +117,8 @@ def tenant_view(role: str = Membership.Role.VIEWER) -> Callable:
                 access.require(role)
             except NoAccess as error:
                 return refusal(request, error)
-            request.session["dashboard_tenant"] = access.tenant.slug
+            if request.session.get("dashboard_tenant") != access.tenant.slug:  # a write only when it changes
+                request.session["dashboard_tenant"] = access.tenant.slug
             return view(request, access, **kwargs)
 
         return wrapper

@@ -145,3 +145,13 @@ def test_no_page_can_be_framed_by_another_site(member_client, queues):
     r = member_client("admin").get("/dashboard/t/acme/dlq/")
 
     assert r.status_code == 200 and r["X-Frame-Options"] == "DENY"
+
+
+def test_browsing_one_tenant_saves_the_session_only_when_the_tenant_changes(member_client, foreign_tenant, queues):
+    """The landing page's memory of the last tenant must not cost a session write on every page view."""
+    client = member_client("viewer")
+    MembershipFactory(tenant=foreign_tenant, user=client.get("/dashboard/t/acme/").wsgi_request.user)
+
+    assert "sessionid" not in client.get("/dashboard/t/acme/leases/").cookies
+    assert "sessionid" in client.get("/dashboard/t/globex/").cookies
+    assert client.get("/dashboard/").url == "/dashboard/t/globex/"
