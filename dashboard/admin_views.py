@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from codeq_platform.errors import Conflict, NotFound
+from codeq_platform.webhooks import deliveries as outbound
 from dashboard import deliveries
 from dashboard.access import TenantAccess, tenant_view
 from tenants import selectors, services
@@ -188,7 +189,7 @@ def webhook(request: HttpRequest, access: TenantAccess, subscription_id: int) ->
         else:
             status = 400
     elif action == "test":
-        deliveries.send_test(subscription=subscription, actor=_actor(request))
+        outbound.send_test_event(subscription=subscription, actor=_actor(request))
         messages.success(request, "Queued a test event; it appears below once sent (reload the page).")
         return redirect(request.path)
     elif action == "redeliver":

@@ -1,5 +1,5 @@
-"""Webhook deliveries on the admin's pages: what was sent where and how the receiver answered, and the
-two actions on them (a test event, a redelivery), each audited under the admin who asked."""
+"""Webhook deliveries on the admin's pages: what was sent where and how the receiver answered, and a
+redelivery limited to the subscription the page shows (the test event is ``webhooks.deliveries``' own)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from django.db.models import OuterRef, Prefetch, Subquery
 from codeq_platform.errors import Conflict, NotFound
 from codeq_platform.webhooks import deliveries as outbound
 from codeq_platform.webhooks.models import Delivery, DeliveryAttempt
-from tenants import services
 from tenants.models import Tenant, WebhookSubscription
 
 FINISHED = (Delivery.Status.DELIVERED, Delivery.Status.DEAD)
@@ -44,14 +43,6 @@ def last_delivery_by_subscription(*, tenant: Tenant, subscription_ids: list[int]
     )
     found = Delivery.objects.filter(pk__in=[pk for pk in ids if pk is not None])
     return {row.delivery.subscription_id: row for row in _rows(found)}
-
-
-def send_test(*, subscription: WebhookSubscription, actor: str) -> Delivery:
-    """Queue a test event to ``subscription`` (one attempt, sent even while it is paused)."""
-    delivery = outbound.send_test_event(subscription=subscription)
-    services.record_audit(tenant=subscription.tenant, actor=actor, action="webhook.test", target=subscription.url,
-                          detail={"subscriptionId": subscription.pk, "deliveryId": str(delivery.id)})  # fmt: skip
-    return delivery
 
 
 def redeliver(*, tenant: Tenant, subscription: WebhookSubscription, delivery_id: str, actor: str) -> Delivery:

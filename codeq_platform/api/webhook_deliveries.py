@@ -101,7 +101,7 @@ class SubscriptionTest(APIView):
                                "paused); one attempt, shown in its deliveries.")  # fmt: skip
     def post(self, request: Request, subscription_id: int) -> Response:
         sub = selectors.webhook_subscription_for(tenant=_tenant(request), subscription_id=subscription_id)
-        delivery = deliveries.send_test_event(subscription=sub)
+        delivery = deliveries.send_test_event(subscription=sub, actor=request.auth.actor)
         return Response({"deliveryId": delivery.id, "status": delivery.status}, status=status.HTTP_202_ACCEPTED)
 
 

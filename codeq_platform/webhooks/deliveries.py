@@ -259,8 +259,9 @@ def pause_if_failing(subscription_pk: int | None) -> bool:
     return True
 
 
-def send_test_event(*, subscription: WebhookSubscription) -> Delivery:
-    """Queue a ``webhook.test`` event to ``subscription`` (sent even while it is paused, one attempt)."""
+def send_test_event(*, subscription: WebhookSubscription, actor: str) -> Delivery:
+    """Queue a ``webhook.test`` event to ``subscription`` (sent even while it is paused, one attempt),
+    audited under ``actor`` whichever route (API or dashboard) asked."""
     now_ms = int(time.time() * 1000)
     body = orjson.dumps({"type": TEST_EVENT, "timestamp": rfc3339(now_ms),
                          "data": {"subscriptionId": subscription.pk}}).decode()  # fmt: skip
@@ -268,6 +269,8 @@ def send_test_event(*, subscription: WebhookSubscription) -> Delivery:
                                        event_type=TEST_EVENT, url=subscription.url, body=body,
                                        max_attempts=policy_for(Delivery.Kind.TEST).attempts)  # fmt: skip
     enqueue(kv.sync_engine(), [delivery], priority=9)
+    record_audit(tenant=subscription.tenant, actor=actor, action="webhook.test", target=subscription.url,
+                 detail={"subscriptionId": subscription.pk, "deliveryId": str(delivery.id)})  # fmt: skip
     return delivery
 
 

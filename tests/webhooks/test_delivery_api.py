@@ -61,6 +61,8 @@ def test_a_test_event_reaches_even_a_paused_subscription_signed_with_its_secret(
     [attempt] = listed["attemptLog"]
     assert attempt["ok"] and attempt["statusCode"] == 200 and attempt["responseBody"] == '{"ok":true}'
     assert attempt["latencyMs"] >= 0
+    audit = AuditEntry.objects.get(tenant=tenant, action="webhook.test")
+    assert audit.actor.startswith("token:") and audit.detail["deliveryId"] == r.json()["deliveryId"]
 
 
 def test_deliveries_are_listed_newest_first_page_by_page(admin_bearer, tenant):
