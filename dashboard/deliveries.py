@@ -8,12 +8,10 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Prefetch, Subquery
 
-from codeq_platform.errors import Conflict, NotFound
+from codeq_platform.errors import NotFound
 from codeq_platform.webhooks import deliveries as outbound
 from codeq_platform.webhooks.models import Delivery, DeliveryAttempt
 from tenants.models import Tenant, WebhookSubscription
-
-FINISHED = (Delivery.Status.DELIVERED, Delivery.Status.DEAD)
 
 
 @dataclass(frozen=True)
@@ -52,6 +50,4 @@ def redeliver(*, tenant: Tenant, subscription: WebhookSubscription, delivery_id:
         delivery = Delivery.objects.get(tenant=tenant, subscription=subscription, pk=delivery_id)
     except (Delivery.DoesNotExist, ValidationError):
         raise NotFound("delivery not found") from None
-    if delivery.status not in FINISHED:
-        raise Conflict("this delivery is still being sent; redeliver it once it has finished")
     return outbound.redeliver(delivery=delivery, actor=actor)

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from codeq_platform.api.auth import IsAdmin
-from codeq_platform.errors import Conflict, InvalidInput
+from codeq_platform.errors import InvalidInput
 from codeq_platform.webhooks import deliveries, secrets
 from codeq_platform.webhooks import selectors as delivery_selectors
 from codeq_platform.webhooks.models import Delivery, DeliveryAttempt
@@ -124,8 +124,6 @@ class DeliveryRedeliver(APIView):
                                "attempts. 409 while it is still being sent.")  # fmt: skip
     def post(self, request: Request, delivery_id: uuid.UUID) -> Response:
         delivery = delivery_selectors.delivery_for(tenant=_tenant(request), delivery_id=delivery_id)
-        if delivery.status in (Delivery.Status.PENDING, Delivery.Status.RETRYING):
-            raise Conflict("delivery is still being sent")
         delivery = deliveries.redeliver(delivery=delivery, actor=request.auth.actor)
         return Response({"deliveryId": delivery.id, "status": delivery.status}, status=status.HTTP_202_ACCEPTED)
 

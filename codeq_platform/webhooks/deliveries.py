@@ -33,7 +33,7 @@ from django.utils import timezone
 from codeq_platform import kv
 from codeq_platform.api.representations import result_json, rfc3339
 from codeq_platform.engine import Engine, NewTask, OutboxEvent, Task, TaskResult
-from codeq_platform.errors import CodeqError, NotFound
+from codeq_platform.errors import CodeqError, Conflict, NotFound
 from codeq_platform.webhooks.models import Delivery, DeliveryAttempt
 from codeq_platform.webhooks.outbound import Attempt
 from codeq_platform.webhooks.secrets import tenant_secrets
@@ -275,15 +275,25 @@ def send_test_event(*, subscription: WebhookSubscription, actor: str) -> Deliver
 
 
 def redeliver(*, delivery: Delivery, actor: str) -> Delivery:
-    """Send a delivery again, same id and body, with a fresh budget of attempts."""
-    delivery.status = Delivery.Status.PENDING
-    delivery.max_attempts = policy_for(delivery.kind).attempts
-    delivery.updated = timezone.now()
-    delivery.save(update_fields=["status", "max_attempts", "updated"])
-    enqueue(kv.sync_engine(), [delivery], priority=9, round_key=f":r{delivery.attempts}")
-    record_audit(tenant=delivery.tenant, actor=actor, action="webhook.redeliver", target=delivery.url,
-                 task_ids=[delivery.task_id] if delivery.task_id else [],
-                 detail={"deliveryId": str(delivery.id)})  # fmt: skip
+    """Send a finished (delivered or dead) delivery again, same id and body, with a fresh budget of
+    attempts; Conflict while it is still being sent.
+
+    The row is locked and the send queued before the new status commits: two requests at once queue one
+    send, and a store that is down leaves the delivery finished (so it can be redelivered later) instead
+    of pending with nothing queued, which would refuse every later redelivery.
+    """
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().get(pk=delivery.pk)
+        if delivery.status not in (Delivery.Status.DELIVERED, Delivery.Status.DEAD):
+            raise Conflict("this delivery is still being sent; redeliver it once it has finished")
+        delivery.status = Delivery.Status.PENDING
+        delivery.max_attempts = policy_for(delivery.kind).attempts
+        delivery.updated = timezone.now()
+        delivery.save(update_fields=["status", "max_attempts", "updated"])
+        record_audit(tenant=delivery.tenant, actor=actor, action="webhook.redeliver", target=delivery.url,
+                     task_ids=[delivery.task_id] if delivery.task_id else [],
+                     detail={"deliveryId": str(delivery.id)})  # fmt: skip
+        enqueue(kv.sync_engine(), [delivery], priority=9, round_key=f":r{delivery.attempts}")
     return delivery
 
 

@@ -10,9 +10,10 @@ import pytest
 from rest_framework.test import APIClient
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from codeq_platform import kv
 from codeq_platform.webhooks.models import Delivery
 from codeq_platform.webhooks.secrets import tenant_secrets
-from tenants.models import AuditEntry
+from tenants.models import INTERNAL_TENANT_SLUG, AuditEntry
 from tests.factories import WebhookSubscriptionFactory
 
 pytestmark = pytest.mark.django_db(
@@ -102,7 +103,31 @@ def test_a_delivery_still_being_sent_cannot_be_redelivered(admin_bearer, tenant)
     sub = WebhookSubscriptionFactory(tenant=tenant)
     delivery_id = client(admin_bearer).post(f"{BASE}/{sub.pk}/test").json()["deliveryId"]
     r = client(admin_bearer).post(f"{BASE}/deliveries/{delivery_id}/redeliver")
-    assert r.status_code == 409 and r.json()["error"] == "delivery is still being sent"
+    assert (
+        r.status_code == 409
+        and r.json()["error"] == "this delivery is still being sent; redeliver it once it has finished"
+    )
+
+
+def test_a_redelivery_refused_by_a_store_that_is_down_can_be_asked_again(admin_bearer, tenant, settings):
+    sub = WebhookSubscriptionFactory(tenant=tenant)
+    delivery = Delivery.objects.create(tenant=tenant, subscription=sub, kind="event", event_type="task.dead",
+                                       task_id="t-1", url=sub.url, body="{}", status="dead", attempts=8,
+                                       max_attempts=8)  # fmt: skip
+    redeliver = f"{BASE}/deliveries/{delivery.id}/redeliver"
+    real_url = settings.CODEQ_KV_URL
+    settings.CODEQ_KV_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    kv.reset()
+    try:
+        assert client(admin_bearer).post(redeliver).status_code == 503
+    finally:
+        settings.CODEQ_KV_URL = real_url
+        kv.reset()
+    delivery.refresh_from_db()
+    assert delivery.status == "dead" and not AuditEntry.objects.filter(action="webhook.redeliver").exists()
+
+    assert client(admin_bearer).post(redeliver).status_code == 202
+    assert kv.sync_engine().queue_stats(INTERNAL_TENANT_SLUG, "webhook.deliver").ready == 1
 
 
 def test_another_tenants_or_a_missing_delivery_is_404(admin_bearer, foreign_bearer, tenant, foreign_tenant):
