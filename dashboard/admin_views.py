@@ -17,10 +17,11 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from codeq_platform.errors import Conflict, NotFound
+from codeq_platform.errors import Conflict, NotFound, StoreUnavailable
 from codeq_platform.webhooks import deliveries as outbound
 from dashboard import deliveries
 from dashboard.access import TenantAccess, tenant_view
+from dashboard.views import store_down
 from tenants import selectors, services
 from tenants.models import ApiToken, Membership, WebhookSubscription
 
@@ -189,7 +190,10 @@ def webhook(request: HttpRequest, access: TenantAccess, subscription_id: int) ->
         else:
             status = 400
     elif action == "test":
-        outbound.send_test_event(subscription=subscription, actor=_actor(request))
+        try:
+            outbound.send_test_event(subscription=subscription, actor=_actor(request))
+        except StoreUnavailable as error:
+            return store_down(request, error)
         messages.success(request, "Queued a test event; it appears below once sent (reload the page).")
         return redirect(request.path)
     elif action == "redeliver":
@@ -199,6 +203,8 @@ def webhook(request: HttpRequest, access: TenantAccess, subscription_id: int) ->
         except NotFound:
             return render(request, "dashboard/error.html", {"title": "Not found", "message": "No such delivery here."},
                           status=404)  # fmt: skip
+        except StoreUnavailable as error:
+            return store_down(request, error)
         except Conflict as exc:
             messages.warning(request, exc.message.capitalize() + ".")
         else:

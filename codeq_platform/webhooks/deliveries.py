@@ -265,12 +265,13 @@ def send_test_event(*, subscription: WebhookSubscription, actor: str) -> Deliver
     now_ms = int(time.time() * 1000)
     body = orjson.dumps({"type": TEST_EVENT, "timestamp": rfc3339(now_ms),
                          "data": {"subscriptionId": subscription.pk}}).decode()  # fmt: skip
-    delivery = Delivery.objects.create(tenant=subscription.tenant, subscription=subscription, kind=Delivery.Kind.TEST,
-                                       event_type=TEST_EVENT, url=subscription.url, body=body,
-                                       max_attempts=policy_for(Delivery.Kind.TEST).attempts)  # fmt: skip
-    enqueue(kv.sync_engine(), [delivery], priority=9)
-    record_audit(tenant=subscription.tenant, actor=actor, action="webhook.test", target=subscription.url,
-                 detail={"subscriptionId": subscription.pk, "deliveryId": str(delivery.id)})  # fmt: skip
+    with transaction.atomic():  # a store that is down leaves no pending row that nothing will ever send
+        delivery = Delivery.objects.create(tenant=subscription.tenant, subscription=subscription,
+                                           kind=Delivery.Kind.TEST, event_type=TEST_EVENT, url=subscription.url,
+                                           body=body, max_attempts=policy_for(Delivery.Kind.TEST).attempts)  # fmt: skip
+        record_audit(tenant=subscription.tenant, actor=actor, action="webhook.test", target=subscription.url,
+                     detail={"subscriptionId": subscription.pk, "deliveryId": str(delivery.id)})  # fmt: skip
+        enqueue(kv.sync_engine(), [delivery], priority=9)
     return delivery
 
 

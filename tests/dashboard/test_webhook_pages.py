@@ -112,6 +112,25 @@ def test_send_test_event_queues_a_delivery_and_audits_it(tenant):
     assert entry.actor == "ada" and entry.detail["deliveryId"] == str(delivery.id)
 
 
+def test_with_the_store_down_a_test_event_or_redelivery_answers_503_and_leaves_nothing_stuck(tenant, settings):
+    sub = WebhookSubscriptionFactory(tenant=tenant)
+    finished = _finished_delivery(tenant, sub)
+    admin = login_as(tenant, "admin")
+    admin.get(url(tenant, sub))
+    real_url = settings.CODEQ_KV_URL
+    settings.CODEQ_KV_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    kv.reset()
+    try:
+        assert submit(admin, url(tenant, sub), {"action": "test"}).status_code == 503
+        redelivery = submit(admin, url(tenant, sub), {"action": "redeliver", "delivery": str(finished.id)})
+        assert redelivery.status_code == 503
+    finally:
+        settings.CODEQ_KV_URL = real_url
+        kv.reset()
+    assert list(Delivery.objects.filter(subscription=sub).values_list("status", flat=True)) == ["dead"]
+    assert not AuditEntry.objects.filter(action__in=["webhook.test", "webhook.redeliver"]).exists()
+
+
 def _finished_delivery(tenant, sub, status="dead"):
     return Delivery.objects.create(tenant=tenant, subscription=sub, kind="event", event_type="task.dead", task_id="t-9",
                                    url=sub.url, body="{}", status=status, attempts=5, max_attempts=5)  # fmt: skip
