@@ -114,6 +114,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["codeq_platform.api.auth.CanRead"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "codeq_platform.api.errors.drf_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "codeq_platform.api.parsers.AnyContentTypeJSONParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
@@ -129,6 +133,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/v1/codeq",
     "ENUM_NAME_OVERRIDES": {"TaskStatus": ["PENDING", "IN_PROGRESS", "COMPLETED", "FAILED"]},
+    # Bodies are JSON whatever their Content-Type (the contract's §1): the schema lists JSON only.
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "codeq_platform.api.docs.path_patterns"],
 }
 
 # The queue engine.

@@ -108,8 +108,13 @@ def _ok(serializer, status: int = 200) -> dict:
     return {status: serializer}
 
 
+def _limit(high: int, default: int, description: str = "") -> OpenApiParameter:
+    schema = {"type": "integer", "minimum": 1, "maximum": high, "default": default}
+    return OpenApiParameter("limit", schema, description=description)
+
+
 _PAGE = [
-    OpenApiParameter("limit", int, description="page size"),
+    _limit(500, 100, "page size"),
     OpenApiParameter("cursor", str, description="the previous page's nextCursor"),
 ]
 
@@ -315,7 +320,11 @@ class Queues(_Doc):
     @extend_schema(
         operation_id="queues",
         responses={
-            **_ok(inline_serializer("QueueCounts", {"codeq:q:<cmd>:<tenant>:<state>": serializers.IntegerField()})),
+            200: {
+                "type": "object",
+                "description": "queue key (codeQ's form, codeq:q:<cmd>:<tenant>:<state>) to task count",
+                "additionalProperties": {"type": "integer", "minimum": 0},
+            },
             **_errors(),
         },
         tags=["admin"],
@@ -396,7 +405,7 @@ class RequeueCommand(_Doc):
     @extend_schema(
         operation_id="requeue_command",
         request=None,
-        parameters=[OpenApiParameter("limit", int)],
+        parameters=[_limit(1000, 100, "tasks to move in this call")],
         responses={**_ok(_MOVED), **_errors()},
         tags=["admin"],
         summary="Requeue a command's DLQ, oldest first",
@@ -407,7 +416,7 @@ class RequeueCommand(_Doc):
 class PurgeDlq(_Doc):
     @extend_schema(
         operation_id="purge_dlq",
-        parameters=[OpenApiParameter("limit", int)],
+        parameters=[_limit(1000, 1000, "tasks to delete in this call")],
         responses={**_ok(_PURGED), **_errors()},
         tags=["admin"],
         summary="Delete a command's dead-lettered tasks",
@@ -427,7 +436,10 @@ class Cleanup(_Doc):
         operation_id="cleanup",
         request=inline_serializer(
             "CleanupBody",
-            {"limit": serializers.IntegerField(required=False), "before": serializers.DateTimeField(required=False)},
+            {
+                "limit": serializers.IntegerField(required=False, min_value=1, max_value=10_000, default=1000),
+                "before": serializers.DateTimeField(required=False),
+            },
         ),
         responses={
             **_ok(
@@ -596,3 +608,20 @@ class DeleteSchedule(_Doc):
         summary="Delete a schedule (204 also when absent); the tasks it created stay",
     )
     def delete(self, request, name): ...
+
+
+# Path parameters the server checks; the schema says so, so generated clients check them too.
+PATH_PATTERNS = {
+    "command": {"pattern": r"^[^\s/\x00-\x1f\x7f]{1,200}$", "minLength": 1, "maxLength": 200},
+    "task_id": {"pattern": r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}$", "minLength": 1, "maxLength": 200},
+}
+
+
+def path_patterns(result: dict, generator, request, public) -> dict:
+    """drf-spectacular post-processing hook: the task-id and command patterns on every path."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", ()):
+                if parameter.get("in") == "path" and parameter["name"] in PATH_PATTERNS:
+                    parameter["schema"] = {**parameter.get("schema", {}), **PATH_PATTERNS[parameter["name"]]}
+    return result

@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 from django.conf import settings
 
+from codeq_platform.engine.core import COMMAND_RE, TASK_ID_RE
 from tests.api.calls import claim, claimed, create, get, post
 from tests.api.conftest import bearer
 
@@ -134,6 +135,25 @@ async def test_real_responses_validate_against_the_schema(http, spec, producer_b
     assert_matches(spec, "/v1/codeq/admin/queues/{command}", "get", 200, detail)
     page = (await get(http, "/admin/queues/resize/tasks?state=delayed", admin_bearer)).json()
     assert_matches(spec, "/v1/codeq/admin/queues/{command}/tasks", "get", 200, page)
+    queues = (await get(http, "/admin/queues", admin_bearer)).json()
+    assert queues and all(key.startswith("codeq:q:resize:") for key in queues)
+    assert_matches(spec, "/v1/codeq/admin/queues", "get", 200, queues)
+
+
+async def test_the_schema_declares_what_the_server_enforces(spec):
+    """Generated clients check what the schema says: bodies are JSON, ids and commands have the
+    server's patterns, page sizes the server's bounds."""
+    patterns = {"command": COMMAND_RE.pattern, "task_id": TASK_ID_RE.pattern}
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if "requestBody" in operation:
+                assert set(operation["requestBody"]["content"]) == {"application/json"}, (path, method)
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "path" and parameter["name"] in patterns:
+                    assert parameter["schema"]["pattern"] == patterns[parameter["name"]], (path, parameter)
+    listing = spec["paths"]["/v1/codeq/admin/queues/{command}/tasks"]["get"]["parameters"]
+    limit = next(p for p in listing if p["name"] == "limit")["schema"]
+    assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, 500, 100)
 
 
 async def test_error_responses_validate_against_the_error_schema(http, spec, producer_bearer):

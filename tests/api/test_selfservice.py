@@ -79,3 +79,15 @@ def test_a_bad_item_of_a_list_field_is_named_in_a_plain_message(admin_bearer):
 
     assert r.status_code == 400 and r.json()["field"] == "commands"
     assert r.json()["error"] == "commands: This field may not be blank."
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_self_service_reads_json_whatever_the_content_type(admin_bearer, tenant, content_type):
+    headers = {"CONTENT_TYPE": content_type} if content_type else {}
+    body = b'{"name": "ci", "role": "worker"}'
+    r = client(admin_bearer).generic("POST", "/v1/codeq/admin/tokens", body, **headers)
+    assert r.status_code == 201, r.content
+    assert r.json()["role"] == "worker"
+
+    broken = client(admin_bearer).generic("POST", "/v1/codeq/admin/tokens", b"name=ci", **headers)
+    assert broken.status_code == 400 and "error" in broken.json()
