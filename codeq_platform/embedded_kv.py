@@ -90,6 +90,7 @@ class EmbeddedKV:
             with contextlib.suppress(redis.ConnectionError):
                 redis.Redis(unix_socket_path=str(self.socket_path), retry=None).shutdown(nosave=False)
 
+
 def shared_url(var_dir: Path) -> str:
     """URL of the embedded server for ``var_dir``, started as a daemon if none is running."""
     return EmbeddedKV(Path(var_dir) / "kv", daemonize=True).start()
