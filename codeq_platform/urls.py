@@ -11,6 +11,7 @@ from dashboard.views import page_not_found
 
 urlpatterns = [
     path("v1/codeq/", include("codeq_platform.api.urls")),
+    path("v1/codeq", not_found),  # a JSON 404 like every unknown route, not a redirect to the prefix
     path("healthz", health.healthz),
     path("readyz", health.readyz),
     path("metrics", metrics.metrics),

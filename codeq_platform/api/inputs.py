@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ MAX_LEASE_SECONDS = 43_200
 DEFAULT_LEASE_SECONDS = 300
 MAX_DELAY_SECONDS = 365 * 86_400
 MAX_NACK_DELAY_SECONDS = 900
+ARTIFACT_NAME_RE = re.compile(r"^[^/\x00-\x1f\x7f]{1,200}$")
 
 
 def require_object(data: Any) -> dict[str, Any]:
@@ -141,11 +143,17 @@ def artifacts(value: Any) -> list[dict[str, str]]:
         return []
     if not isinstance(value, list) or len(value) > 100:
         raise InvalidInput("invalid 'artifacts' (must be a list)", field="artifacts")
-    out = []
+    out, names = [], set()
     for item in value:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
             raise InvalidInput("every artifact needs a name", field="artifacts")
-        artifact = {"name": item["name"][:200]}
+        name = item["name"]
+        if not ARTIFACT_NAME_RE.match(name) or name in names:
+            # the name is the last segment of the artifact's URL, and the key it is served by
+            raise InvalidInput(f"invalid artifact name {name[:50]!r} (1-200 characters, no '/', unique)",
+                               field="artifacts")  # fmt: skip
+        names.add(name)
+        artifact = {"name": name}
         if item.get("contentBase64") is not None:
             content = item["contentBase64"]
             try:
@@ -153,10 +161,10 @@ def artifacts(value: Any) -> list[dict[str, str]]:
             except (binascii.Error, ValueError, TypeError):
                 raise InvalidInput("invalid 'contentBase64'", field="artifacts") from None
             content_type = item.get("contentType")
-            if content_type is not None and not isinstance(content_type, str):
-                raise InvalidInput("invalid 'contentType' (must be a string)", field="artifacts")
+            if content_type is not None and (not isinstance(content_type, str) or len(content_type) > 200):
+                raise InvalidInput("invalid 'contentType' (a string of at most 200 characters)", field="artifacts")
             artifact["contentBase64"] = content
-            artifact["contentType"] = (content_type or "application/octet-stream")[:200]
+            artifact["contentType"] = content_type or "application/octet-stream"
         elif item.get("url") is not None:
             if not isinstance(item["url"], str) or len(item["url"]) > 2048:
                 raise InvalidInput("invalid artifact url", field="artifacts")

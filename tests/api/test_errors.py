@@ -45,7 +45,9 @@ async def test_request_id_is_generated_as_32_hex_when_absent(http, producer_bear
     assert first.headers["x-request-id"] != second.headers["x-request-id"]
 
 
-@pytest.mark.parametrize("path", ["/v1/codeq/nope", "/v1/codeq/tasks/a/b/c", "/v1/codeq/admin", "/v1/codeq/"])
+@pytest.mark.parametrize(
+    "path", ["/v1/codeq/nope", "/v1/codeq/tasks/a/b/c", "/v1/codeq/admin", "/v1/codeq/", "/v1/codeq", "/v1"]
+)
 async def test_unknown_routes_under_the_prefix_are_a_json_404(http, admin_bearer, path):
     r = await http.get(path, headers={"Authorization": f"Bearer {admin_bearer}"})
 

@@ -40,6 +40,7 @@ async def test_create_claim_heartbeat_result_then_get_result(http, producer_bear
 
 
 BIG = 123456789012345678901234567890  # beyond 64 bits
+LONG = "t" * 201
 
 
 async def test_integers_beyond_64_bits_come_back_exactly_as_sent(http, producer_bearer, worker_bearer):
@@ -124,6 +125,10 @@ async def test_other_bad_results_are_400_and_keep_the_task(http, producer_bearer
         {"status": "COMPLETED", "result": {}, "artifacts": "x"},
         {"status": "COMPLETED", "result": {}, "artifacts": [{"url": "https://x"}]},
         {"status": "COMPLETED", "result": {}, "artifacts": [{"name": "a", "contentBase64": "%%%"}]},
+        {"status": "COMPLETED", "result": {}, "artifacts": [{"name": "n" * 201, "url": "https://x"}]},
+        {"status": "COMPLETED", "result": {}, "artifacts": [{"name": "logs/a.txt", "url": "https://x"}]},
+        {"status": "COMPLETED", "result": {}, "artifacts": [{"name": "a", "url": "https://x"}] * 2},
+        {"status": "COMPLETED", "result": {}, "artifacts": [{"name": "a", "contentBase64": "", "contentType": LONG}]},
     ):
         r = await post(http, f"/tasks/{task['id']}/result", worker_bearer, body)
         assert r.status_code == 400, body
