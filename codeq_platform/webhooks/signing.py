@@ -3,7 +3,9 @@
 Every delivery carries two signatures so both kinds of receiver verify it:
 
 - codeQ's (reference §8): ``X-CodeQ-Timestamp: <unix s>`` and
-  ``X-CodeQ-Signature: hex(HMAC-SHA256(secret, "<ts>.<body>"))``, signed with the current secret;
+  ``X-CodeQ-Signature: hex(HMAC-SHA256(secret, "<ts>.<body>"))``, signed with the current secret.
+  The key is the secret string exactly as shown (``whsec_...``), as a codeQ receiver configured with
+  it uses it: codeQ's receivers take the secret as an opaque string;
 - Standard Webhooks': ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature: v1,<base64>``
   over ``"<id>.<ts>.<body>"``, one ``v1,`` entry per valid secret, so during a rotation's grace
   period a receiver holding either the old or the new secret accepts it.
@@ -33,7 +35,7 @@ def signature_headers(body: bytes, *, secrets: list[str], message_id: str, times
     if not secrets:
         raise ValueError("at least one secret signs a delivery")
     ts = str(timestamp)
-    codeq = hmac.new(key_of(secrets[0]), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    codeq = hmac.new(secrets[0].encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
     signed = message_id.encode() + b"." + ts.encode() + b"." + body
     standard = " ".join(
         "v1," + base64.b64encode(hmac.new(key_of(secret), signed, hashlib.sha256).digest()).decode()

@@ -27,7 +27,6 @@ from standardwebhooks.webhooks import Webhook
 
 from codeq_platform import kv
 from codeq_platform.webhooks.secrets import tenant_secrets
-from codeq_platform.webhooks.signing import key_of
 from codeq_platform.webhooks.wakeups import HASH_BUCKET_SECONDS, WakeupListener
 from tenants.services import new_webhook_secret
 from tests.api.calls import create, mint, post
@@ -113,7 +112,7 @@ def assert_signed(request: Received, secret: str) -> dict:
     """Both signatures verify over the exact bytes received; returns the body."""
     body = Webhook(secret).verify(request.body, request.headers)
     signed = request.headers["X-CodeQ-Timestamp"].encode() + b"." + request.body
-    expected = hmac.new(key_of(secret), signed, hashlib.sha256).hexdigest()
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(request.headers["X-CodeQ-Signature"], expected)
     return body
 
