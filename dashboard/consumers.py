@@ -2,29 +2,34 @@
 
 The group joined is derived from the URL's tenant only once ``access_for`` has accepted the session's
 user for it, and the socket takes no instructions from the browser, so another tenant's group can
-never be joined.
+never be joined. A socket lives for hours: the check is repeated every ``RECHECK_SECONDS``, so a removed
+membership, a deactivated user or a logout ends the stream within that time.
 """
 
 from __future__ import annotations
 
+import time
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.core.exceptions import ObjectDoesNotExist
 
 from codeq_platform.scheduler.stats import group_name
 from dashboard.access import NoAccess, access_for
 
 
 class StatsConsumer(AsyncJsonWebsocketConsumer):
+    RECHECK_SECONDS = 10.0
     group: str | None = None
+    recheck_at = 0.0
 
     async def connect(self) -> None:
-        slug = self.scope["url_route"]["kwargs"]["tenant"]
-        try:
-            await database_sync_to_async(access_for)(self.scope["user"], slug)
-        except NoAccess:
+        self.slug = self.scope["url_route"]["kwargs"]["tenant"]
+        if not await database_sync_to_async(self._allowed)():
             await self.close()
             return
-        self.group = group_name(slug)
+        self.recheck_at = time.monotonic() + self.RECHECK_SECONDS
+        self.group = group_name(self.slug)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 
@@ -33,4 +38,22 @@ class StatsConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def stats_snapshot(self, event: dict) -> None:
+        if time.monotonic() >= self.recheck_at:
+            if not await database_sync_to_async(self._allowed)():
+                await self.close()
+                return
+            self.recheck_at = time.monotonic() + self.RECHECK_SECONDS
         await self.send_json(event["snapshot"])
+
+    def _allowed(self) -> bool:
+        """The session still exists and its user may still see the tenant."""
+        user, session = self.scope["user"], self.scope.get("session")
+        if session is not None and not (session.session_key and session.exists(session.session_key)):
+            return False
+        try:
+            if user.is_authenticated:
+                user.refresh_from_db()
+            access_for(user, self.slug)
+        except (NoAccess, ObjectDoesNotExist):
+            return False
+        return True

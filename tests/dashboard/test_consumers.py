@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.contrib.sessions.models import Session
 from django.test import Client
 
 from codeq_platform.asgi import application
 from codeq_platform.scheduler import stats
+from dashboard.consumers import StatsConsumer
+from tenants.models import Membership
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -77,3 +80,32 @@ async def test_a_socket_from_a_foreign_origin_is_refused(member, queues):
     _, connected = await _connect("/dashboard/ws/t/acme/stats/", [*headers, (b"origin", b"https://evil.example")])
 
     assert not connected
+
+
+async def test_a_removed_member_stops_receiving_snapshots(member, queues, monkeypatch):
+    monkeypatch.setattr(StatsConsumer, "RECHECK_SECONDS", 0.0)
+    communicator, connected = await _connect(
+        "/dashboard/ws/t/acme/stats/", await database_sync_to_async(_session_headers)(member)
+    )
+    assert connected
+    await database_sync_to_async(stats.broadcast)()
+    assert (await communicator.receive_json_from(timeout=5))["tenant"] == "acme"
+
+    await database_sync_to_async(Membership.objects.filter(user=member).delete)()
+    await database_sync_to_async(stats.broadcast)()
+
+    assert (await communicator.receive_output(timeout=5))["type"] == "websocket.close"
+    await communicator.disconnect()
+
+
+async def test_a_logout_ends_the_stream(member, queues, monkeypatch):
+    monkeypatch.setattr(StatsConsumer, "RECHECK_SECONDS", 0.0)
+    headers = await database_sync_to_async(_session_headers)(member)
+    communicator, connected = await _connect("/dashboard/ws/t/acme/stats/", headers)
+    assert connected
+
+    await database_sync_to_async(Session.objects.all().delete)()
+    await database_sync_to_async(stats.broadcast)()
+
+    assert (await communicator.receive_output(timeout=5))["type"] == "websocket.close"
+    await communicator.disconnect()
