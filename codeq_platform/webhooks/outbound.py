@@ -16,6 +16,7 @@ import functools
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import anyio.to_thread
 import httpcore
@@ -172,6 +173,17 @@ async def _read_head(response: httpx.Response) -> str:
         if len(head) >= RESPONSE_BODY_LIMIT:
             break
     return head[:RESPONSE_BODY_LIMIT].decode("utf-8", "replace")
+
+
+def loggable(url: str) -> str:
+    """``url`` without credentials or query string, for logs: receivers often carry a token there."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(malformed url)"
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def _since(started: float) -> int:

@@ -38,7 +38,7 @@ from django.conf import settings
 from codeq_platform import db, kv
 from codeq_platform.engine.keys import SubscriptionKeys
 from codeq_platform.webhooks import subscriptions as store
-from codeq_platform.webhooks.outbound import deliver, new_client
+from codeq_platform.webhooks.outbound import deliver, loggable, new_client
 from codeq_platform.webhooks.secrets import tenant_secrets
 from codeq_platform.webhooks.subscriptions import WorkerSubscription
 from tenants import selectors
@@ -228,7 +228,7 @@ class WakeupListener:
 
     def _send(self, target: Target, command: str, depth: int) -> None:
         if len(self._sending) >= MAX_PENDING:
-            log.warning("wake-up to %s dropped: %d already in flight", target.url, len(self._sending))
+            log.warning("wake-up to %s dropped: %d already in flight", loggable(target.url), len(self._sending))
             return
         task = asyncio.create_task(self._deliver(target, command, depth))
         self._sending.add(task)
@@ -240,7 +240,7 @@ class WakeupListener:
             attempt = await deliver(self._client, target.url, body, target.secrets, message_id=notification_id,
                                     allow_private=self.allow_private, timeout=self.timeout)  # fmt: skip
         except Exception:  # best-effort: logged, never retried
-            log.exception("wake-up %s to %s failed", notification_id, target.url)
+            log.exception("wake-up %s to %s failed", notification_id, loggable(target.url))
             return
         if not attempt.ok:
-            log.info("wake-up %s to %s not delivered: %s", notification_id, target.url, attempt.error)
+            log.info("wake-up %s to %s not delivered: %s", notification_id, loggable(target.url), attempt.error)

@@ -7,7 +7,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from codeq_platform.webhooks.guard import BlockedAddress
-from codeq_platform.webhooks.outbound import RESPONSE_BODY_LIMIT, deliver, new_client
+from codeq_platform.webhooks.outbound import RESPONSE_BODY_LIMIT, deliver, loggable, new_client
 from tenants.services import new_webhook_secret
 from tests.webhooks.receivers import Receiver
 
@@ -128,3 +128,8 @@ async def test_the_pooled_client_refuses_private_addresses_at_connect_time_by_de
         with pytest.raises(BlockedAddress):
             await pooled.post(receiver.url(host="localhost"), content=b"{}")
     assert receiver.received == []
+
+
+def test_urls_are_logged_without_credentials_or_query_string():
+    assert loggable("https://user:pw@hooks.example.com:8443/in?token=s3cret") == "https://hooks.example.com:8443/in"
+    assert loggable("http://[::1") == "(malformed url)"
