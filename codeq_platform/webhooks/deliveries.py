@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from codeq_platform import kv
 from codeq_platform.api.representations import result_json, rfc3339
-from codeq_platform.engine import Engine, NewTask, OutboxEvent, Task, TaskResult
+from codeq_platform.engine import Engine, NewTask, OutboxEvent, State, Task, TaskResult
 from codeq_platform.errors import CodeqError, Conflict, NotFound
 from codeq_platform.webhooks.models import Delivery, DeliveryAttempt
 from codeq_platform.webhooks.outbound import Attempt
@@ -147,9 +147,16 @@ def enqueue(engine: Engine, deliveries: list[Delivery], *, priority: int = 0, ro
         chunk = deliveries[start : start + 1000]
         specs = [NewTask(COMMAND, {"deliveryId": str(d.id)}, priority=priority, max_attempts=d.max_attempts,
                          idempotency_key=f"{d.id}{round_key}") for d in chunk]  # fmt: skip
-        for outcome in engine.enqueue_batch(INTERNAL_TENANT, specs):
+        for delivery, outcome in zip(chunk, engine.enqueue_batch(INTERNAL_TENANT, specs), strict=True):
             if isinstance(outcome, Exception):
                 raise outcome
+            delivery.engine_task_id = outcome.task.id
+        Delivery.objects.bulk_update(chunk, ["engine_task_id"])
+
+
+def lease_seconds(timeout: float) -> float:
+    """How long the dispatcher holds a delivery task: one attempt's timeout and room to record it."""
+    return timeout + 30
 
 
 def move_outbox(limit: int = 500) -> int:
@@ -315,9 +322,42 @@ def sync_all_event_flags() -> int:
     return len(tenants)
 
 
+def end_stuck(limit: int = 200) -> int:
+    """Mark dead the unfinished deliveries that nothing will send any more. A dispatcher that dies
+    during the last attempt, or cannot record it, leaves the row pending or retrying while the engine
+    dead-letters its task when the lease runs out; without this the delivery would show as retrying
+    forever and refuse redelivery. Only rows untouched for longer than a lease are looked at, oldest
+    first and ``limit`` per run, each by one read of its task. Returns deliveries ended."""
+    cutoff = timezone.now() - timedelta(seconds=lease_seconds(settings.CODEQ_WEBHOOK_TIMEOUT_SECONDS))
+    unfinished = (Delivery.Status.PENDING, Delivery.Status.RETRYING)
+    candidates = (Delivery.objects.filter(status__in=unfinished, updated__lt=cutoff).exclude(engine_task_id="")
+                  .order_by("updated").values_list("pk", "engine_task_id")[:limit])  # fmt: skip
+    engine = kv.sync_engine()
+    ended = []
+    for pk, task_id in candidates:
+        try:
+            if engine.get_task(INTERNAL_TENANT, task_id).state != State.DEAD:
+                continue
+        except NotFound:
+            pass
+        ended.append(pk)
+    if not ended:
+        return 0
+    count = Delivery.objects.filter(pk__in=ended, status__in=unfinished, updated__lt=cutoff).update(
+        status=Delivery.Status.DEAD, updated=timezone.now()
+    )
+    log.warning("%d webhook deliveries ended dead: their send was dead-lettered or lost", count)
+    subscriptions = Delivery.objects.filter(pk__in=ended, kind=Delivery.Kind.EVENT).values_list("subscription_id")
+    for subscription_pk in {pk for (pk,) in subscriptions}:
+        pause_if_failing(subscription_pk)
+    return count
+
+
 def prune() -> int:
     """Retention: delivery records older than ``CODEQ_WEBHOOK_RETENTION_DAYS``, and the internal
-    queue's finished tasks (1 day) and dead ones (7 days). Returns delivery rows removed."""
+    queue's finished tasks (1 day) and dead ones (7 days); first, deliveries stuck unfinished are
+    ended (``end_stuck``), before their dead tasks are trimmed away. Returns delivery rows removed."""
+    end_stuck()
     cutoff = timezone.now() - timedelta(days=settings.CODEQ_WEBHOOK_RETENTION_DAYS)
     _, removed_by_model = Delivery.objects.filter(updated__lt=cutoff).delete()
     now_ms = int(datetime.now(UTC).timestamp() * 1000)

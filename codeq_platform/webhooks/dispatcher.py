@@ -74,7 +74,7 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         engine = kv.async_engine()
         in_flight: dict[asyncio.Task[None], Task] = {}
-        lease_ms = int((self.timeout + 30) * 1000)
+        lease_ms = int(deliveries.lease_seconds(self.timeout) * 1000)
         self._running.set()
         async with new_client(connect_timeout=min(5.0, self.timeout), read_timeout=self.timeout,
                               max_connections=self.concurrency) as client:  # fmt: skip

@@ -61,6 +61,9 @@ class Delivery(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     event_type = models.CharField(max_length=200, help_text="task.completed/failed/dead, or a callback's command")
     task_id = models.CharField(max_length=200, blank=True, default="")
+    engine_task_id = models.CharField(
+        max_length=200, blank=True, default="", help_text="the internal queue's task that sends it now"
+    )
     url = models.URLField(max_length=2048)
     body = models.TextField(help_text="the exact JSON sent")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -75,6 +78,7 @@ class Delivery(models.Model):
         indexes = (
             models.Index(fields=("subscription", "-created"), name="delivery_sub_created"),
             models.Index(fields=("created",), name="delivery_created"),
+            models.Index(fields=("status", "updated"), name="delivery_status_updated"),
         )
 
     def __str__(self) -> str:

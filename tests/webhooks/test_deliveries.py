@@ -277,3 +277,31 @@ def test_old_delivery_records_are_pruned_and_recent_ones_kept(tenant, settings):
     Delivery.objects.filter(task_id=old).update(updated=timezone.now() - timedelta(days=8))
     assert deliveries.prune() == 1
     assert list(Delivery.objects.values_list("task_id", flat=True)) == [recent]
+
+
+def test_a_delivery_whose_send_was_dead_lettered_without_being_recorded_ends_dead_and_can_be_redelivered(
+    tenant, settings
+):
+    """A dispatcher killed during the last attempt: the engine dead-letters the send when its lease runs out,
+    the row is never told. Retention ends it, so the dashboard stops showing it as retrying."""
+    settings.CODEQ_WEBHOOK_CALLBACK_ATTEMPTS = 1
+    lost, gone, queued = (finish(tenant, webhook=f"https://hooks.example.com/{n}") for n in "abc")
+    move_outbox()
+    eng = engine(tenant)
+    for held in eng.claim(INTERNAL_TENANT, "killed", [deliveries.COMMAND], count=3):
+        if held.id == delivery_of(lost).engine_task_id:
+            eng.nack(INTERNAL_TENANT, held.id, "killed")
+        else:
+            eng.abandon(INTERNAL_TENANT, held.id, "killed")
+    eng.delete(INTERNAL_TENANT, delivery_of(gone).engine_task_id)
+    assert eng.get_task(INTERNAL_TENANT, delivery_of(lost).engine_task_id).state == "dead"
+    deliveries.prune()
+    assert {d.status for d in Delivery.objects.all()} == {Delivery.Status.PENDING}, "younger than a lease"
+
+    Delivery.objects.update(updated=timezone.now() - timedelta(minutes=5))
+    deliveries.prune()
+    assert delivery_of(lost).status == Delivery.Status.DEAD
+    assert delivery_of(gone).status == Delivery.Status.DEAD
+    assert delivery_of(queued).status == Delivery.Status.PENDING, "its send is still queued"
+    redelivered = deliveries.redeliver(delivery=delivery_of(lost), actor="admin")
+    assert redelivered.status == Delivery.Status.PENDING and redelivered.engine_task_id != ""
