@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from codeq_platform import kv
+from codeq_platform.engine import NewTask
 from tenants.models import AuditEntry
 from tests.dashboard.dead import dlq_ids, kill
 from tests.dashboard.forms import login_as, submit
@@ -26,6 +27,18 @@ def test_the_index_lists_commands_with_their_dead_counts(tenant):
     assert page.status_code == 200
     text = page.content.decode()
     assert "media.resize" in text and "mail.send" in text and "3 dead tasks" in text
+
+
+def test_the_index_shows_a_page_of_commands_at_a_time(tenant):
+    names = [f"job.{i:03}" for i in range(100)]
+    kv.sync_engine().enqueue_batch(tenant.slug, [NewTask(name, {}) for name in names])
+    kill(tenant, command="job.100", n=2)
+    client = login_as(tenant, "viewer")
+    first = client.get(url(tenant, None)).content.decode()
+    assert "job.099" in first and "job.100" not in first
+    assert "Commands 1 to 100 of 101" in first and 'href="?page=2"' in first
+    last = client.get(url(tenant, None) + "?page=2").content.decode()
+    assert "job.100" in last and "job.099" not in last and "2 dead tasks on this page" in last
 
 
 def test_a_viewer_sees_dead_tasks_but_no_action(tenant):
