@@ -33,20 +33,36 @@ def slot_key(schedule: Schedule, slot: datetime) -> str:
     return f"schedule:{schedule.schedule_id}:{slot.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
+# The slot each failing schedule was last reported for: a schedule that cannot fire (payload over its
+# tenant's limit, queue full) fails again every tick, and one line per slot says it all.
+_reported: dict[int, datetime] = {}
+
+
 def fire_due(now: datetime | None = None) -> int:
     """Create the task of every due schedule's slot; returns the slots this call recorded.
 
-    A schedule that fails (store down, queue full) is logged and tried again at the next tick; the
-    others still fire.
+    A schedule that fails (store down, queue full) is tried again at the next tick, and the others
+    still fire; its failure is logged once per slot, a known error as one line, anything else with
+    its traceback.
     """
     now = now or timezone.now()
     fired = 0
+    failing: dict[int, datetime] = {}
     for schedule in selectors.due_schedules(now=now):
         try:
             fired += fire(schedule, now)
-        except CodeqError:
-            log.exception("schedule %s of tenant %s did not fire at %s; retried at the next tick",
-                          schedule.name, schedule.tenant.slug, schedule.next_run_at)  # fmt: skip
+        except Exception as exc:
+            failing[schedule.pk] = schedule.next_run_at
+            if _reported.get(schedule.pk) == schedule.next_run_at:
+                continue
+            where = (f"schedule {schedule.name} of tenant {schedule.tenant.slug} did not fire at "
+                     f"{schedule.next_run_at}; retried every tick")  # fmt: skip
+            if isinstance(exc, CodeqError):
+                log.warning("%s: %s", where, exc)
+            else:
+                log.exception(where)
+    _reported.clear()
+    _reported.update(failing)
     return fired
 
 

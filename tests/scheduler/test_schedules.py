@@ -166,16 +166,34 @@ def test_a_failing_schedule_is_logged_retried_and_does_not_block_the_others(tena
     tenant.max_payload_bytes = 1000
     tenant.save()
 
-    with caplog.at_level(logging.ERROR, logger="codeq.scheduler"):
+    with caplog.at_level(logging.WARNING, logger="codeq.scheduler"):
         assert schedules.fire_due(now=T0 + timedelta(minutes=5)) == 1
+        assert schedules.fire_due(now=T0 + timedelta(minutes=5, seconds=1)) == 0
 
-    assert "schedule big of tenant acme did not fire" in caplog.text
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING and record.exc_info is None
+    assert "schedule big of tenant acme did not fire" in record.message
+    assert "payload exceeds 1000 bytes" in record.message
     tenant.max_payload_bytes = 256 * 1024
     tenant.save()
     assert schedules.fire_due(now=T0 + timedelta(minutes=6)) == 1
     big = Schedule.objects.get(name="big")
     assert big.last_run_at == T0 + timedelta(minutes=5) and big.next_run_at == T0 + timedelta(minutes=10)
     assert len(ready(tenant)) == 2
+
+
+def test_an_unexpected_failure_keeps_its_traceback_once_per_slot(tenant, caplog, monkeypatch):
+    def broken(**_):
+        raise RuntimeError("recording is broken")
+
+    put(tenant, name="hourly")
+    monkeypatch.setattr(services, "record_schedule_run", broken)
+    with caplog.at_level(logging.WARNING, logger="codeq.scheduler"):
+        for second in range(3):
+            schedules.fire_due(now=T0 + timedelta(minutes=5, seconds=second))
+    [record] = caplog.records
+    assert record.levelno == logging.ERROR and "recording is broken" in caplog.text
+    assert record.exc_info is not None and "schedule hourly of tenant acme did not fire" in record.message
 
 
 def _local_runs(tenant, cron: str, start: datetime, ticks: int) -> list[str]:
