@@ -365,19 +365,22 @@ def _checked_timing(*, tenant: Tenant, name: str, spec: ScheduleSpec) -> cron.Ti
         raise InvalidSchedule("priority is from 0 to 9", field="priority")
     if not 0 <= spec.max_attempts <= SCHEDULE_MAX_ATTEMPTS:
         raise InvalidSchedule("maxAttempts is from 0 (the platform's default) to 100", field="maxAttempts")
-    if spec.webhook and not _http_url(spec.webhook):
+    if spec.webhook and not is_callback_url(spec.webhook):
         raise InvalidSchedule("webhook must be an absolute http(s) URL", field="webhook")
     if len(jsontext.dumps(spec.payload)) > tenant.max_payload_bytes:
         raise InvalidSchedule(f"payload exceeds {tenant.max_payload_bytes} bytes", field="payload")
     return timing
 
 
-def _http_url(value: str) -> bool:
+def is_callback_url(value: str) -> bool:
+    """An absolute http(s) URL a callback can be sent to: checked when it is given, so a port out of
+    range or an unclosed IPv6 bracket is the caller's 400, not a failure at every send."""
     try:
         parts = urlsplit(value)
-    except ValueError:  # e.g. an unclosed IPv6 bracket
+        port = parts.port
+    except ValueError:  # an unclosed IPv6 bracket, a port that is not a number or out of range
         return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and len(value) <= 2048
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and port != 0 and len(value) <= 2048
 
 
 def delete_schedule(*, tenant: Tenant, name: str, actor: str = "system") -> bool:

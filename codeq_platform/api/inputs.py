@@ -11,12 +11,11 @@ import binascii
 import re
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from codeq_platform.engine import NewTask, jsontext
 from codeq_platform.engine.core import validate_command
 from codeq_platform.errors import InvalidInput, InvalidSchedule, PayloadTooLarge
-from tenants.services import ScheduleSpec
+from tenants.services import ScheduleSpec, is_callback_url
 
 MAX_LEASE_SECONDS = 43_200
 DEFAULT_LEASE_SECONDS = 300
@@ -78,10 +77,7 @@ def rfc3339_ms(value: Any, name: str, message: str) -> int:
 def webhook_url(value: Any) -> str:
     if value is None or value == "":
         return ""
-    if not isinstance(value, str) or len(value) > 2048:
-        raise InvalidInput("invalid webhook url", field="webhook")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not isinstance(value, str) or not is_callback_url(value):
         raise InvalidInput("invalid webhook url", field="webhook")
     return value
 

@@ -130,6 +130,8 @@ async def test_every_30s_fires_on_the_half_minute(http, admin_bearer):
         ({"maxAttempts": -1}, "maxAttempts"),
         ({"webhook": "ftp://example.com/hook"}, "webhook"),
         ({"webhook": "http://[::1/hook"}, "webhook"),
+        ({"webhook": "http://example.com:99999/hook"}, "webhook"),
+        ({"webhook": "http://example.com:0/hook"}, "webhook"),
     ],
 )
 async def test_a_well_formed_spec_that_cannot_run_is_422_naming_the_field(http, admin_bearer, change, field):
