@@ -233,26 +233,34 @@ def update_webhook_subscription(
 
 
 def rotate_webhook_secret(*, subscription: WebhookSubscription, grace_seconds: int, actor: str = "system") -> str:
-    """Give ``subscription`` a new secret and return it; the old one still signs for ``grace_seconds``."""
+    """Give ``subscription`` a new secret and return it; the old one still signs for ``grace_seconds``.
+
+    The secret kept for the grace period is read from the row locked for the rotation, not from the
+    caller's copy: two rotations at once then keep the first one's secret valid instead of losing it.
+    """
     if grace_seconds < 0:
         raise ValidationError({"grace_seconds": "The grace period cannot be negative."})
-    secret = new_webhook_secret()
-    if grace_seconds:
-        subscription.previous_secret = subscription.secret
-        subscription.previous_secret_expires_at = timezone.now() + timedelta(seconds=grace_seconds)
-    else:
-        subscription.previous_secret = ""
-        subscription.previous_secret_expires_at = None
-    subscription.secret = secret
-    subscription.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at"])
-    record_audit(
-        tenant=subscription.tenant,
-        actor=actor,
-        action="webhook.rotate_secret",
-        target=subscription.url,
-        detail={"subscriptionId": subscription.pk, "graceSeconds": grace_seconds},
-    )
-    return secret
+    fields = ["secret", "previous_secret", "previous_secret_expires_at"]
+    with transaction.atomic():
+        row = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
+        if grace_seconds:
+            row.previous_secret = row.secret
+            row.previous_secret_expires_at = timezone.now() + timedelta(seconds=grace_seconds)
+        else:
+            row.previous_secret = ""
+            row.previous_secret_expires_at = None
+        row.secret = new_webhook_secret()
+        row.save(update_fields=fields)
+        record_audit(
+            tenant=subscription.tenant,
+            actor=actor,
+            action="webhook.rotate_secret",
+            target=row.url,
+            detail={"subscriptionId": row.pk, "graceSeconds": grace_seconds},
+        )
+    for name in fields:
+        setattr(subscription, name, getattr(row, name))
+    return row.secret
 
 
 def record_audit(

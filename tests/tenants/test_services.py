@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from codeq_platform.errors import NotFound
 from tenants import selectors, services
+from tenants.models import WebhookSubscription
 from tests.conftest import JWT_SECRET
 from tests.factories import ApiTokenFactory, MembershipFactory, UserFactory, WebhookSubscriptionFactory
 
@@ -143,6 +144,19 @@ def test_rotation_keeps_the_old_secret_for_the_grace_period(tenant):
     assert new != "whsec_old" and new.startswith("whsec_")
     assert subscription.signing_secrets() == [new, "whsec_old"]
     assert subscription.signing_secrets(timezone.now() + timedelta(seconds=301)) == [new]
+
+
+def test_two_rotations_from_copies_read_before_either_keep_the_first_rotations_secret(tenant):
+    """Two admins rotate the same subscription at once, each from the page they loaded before."""
+    first_copy = WebhookSubscriptionFactory(tenant=tenant, secret="whsec_old")
+    second_copy = WebhookSubscription.objects.get(pk=first_copy.pk)
+
+    first = services.rotate_webhook_secret(subscription=first_copy, grace_seconds=300)
+    second = services.rotate_webhook_secret(subscription=second_copy, grace_seconds=300)
+
+    second_copy.refresh_from_db()
+    assert second_copy.previous_secret == first
+    assert second_copy.signing_secrets() == [second, first]
 
 
 def test_rotation_without_grace_drops_the_old_secret_at_once(tenant):
