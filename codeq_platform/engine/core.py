@@ -638,6 +638,25 @@ class Core:
         result: TaskResult | None = decode_result(task_id, res) if res is not None else None
         return task, result
 
+    def get_results(self, tenant: str, task_ids: list[str]) -> Plan:
+        """``get_result`` for many tasks in one round trip: {id: (task, result | None)}; ids with no
+        task are left out."""
+        ks = self.ks(tenant)
+        ids = [validate_task_id(task_id) for task_id in task_ids]
+        if not ids:
+            return {}
+        calls = []
+        for task_id in ids:
+            shard = ks.shard_of(task_id)
+            calls += [("HGET", ks.key(shard, "tasks"), task_id), ("HGET", ks.key(shard, "results"), task_id)]
+        replies = yield ("pipe", calls)
+        found = {}
+        for task_id, raw, res in zip(ids, replies[::2], replies[1::2], strict=True):
+            if raw is not None:
+                result = decode_result(task_id, res) if res is not None else None
+                found[task_id] = (decode_task(tenant, task_id, raw), result)
+        return found
+
     def commands(self, tenant: str) -> Plan:
         ks = self.ks(tenant)
         replies = yield ("pipe", [("SMEMBERS", ks.key(s, "cmds")) for s in range(ks.shards)])

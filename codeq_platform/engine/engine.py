@@ -98,7 +98,7 @@ class _Face:
         core = self.core
         for verb in ("enqueue", "enqueue_batch", "settle_batch", "claim", "heartbeat", "nack", "abandon", "progress",
                      "cancel", "delete", "replay", "replay_many", "replay_all", "delete_many",
-                     "purge_dlq", "sweep", "trim", "get_task", "get_result", "commands",
+                     "purge_dlq", "sweep", "trim", "get_task", "get_result", "get_results", "commands",
                      "queue_stats", "leases", "delayed", "dlq", "dlq_count", "ready", "watch_events",
                      "outbox", "outbox_ack"):  # fmt: skip
             setattr(self, verb, partial(self._call, getattr(core, verb)))

@@ -116,11 +116,11 @@ def plan_deliveries(engine: Engine, tenant: Tenant, events: list[OutboxEvent]) -
     calls for none."""
     out: list[Delivery] = []
     subscribers: dict[tuple[str, str], list[WebhookSubscription]] = {}
+    found = engine.get_results(tenant.slug, [event.task_id for event in events])
     for event in events:
-        try:
-            task, result = engine.get_result(tenant.slug, event.task_id)
-        except NotFound:
+        if event.task_id not in found:
             continue
+        task, result = found[event.task_id]
         if task.state not in _AGREES[event.kind]:
             continue
         if task.webhook:

@@ -122,3 +122,19 @@ def test_pages_reach_every_task_when_many_share_one_due_time(engine):
         if cursor is None:
             break
     assert len(seen) == len(set(seen)) == 300
+
+
+def test_many_results_are_read_in_one_call(engine):
+    engine.register_tenant("acme", 4)
+    ids = {engine.enqueue("acme", NewTask("ocr", {"page": n})).task.id for n in (1, 2)}
+    [held] = engine.claim("acme", "w1", ["ocr"])  # either one: claim order is FIFO per shard
+    engine.complete("acme", held.id, "w1", {"text": "hi"})
+    [waiting] = ids - {held.id}
+
+    found = engine.get_results("acme", [held.id, waiting, "no-such-task"])
+
+    assert set(found) == ids
+    task, result = found[held.id]
+    assert task.state.value == "completed" and result.result == '{"text":"hi"}'
+    assert found[waiting][0].state.value == "ready" and found[waiting][1] is None
+    assert engine.get_results("globex", [held.id]) == {}
