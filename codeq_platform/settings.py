@@ -70,6 +70,10 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory, so a server started by a test in another process sees the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-codeq.sqlite3")}
+    # The web server, the scheduler and their threads write concurrently: a transaction that first
+    # reads and then writes cannot wait for another writer in SQLite's default (deferred) mode and
+    # fails at once with "database is locked"; IMMEDIATE takes the write lock up front and waits.
+    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 USE_TZ = True
