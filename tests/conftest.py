@@ -9,11 +9,13 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import redis
 from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.test import APIClient
 
+from codeq_platform import kv
 from codeq_platform.api.auth import forget_cached_grants
 from tenants import bearer
 from tests.factories import ApiTokenFactory, TenantFactory
@@ -81,3 +83,21 @@ def foreign_bearer(foreign_tenant) -> str:
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture
+def fresh_kv_prefix(settings) -> Iterator[str]:
+    """Each test's queue keys and channel-layer messages live under their own prefix, deleted afterwards
+    (the suites that talk to the store through Django's settings make it autouse)."""
+    prefix = f"cqt{uuid.uuid4().hex[:12]}"
+    settings.CODEQ_KV_PREFIX = prefix
+    layer = django_settings.CHANNEL_LAYERS["default"]
+    settings.CHANNEL_LAYERS = {"default": {**layer, "CONFIG": {**layer["CONFIG"], "prefix": f"{prefix}:ws"}}}
+    store_url = django_settings.CODEQ_KV_URL  # a test may point the settings at a store that is down
+    kv.reset()
+    yield prefix
+    kv.reset()
+    client = redis.Redis.from_url(store_url)
+    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        client.delete(key)
+    client.close()

@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import redis
-from django.conf import settings as django_settings
-
-from codeq_platform import kv
 
 
 @pytest.fixture(autouse=True)
-def _fresh_kv_prefix(settings) -> Iterator[str]:
-    """Each test's queue keys live under their own prefix, deleted afterwards."""
-    prefix = f"cqapi{uuid.uuid4().hex[:10]}"
-    settings.CODEQ_KV_PREFIX = prefix
-    kv.reset()
-    yield prefix
-    kv.reset()
-    client = redis.Redis.from_url(django_settings.CODEQ_KV_URL)
-    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-        client.delete(key)
-    client.close()
+def _fresh_kv_prefix(fresh_kv_prefix: str) -> str:
+    return fresh_kv_prefix
 
 
 @pytest.fixture

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
-import redis
-from django.conf import settings as django_settings
 from django.test import Client
 
 from codeq_platform import kv
@@ -16,20 +13,8 @@ from tests.factories import MembershipFactory, UserFactory
 
 
 @pytest.fixture(autouse=True)
-def _fresh_kv_prefix(settings) -> Iterator[str]:
-    """Each test's queue keys and channel-layer messages live under their own prefix, deleted afterwards."""
-    prefix = f"cqdash{uuid.uuid4().hex[:10]}"
-    settings.CODEQ_KV_PREFIX = prefix
-    layer = django_settings.CHANNEL_LAYERS["default"]
-    settings.CHANNEL_LAYERS = {"default": {**layer, "CONFIG": {**layer["CONFIG"], "prefix": f"{prefix}:ws"}}}
-    store_url = django_settings.CODEQ_KV_URL  # a test may point the settings at a store that is down
-    kv.reset()
-    yield prefix
-    kv.reset()
-    client = redis.Redis.from_url(store_url)
-    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-        client.delete(key)
-    client.close()
+def _fresh_kv_prefix(fresh_kv_prefix: str) -> str:
+    return fresh_kv_prefix
 
 
 @pytest.fixture

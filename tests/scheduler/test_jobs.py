@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import time
-import uuid
 
 import pytest
 import redis
@@ -16,19 +15,6 @@ from codeq_platform.engine import NewTask, State
 from codeq_platform.errors import NotFound
 from codeq_platform.scheduler import jobs
 from codeq_platform.scheduler.lock import JobLock
-
-
-@pytest.fixture(autouse=True)
-def _fresh_kv_prefix(settings):
-    prefix = f"cqsch{uuid.uuid4().hex[:10]}"
-    settings.CODEQ_KV_PREFIX = prefix
-    kv.reset()
-    yield prefix
-    kv.reset()
-    client = redis.Redis.from_url(django_settings.CODEQ_KV_URL)
-    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-        client.delete(key)
-    client.close()
 
 
 def test_sweep_returns_an_expired_lease_to_the_queue(tenant):

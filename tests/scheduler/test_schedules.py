@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
-import redis
-from django.conf import settings as django_settings
 from django.db import connection
 
 from codeq_platform import kv
@@ -21,19 +18,6 @@ from tenants.models import Schedule
 
 BERLIN = ZoneInfo("Europe/Berlin")
 T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_kv_prefix(settings):
-    prefix = f"cqsch{uuid.uuid4().hex[:10]}"
-    settings.CODEQ_KV_PREFIX = prefix
-    kv.reset()
-    yield prefix
-    kv.reset()
-    client = redis.Redis.from_url(django_settings.CODEQ_KV_URL)
-    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-        client.delete(key)
-    client.close()
 
 
 def put(tenant, name="nightly", now=T0, **spec) -> Schedule:

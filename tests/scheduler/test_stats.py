@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 import redis
@@ -17,21 +16,6 @@ from codeq_platform.scheduler import stats
 
 MINUTE = 60_000
 T0 = 1_800_000_000_000 // MINUTE * MINUTE + 5_000  # 5 s into a minute
-
-
-@pytest.fixture(autouse=True)
-def _fresh_kv_prefix(settings):
-    prefix = f"cqstat{uuid.uuid4().hex[:10]}"
-    settings.CODEQ_KV_PREFIX = prefix
-    layer = django_settings.CHANNEL_LAYERS["default"]
-    settings.CHANNEL_LAYERS = {"default": {**layer, "CONFIG": {**layer["CONFIG"], "prefix": f"{prefix}:ws"}}}
-    kv.reset()
-    yield prefix
-    kv.reset()
-    client = redis.Redis.from_url(django_settings.CODEQ_KV_URL)
-    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-        client.delete(key)
-    client.close()
 
 
 def _finish(completed: int = 0, dead: int = 0) -> None:
