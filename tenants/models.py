@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -122,7 +122,31 @@ class ApiToken(models.Model):
         return "active"
 
 
-class WebhookSubscription(models.Model):
+class RotatingSecret:
+    """What a row holding a signing secret with a rotation grace period does (``secret``,
+    ``previous_secret``, ``previous_secret_expires_at``): tenant subscriptions and tenants' own secrets."""
+
+    SECRET_FIELDS = ("secret", "previous_secret", "previous_secret_expires_at")
+
+    def signing_secrets(self, now: datetime | None = None) -> list[str]:
+        """The secrets that sign a delivery at ``now``: the current one, then a still-valid previous one."""
+        now = now or timezone.now()
+        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
+
+    def rotate_secret(self, new_secret: str, grace_seconds: int) -> None:
+        """Put ``new_secret`` in place (unsaved); the current one keeps signing for ``grace_seconds``."""
+        if grace_seconds:
+            self.previous_secret = self.secret
+            self.previous_secret_expires_at = timezone.now() + timedelta(seconds=grace_seconds)
+        else:
+            self.previous_secret = ""
+            self.previous_secret_expires_at = None
+        self.secret = new_secret
+
+
+class WebhookSubscription(RotatingSecret, models.Model):
     """A tenant's endpoint for event callbacks, signed with a per-subscription secret.
 
     The secret is kept (deliveries are signed with it) but shown only once, when it is created or rotated.
@@ -159,13 +183,6 @@ class WebhookSubscription(models.Model):
             raise ValidationError({"events": f"A non-empty list among {', '.join(sorted(known))}."})
         if not isinstance(self.commands, list) or not all(isinstance(c, str) and c for c in self.commands):
             raise ValidationError({"commands": "A list of command names (empty = every command)."})
-
-    def signing_secrets(self, now: datetime | None = None) -> list[str]:
-        """The secrets that sign a delivery at ``now``: the current one, then a still-valid previous one."""
-        now = now or timezone.now()
-        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
-            return [self.secret, self.previous_secret]
-        return [self.secret]
 
 
 class AuditEntry(models.Model):

@@ -240,17 +240,10 @@ def rotate_webhook_secret(*, subscription: WebhookSubscription, grace_seconds: i
     """
     if grace_seconds < 0:
         raise ValidationError({"grace_seconds": "The grace period cannot be negative."})
-    fields = ["secret", "previous_secret", "previous_secret_expires_at"]
     with transaction.atomic():
         row = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
-        if grace_seconds:
-            row.previous_secret = row.secret
-            row.previous_secret_expires_at = timezone.now() + timedelta(seconds=grace_seconds)
-        else:
-            row.previous_secret = ""
-            row.previous_secret_expires_at = None
-        row.secret = new_webhook_secret()
-        row.save(update_fields=fields)
+        row.rotate_secret(new_webhook_secret(), grace_seconds)
+        row.save(update_fields=row.SECRET_FIELDS)
         record_audit(
             tenant=subscription.tenant,
             actor=actor,
@@ -258,7 +251,7 @@ def rotate_webhook_secret(*, subscription: WebhookSubscription, grace_seconds: i
             target=row.url,
             detail={"subscriptionId": row.pk, "graceSeconds": grace_seconds},
         )
-    for name in fields:
+    for name in row.SECRET_FIELDS:
         setattr(subscription, name, getattr(row, name))
     return row.secret
 

@@ -4,16 +4,15 @@ that signs result callbacks and worker wake-ups."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from django.db import models
 from django.utils import timezone
 
-from tenants.models import Tenant, WebhookSubscription
+from tenants.models import RotatingSecret, Tenant, WebhookSubscription
 from tenants.sealing import SealedSecretField
 
 
-class SigningSecret(models.Model):
+class SigningSecret(RotatingSecret, models.Model):
     """The tenant's own ``whsec_`` secret for what is not sent to one of its subscriptions (per-task
     result callbacks, worker subscriptions' wake-ups). Created on first use; rotation keeps the
     previous secret signing until its grace period ends."""
@@ -26,13 +25,6 @@ class SigningSecret(models.Model):
 
     def __str__(self) -> str:
         return f"signing secret of {self.tenant}"
-
-    def signing_secrets(self, now: datetime | None = None) -> list[str]:
-        """The current secret, then the previous one while its grace period lasts."""
-        now = now or timezone.now()
-        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
-            return [self.secret, self.previous_secret]
-        return [self.secret]
 
 
 class Delivery(models.Model):

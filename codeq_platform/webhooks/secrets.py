@@ -7,10 +7,7 @@ only when rotated (``rotate_tenant_secret``).
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from codeq_platform.webhooks.models import SigningSecret
 from tenants.models import Tenant
@@ -40,14 +37,8 @@ def rotate_tenant_secret(*, tenant: Tenant, grace_seconds: int, actor: str = "sy
     with transaction.atomic():
         row = _row(tenant.pk)
         row = SigningSecret.objects.select_for_update().get(pk=row.pk)
-        if grace_seconds:
-            row.previous_secret = row.secret
-            row.previous_secret_expires_at = timezone.now() + timedelta(seconds=grace_seconds)
-        else:
-            row.previous_secret = ""
-            row.previous_secret_expires_at = None
-        row.secret = new_webhook_secret()
-        row.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at"])
+        row.rotate_secret(new_webhook_secret(), grace_seconds)
+        row.save(update_fields=row.SECRET_FIELDS)
         record_audit(tenant=tenant, actor=actor, action="webhook.rotate_tenant_secret",
                      detail={"graceSeconds": grace_seconds})  # fmt: skip
     return row
