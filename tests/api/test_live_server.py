@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -26,25 +24,12 @@ from django.db import connection
 
 from tests.api.calls import mint
 from tests.conftest import JWT_SECRET
+from tests.processes import child_database_url, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True, available_apps=["django.contrib.contenttypes",
                                                                       "django.contrib.auth", "tenants"])  # fmt: skip
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _database_url(name: str) -> str:
-    """The test database for a server in another process (SQLite's test database is a file)."""
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{name}"
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +38,8 @@ def server(django_db_setup, django_db_blocker) -> Iterator[str]:
     with django_db_blocker.unblock():
         name = connection.settings_dict["NAME"]
     prefix = f"cqlive{uuid.uuid4().hex[:10]}"
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": _database_url(name), "CODEQ_KV_PREFIX": prefix,
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": child_database_url(name), "CODEQ_KV_PREFIX": prefix,
            "CODEQ_KV_URL": settings.CODEQ_KV_URL, "CODEQ_JWT_SECRET": JWT_SECRET,
            "SECRET_KEY": "test-only-django-secret-key", "CODEQ_CACHE_PREFIX": f"{prefix}:cache"}  # fmt: skip
     process = subprocess.Popen(

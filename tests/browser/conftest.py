@@ -11,9 +11,10 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from tests.browser.platform import PASSWORD, Platform, database_url
+from tests.browser.platform import PASSWORD, Platform
 from tests.conftest import JWT_SECRET
 from tests.factories import MembershipFactory, UserFactory
+from tests.processes import child_database_url
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def platform(django_db_setup, django_db_blocker) -> Iterator[Platform]:
     with django_db_blocker.unblock():
         name = connection.settings_dict["NAME"]
     prefix = f"cqbrowser{uuid.uuid4().hex[:10]}"
-    env = {**os.environ, "DATABASE_URL": database_url(name), "CODEQ_KV_PREFIX": prefix,
+    env = {**os.environ, "DATABASE_URL": child_database_url(name), "CODEQ_KV_PREFIX": prefix,
            "CODEQ_KV_URL": settings.CODEQ_KV_URL, "CODEQ_JWT_SECRET": JWT_SECRET,
            "SECRET_KEY": "test-only-django-secret-key", "CODEQ_CACHE_PREFIX": f"{prefix}:cache",
            "CODEQ_WEBHOOK_ALLOW_PRIVATE": "1"}  # fmt: skip
@@ -44,11 +45,20 @@ def server(platform) -> str:
     return platform.base
 
 
-@pytest.fixture
-def operator(tenant) -> str:
-    """The username of an operator of ``acme`` whose password is ``PASSWORD``."""
-    user = UserFactory(username="olivia")
+def member(tenant, username: str, role: str) -> str:
+    """A member of ``acme`` in ``role`` whose password is ``PASSWORD``; returns the username."""
+    user = UserFactory(username=username)
     user.set_password(PASSWORD)
     user.save()
-    MembershipFactory(tenant=tenant, user=user, role="operator")
+    MembershipFactory(tenant=tenant, user=user, role=role)
     return user.username
+
+
+@pytest.fixture
+def operator(tenant) -> str:
+    return member(tenant, "olivia", "operator")
+
+
+@pytest.fixture
+def admin(tenant) -> str:
+    return member(tenant, "ada", "admin")

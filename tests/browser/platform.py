@@ -5,17 +5,15 @@ Chromium driven by Playwright, and the helpers every browser test uses. Screensh
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from django.db import connection
+
+from tests.processes import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,25 +21,12 @@ SCREENSHOTS = ROOT / "var" / "screenshots"
 PASSWORD = "browser-test-password"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def database_url(name: str) -> str:
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{name}"
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
 class Platform:
     """The web process (stopped and started again by the reconnect test) and the scheduler beside it."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.web: subprocess.Popen | None = None
         self.scheduler = subprocess.Popen([sys.executable, "manage.py", "codeq_scheduler"], cwd=ROOT, env=env,

@@ -14,8 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.browser.platform import CHROMIUM, PASSWORD, SCREENSHOTS, api, browser_page, log_in
-from tests.factories import MembershipFactory, UserFactory
+from tests.browser.platform import CHROMIUM, SCREENSHOTS, api, browser_page, log_in
 
 pytestmark = [
     pytest.mark.skipif(
@@ -23,16 +22,6 @@ pytestmark = [
     ),
     pytest.mark.django_db(transaction=True),
 ]
-
-
-@pytest.fixture
-def admin(tenant) -> str:
-    """The username of an admin of ``acme`` whose password is ``PASSWORD``."""
-    user = UserFactory(username="ada")
-    user.set_password(PASSWORD)
-    user.save()
-    MembershipFactory(tenant=tenant, user=user, role="admin")
-    return user.username
 
 
 @pytest.fixture

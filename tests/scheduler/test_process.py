@@ -13,12 +13,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
 from django.conf import settings as django_settings
-from django.db import connection
 
 from codeq_platform import kv
 from codeq_platform.engine import NewTask, State
@@ -26,6 +24,7 @@ from codeq_platform.scheduler.lock import JobLock
 from tenants import services
 from tenants.management.commands.codeq_scheduler import Command
 from tenants.models import Schedule
+from tests.processes import child_database_url
 
 pytestmark = pytest.mark.django_db(transaction=True, available_apps=["django.contrib.contenttypes",
                                                                       "django.contrib.auth", "tenants"])  # fmt: skip
@@ -53,19 +52,10 @@ def store() -> Iterator[redis.Redis]:
     client.close()
 
 
-def _database_url() -> str:
-    """The test database, for another process (pytest-django's ``test_<name>``; SQLite's is a file)."""
-    name = connection.settings_dict["NAME"]
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{name}"
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
 @pytest.fixture
 def start_scheduler(prefix) -> Iterator[Callable[[], subprocess.Popen]]:
     """Start ``manage.py codeq_scheduler`` processes; any still running at the end are killed."""
-    env = {**os.environ, "DATABASE_URL": _database_url(), "CODEQ_KV_URL": django_settings.CODEQ_KV_URL,
+    env = {**os.environ, "DATABASE_URL": child_database_url(), "CODEQ_KV_URL": django_settings.CODEQ_KV_URL,
            "CODEQ_KV_PREFIX": prefix, "SECRET_KEY": "test-only-django-secret-key",
            "CODEQ_CACHE_PREFIX": f"{prefix}:cache", "PYTHONUNBUFFERED": "1"}  # fmt: skip
     started: list[subprocess.Popen] = []

@@ -10,16 +10,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection
 
 from codeq_platform import kv
 from codeq_platform.engine import NewTask
 from codeq_platform.webhooks import deliveries
 from codeq_platform.webhooks.models import Delivery
+from tests.processes import child_database_url
 from tests.webhooks.receivers import Receiver
 
 pytestmark = pytest.mark.django_db(
@@ -30,17 +29,9 @@ pytestmark = pytest.mark.django_db(
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _database_url() -> str:
-    name = connection.settings_dict["NAME"]
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{name}"
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
 @pytest.fixture
 def scheduler(settings):
-    env = {**os.environ, "DATABASE_URL": _database_url(), "CODEQ_KV_URL": django_settings.CODEQ_KV_URL,
+    env = {**os.environ, "DATABASE_URL": child_database_url(), "CODEQ_KV_URL": django_settings.CODEQ_KV_URL,
            "CODEQ_KV_PREFIX": settings.CODEQ_KV_PREFIX, "SECRET_KEY": "test-only-django-secret-key",
            "CODEQ_CACHE_PREFIX": f"{settings.CODEQ_KV_PREFIX}:cache", "PYTHONUNBUFFERED": "1",
            "CODEQ_WEBHOOK_ALLOW_PRIVATE": "1", "CODEQ_WEBHOOK_STOP_GRACE_SECONDS": "0.5"}  # fmt: skip

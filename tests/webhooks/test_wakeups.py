@@ -19,10 +19,8 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from django.db import connection
 from standardwebhooks.webhooks import Webhook
 
 from codeq_platform import kv
@@ -33,6 +31,7 @@ from tests.api.calls import create, mint, post
 from tests.conftest import JWT_SECRET
 from tests.engine._redis_servers import RedisProcess, require_binary
 from tests.factories import WebhookSubscriptionFactory
+from tests.processes import child_database_url
 from tests.webhooks.receivers import Received, Receiver
 
 pytestmark = pytest.mark.django_db(
@@ -341,19 +340,10 @@ async def test_the_listener_reconnects_by_itself_after_a_store_outage(own_store,
         await asyncio.to_thread(listener.stop)
 
 
-def _database_url() -> str:
-    """The test database, for a process of its own (SQLite's test database is a file)."""
-    name = connection.settings_dict["NAME"]
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{name}"
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
 @pytest.fixture
 def scheduler(settings) -> Iterator[subprocess.Popen[str]]:
     """``manage.py codeq_scheduler`` as a real process on the test's database and key prefix."""
-    env = {**os.environ, "DATABASE_URL": _database_url(), "CODEQ_KV_URL": settings.CODEQ_KV_URL,
+    env = {**os.environ, "DATABASE_URL": child_database_url(), "CODEQ_KV_URL": settings.CODEQ_KV_URL,
            "CODEQ_KV_PREFIX": settings.CODEQ_KV_PREFIX, "CODEQ_WEBHOOK_ALLOW_PRIVATE": "1",
            "SECRET_KEY": "test-only-django-secret-key", "CODEQ_JWT_SECRET": JWT_SECRET}  # fmt: skip
     process = subprocess.Popen([sys.executable, "manage.py", "codeq_scheduler"], cwd=ROOT, env=env,
