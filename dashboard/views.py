@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.errors import InvalidInput, NotFound, StoreUnavailable
 from codeq_platform.scheduler.stats import tenant_snapshot
 from dashboard.access import TenantAccess, tenant_view, visible_tenants
@@ -42,12 +42,6 @@ def switch(request: HttpRequest) -> HttpResponse:
     if section in SECTIONS and section != "overview":
         url += f"{section}/"
     return redirect(url)
-
-
-def page_not_found(request: HttpRequest) -> HttpResponse:
-    """An unknown address under /dashboard/: a page a browser user can go on from, not the API's JSON."""
-    message = "There is no such page. It may have moved, or the address was mistyped."
-    return render(request, "dashboard/error.html", {"title": "Not found", "message": message}, status=404)
 
 
 def store_down(request: HttpRequest, error: StoreUnavailable) -> HttpResponse:
