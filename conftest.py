@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from codeq_platform.embedded_kv import EmbeddedKV
+from codeq_platform.base.embedded_kv import EmbeddedKV
 from codeq_platform.engine import AsyncEngine, Engine, EngineConfig, connect, connect_async
 
 

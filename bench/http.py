@@ -222,7 +222,7 @@ def main() -> None:
            "CODEQ_KV_PREFIX": "cqbenchhttp", "PYTHONPATH": str(ROOT)}  # fmt: skip
     kv_server = None
     if not env.get("CODEQ_KV_URL"):
-        from codeq_platform.embedded_kv import EmbeddedKV
+        from codeq_platform.base.embedded_kv import EmbeddedKV
 
         kv_server = EmbeddedKV(tmp / "kv")
         env["CODEQ_KV_URL"] = kv_server.start()

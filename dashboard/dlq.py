@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from django.core import signing
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.engine import Engine, State, Task
 from codeq_platform.engine.core import TASK_ID_RE, validate_command
 from codeq_platform.errors import InvalidInput, NotFound

@@ -12,12 +12,13 @@ import time
 
 from django.http import HttpRequest, HttpResponse
 
-from codeq_platform import db, errors, kv
+from codeq_platform import errors
 from codeq_platform.api import docs, inputs
 from codeq_platform.api.auth import Principal
 from codeq_platform.api.endpoint import ADMIN, endpoint, read_json
 from codeq_platform.api.errors import error_response, json_response
-from codeq_platform.api.representations import rfc3339, task_json
+from codeq_platform.base import db, kv
+from codeq_platform.base.representations import rfc3339, task_json
 from codeq_platform.engine.core import validate_command
 from tenants import services
 from tenants.models import Tenant

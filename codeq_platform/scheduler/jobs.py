@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.errors import CodeqError
 from tenants import selectors
 

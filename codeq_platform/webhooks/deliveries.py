@@ -30,15 +30,16 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from codeq_platform import kv
-from codeq_platform.api.representations import result_json, rfc3339
+from codeq_platform.base import kv
+from codeq_platform.base.representations import result_json, rfc3339
 from codeq_platform.engine import Engine, NewTask, OutboxEvent, State, Task, TaskResult
 from codeq_platform.errors import CodeqError, Conflict, NotFound
-from codeq_platform.webhooks.models import Delivery, DeliveryAttempt
+from codeq_platform.webhooks import selectors as webhook_selectors
+from codeq_platform.webhooks.models import Delivery, DeliveryAttempt, WebhookSubscription
 from codeq_platform.webhooks.outbound import Attempt
 from codeq_platform.webhooks.secrets import tenant_secrets
 from tenants import selectors
-from tenants.models import INTERNAL_TENANT_SLUG, Tenant, WebhookSubscription
+from tenants.models import INTERNAL_TENANT_SLUG, Tenant
 from tenants.services import record_audit
 
 log = logging.getLogger("codeq.webhooks")
@@ -131,7 +132,9 @@ def plan_deliveries(engine: Engine, tenant: Tenant, events: list[OutboxEvent]) -
         event_type = EVENT_TYPES[event.kind]
         key = (event_type, task.command.lower())
         if key not in subscribers:
-            subscribers[key] = selectors.subscriptions_for_event(tenant=tenant, event=event_type, command=task.command)
+            subscribers[key] = webhook_selectors.subscriptions_for_event(
+                tenant=tenant, event=event_type, command=task.command
+            )
         body = event_body(event_type, task, result, event.at_ms).decode() if subscribers[key] else ""
         for sub in subscribers[key]:
             out.append(Delivery(id=delivery_id(event.id, f"subscription:{sub.pk}"), tenant=tenant, subscription=sub,

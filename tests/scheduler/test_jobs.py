@@ -10,7 +10,7 @@ import redis
 from django.conf import settings as django_settings
 from django.core.management import call_command
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.engine import NewTask, State
 from codeq_platform.errors import NotFound
 from codeq_platform.scheduler import jobs

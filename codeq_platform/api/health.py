@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 
-from codeq_platform import db, kv
 from codeq_platform.api.errors import json_response
+from codeq_platform.base import db, kv
 
 
 async def healthz(request: HttpRequest) -> HttpResponse:
