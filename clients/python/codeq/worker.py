@@ -23,7 +23,7 @@ import logging
 import math
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from codeq import errors
@@ -49,12 +49,6 @@ class _Lease:
     runner: asyncio.Task | None = None
     lost: bool = False
     given_back: bool = False
-
-
-@dataclass
-class _Progress:
-    pending: dict[str, Any] = field(default_factory=dict)
-    sending: bool = False
 
 
 class Worker:
@@ -94,7 +88,8 @@ class Worker:
         self.processed = 0
         self._leases: dict[str, _Lease] = {}
         self._reports: list[Report] = []
-        self._progress = _Progress()
+        self._progress: dict[str, Any] = {}  # per task, the latest value not sent yet
+        self._progress_senders: dict[str, asyncio.Task] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._hurry: asyncio.Event | None = None
@@ -232,30 +227,37 @@ class Worker:
     # running
 
     async def _run(self, lease: _Lease) -> None:
-        task, handler = lease.task, lease.handler
-        job = Job(task, self._publish)
+        task = lease.task
+        started = time.monotonic()
         try:
             try:
-                value = await call_handler(handler, job, self._threads)
+                value = await call_handler(lease.handler, Job(task, self._publish), self._threads)
             except asyncio.CancelledError:
                 return  # the lease was lost or given back; nothing to report
-            except errors.PermanentError as exc:
-                self._queue_report(lease, Report(task.id, "FAILED", error=str(exc) or "PermanentError"))
-            except errors.Retry as exc:
-                await self._nack(lease, str(exc), exc.delay_seconds)
-            except TimeoutError:
-                await self._nack(lease, f"timeout: ran past {handler.timeout:g} s", None)
             except Exception as exc:
-                if isinstance(exc, handler.permanent):
-                    self._queue_report(lease, Report(task.id, "FAILED", error=_describe(exc)))
-                else:
-                    log.warning("task %s (%s) failed: %s", task.id, task.command, _describe(exc))
-                    await self._nack(lease, _describe(exc), None)
+                await self._progress_sent(task.id)
+                await self._failed(lease, exc, time.monotonic() - started)
             else:
+                await self._progress_sent(task.id)
                 self._queue_report(lease, Report(task.id, "COMPLETED", result_object(value)))
         finally:
             self.processed += 1
             self._release(task.id)
+
+    async def _failed(self, lease: _Lease, exc: Exception, took: float) -> None:
+        task, handler = lease.task, lease.handler
+        if isinstance(exc, errors.PermanentError):
+            self._queue_report(lease, Report(task.id, "FAILED", error=str(exc) or "PermanentError"))
+        elif isinstance(exc, handler.permanent):
+            self._queue_report(lease, Report(task.id, "FAILED", error=_describe(exc)))
+        elif isinstance(exc, errors.Retry):
+            await self._nack(lease, str(exc), exc.delay_seconds)
+        elif isinstance(exc, TimeoutError) and handler.timeout is not None and took >= handler.timeout:
+            log.warning("task %s (%s) ran past its %g s timeout", task.id, task.command, handler.timeout)
+            await self._nack(lease, f"timeout: ran past {handler.timeout:g} s", None)
+        else:
+            log.warning("task %s (%s) failed: %s", task.id, task.command, _describe(exc))
+            await self._nack(lease, _describe(exc), None)
 
     async def _nack(self, lease: _Lease, reason: str, delay: int | None) -> None:
         if lease.lost or lease.given_back:
@@ -334,27 +336,38 @@ class Worker:
 
     def _publish(self, task_id: str, value: Any) -> None:
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._queue_progress, task_id, value)
+        try:
+            on_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:  # queued now, so a report made right after the call sends it first
+            self._queue_progress(task_id, value)
+        else:
+            self._loop.call_soon_threadsafe(self._queue_progress, task_id, value)
 
     def _queue_progress(self, task_id: str, value: Any) -> None:
-        self._progress.pending[task_id] = value
-        if not self._progress.sending:
-            self._progress.sending = True
-            asyncio.get_running_loop().create_task(self._send_progress())
+        if task_id not in self._leases:
+            return
+        self._progress[task_id] = value
+        if task_id not in self._progress_senders:
+            self._progress_senders[task_id] = asyncio.create_task(self._send_progress(task_id))
 
-    async def _send_progress(self) -> None:
+    async def _send_progress(self, task_id: str) -> None:
         try:
-            while self._progress.pending:
-                task_id = next(iter(self._progress.pending))
-                value = self._progress.pending.pop(task_id)
-                if task_id not in self._leases:
-                    continue
+            while task_id in self._progress:
+                value = self._progress.pop(task_id)
                 try:
                     await self.client.progress(task_id, value)
                 except errors.CodeqError as exc:
                     log.warning("progress of %s not published (%s)", task_id, exc)
         finally:
-            self._progress.sending = False
+            self._progress_senders.pop(task_id, None)
+
+    async def _progress_sent(self, task_id: str) -> None:
+        """Wait for the task's progress to be sent: the platform refuses it once the task has ended."""
+        sender = self._progress_senders.get(task_id)
+        if sender is not None:
+            await asyncio.shield(sender)
 
 
 def _describe(exc: BaseException) -> str:
