@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import codeq
 import httpx
 import pytest
 import redis
@@ -82,55 +83,49 @@ def other_worker(tenant) -> str:
     return mint(tenant, "worker")
 
 
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 async def test_two_claims_racing_for_one_task_get_one_200_and_one_204(
     server, producer_bearer, worker_bearer, other_worker, command
 ):
-    workers = [worker_bearer, other_worker]
-    async with httpx.AsyncClient(base_url=server, timeout=10) as a, httpx.AsyncClient(base_url=server, timeout=10) as b:
+    async with (
+        codeq.AsyncClient(server, producer_bearer) as producer,
+        codeq.AsyncClient(server, worker_bearer) as a,
+        codeq.AsyncClient(server, other_worker) as b,
+    ):
         for _ in range(5):
-            created = await a.post("/v1/codeq/tasks", json={"command": command, "payload": 1},
-                                   headers=auth(producer_bearer))  # fmt: skip
-            assert created.status_code == 202
+            created = await producer.create(command, 1)
 
-            answers = await asyncio.gather(
-                a.post("/v1/codeq/tasks/claim", json={"commands": [command]}, headers=auth(workers[0])),
-                b.post("/v1/codeq/tasks/claim", json={"commands": [command]}, headers=auth(workers[1])),
-            )
+            answers = await asyncio.gather(a.claim([command]), b.claim([command]))
 
-            assert sorted(r.status_code for r in answers) == [200, 204]
-            winner = next(r for r in answers if r.status_code == 200).json()
-            assert winner["id"] == created.json()["id"] and winner["attempts"] == 1
+            [winner] = [task for task in answers if task is not None]
+            assert answers.count(None) == 1
+            assert winner.id == created.id and winner.attempts == 1
 
 
 async def test_a_waiting_claim_wakes_well_under_a_second_after_a_create(
     server, producer_bearer, worker_bearer, command
 ):
-    async with httpx.AsyncClient(base_url=server, timeout=15) as worker, httpx.AsyncClient(base_url=server) as producer:
-        waiting = asyncio.create_task(worker.post("/v1/codeq/tasks/claim", headers=auth(worker_bearer),
-                                                  json={"commands": [command], "waitSeconds": 5}))  # fmt: skip
+    async with (
+        codeq.AsyncClient(server, worker_bearer) as worker,
+        codeq.AsyncClient(server, producer_bearer) as producer,
+    ):
+        waiting = asyncio.create_task(worker.claim([command], wait=5))
         await asyncio.sleep(1.0)  # the claim is parked on an empty queue
         assert not waiting.done()
 
-        created = await producer.post("/v1/codeq/tasks", json={"command": command, "payload": 1},
-                                      headers=auth(producer_bearer))  # fmt: skip
+        created = await producer.create(command, 1)
         created_at = time.monotonic()
         claimed = await waiting
         woke_after = time.monotonic() - created_at
 
-    assert claimed.status_code == 200 and claimed.json()["id"] == created.json()["id"]
+    assert claimed is not None and claimed.id == created.id
     assert woke_after < 0.5, woke_after
 
 
 async def test_a_waiting_claim_answers_204_after_wait_seconds(server, worker_bearer, command):
-    async with httpx.AsyncClient(base_url=server, timeout=15) as client:
+    async with codeq.AsyncClient(server, worker_bearer) as worker:
         started = time.monotonic()
-        r = await client.post("/v1/codeq/tasks/claim", json={"commands": [command], "waitSeconds": 2},
-                              headers=auth(worker_bearer))  # fmt: skip
+        claimed = await worker.claim([command], wait=2)
         took = time.monotonic() - started
 
-    assert r.status_code == 204 and r.content == b""
+    assert claimed is None
     assert 1.9 <= took < 3.0, took
