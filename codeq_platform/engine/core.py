@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -46,7 +46,9 @@ COMMAND_RE = re.compile(r"^[^\s/\x00-\x1f\x7f]{1,200}$")
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}$")
 MAX_BATCH = 1000
 
-Plan = Generator[tuple, Any, Any]
+R = TypeVar("R")
+Call = tuple[Any, ...]
+Plan = Generator[Call, Any, R]
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +176,7 @@ class Core:
     def _decode_claimed(self, tenant: str, flat: list[Any], start: int = 0) -> list[Task]:
         return [decode_task(tenant, flat[i].decode(), flat[i + 1]) for i in range(start, len(flat), 2)]
 
-    def _record(self, ks: Keyspace, task_id: str) -> Plan:
+    def _record(self, ks: Keyspace, task_id: str) -> Plan[tuple[int, Task]]:
         """Read a task's record (the first phase of by-id operations that need its command)."""
         task_id = validate_task_id(task_id)
         shard = ks.shard_of(task_id)
@@ -238,7 +240,7 @@ class Core:
         return shard, fields, task_id
 
     def enqueue_batch(self, tenant: str, specs: list[NewTask], max_live: int = 0,
-                      payload_limit: int | None = None) -> Plan:  # fmt: skip
+                      payload_limit: int | None = None) -> Plan[list[Enqueued | CodeqError]]:  # fmt: skip
         """Enqueue many tasks: one script call per shard. Items that fail validation come back as
         errors in their place; nothing is written for them."""
         ks = self.ks(tenant)
@@ -279,7 +281,9 @@ class Core:
                     out[i] = Enqueued(decode_task(tenant, tid.decode(), raw), created=code == 1)
         return out
 
-    def enqueue(self, tenant: str, spec: NewTask, max_live: int = 0, payload_limit: int | None = None) -> Plan:
+    def enqueue(
+        self, tenant: str, spec: NewTask, max_live: int = 0, payload_limit: int | None = None
+    ) -> Plan[Enqueued]:
         """Enqueue one task; ``max_live`` caps the shard's unfinished tasks, ``payload_limit`` the
         payload (both 0/None: the engine's own limits)."""
         ks = self.ks(tenant)
@@ -298,7 +302,7 @@ class Core:
     # -- the lease holder's operations -----------------------------------------------------------
 
     def claim(self, tenant: str, worker: str, commands: list[str], lease_ms: int | None = None,
-              count: int = 1) -> Plan:  # fmt: skip
+              count: int = 1) -> Plan[list[Task]]:  # fmt: skip
         """Lease up to ``count`` tasks, highest priority first; [] when nothing is ready."""
         ks = self.ks(tenant)
         worker = validate_worker(worker)
@@ -323,7 +327,7 @@ class Core:
                 break
         return got
 
-    def heartbeat(self, tenant: str, task_id: str, worker: str, lease_ms: int | None = None) -> Plan:
+    def heartbeat(self, tenant: str, task_id: str, worker: str, lease_ms: int | None = None) -> Plan[Task]:
         """Extend the caller's lease to now + ``lease_ms``; returns the task."""
         ks = self.ks(tenant)
         task_id = validate_task_id(task_id)
@@ -336,9 +340,9 @@ class Core:
             raise codes.error_for(reply[0])
         return decode_task(tenant, task_id, reply[1])
 
-    def settle(self, tenant: str, task_id: str, worker: str, *, completed: bool, result: Any = None,
+    def _settle(self, tenant: str, task_id: str, worker: str, *, completed: bool, result: Any = None,
                error: str = "", artifacts: Any = None, next_commands: list[str] | None = None,
-               next_count: int = 1, next_lease_ms: int | None = None) -> Plan:  # fmt: skip
+               next_count: int = 1, next_lease_ms: int | None = None) -> Plan[Settled]:  # fmt: skip
         """Store a final COMPLETED/FAILED result; with ``next_commands``, claim the next tasks (of
         the same shard) in the same call."""
         ks = self.ks(tenant)
@@ -358,6 +362,22 @@ class Core:
             raise codes.error_for(reply[0])
         return Settled(tenant, task_id, reply[1], self._decode_claimed(tenant, reply, 2), repeated=reply[0] == 2)
 
+    def complete(self, tenant: str, task_id: str, worker: str, result: Any, *, error: str = "",
+                 artifacts: Any = None, next_commands: list[str] | None = None, next_count: int = 1,
+                 next_lease_ms: int | None = None) -> Plan[Settled]:  # fmt: skip
+        """Store a COMPLETED result (any JSON); ``next_commands=[...]`` claims the next tasks too."""
+        return (yield from self._settle(tenant, task_id, worker, completed=True, result=result, error=error,
+                                       artifacts=artifacts, next_commands=next_commands, next_count=next_count,
+                                       next_lease_ms=next_lease_ms))  # fmt: skip
+
+    def fail(self, tenant: str, task_id: str, worker: str, error: str, *, result: Any = None,
+             artifacts: Any = None, next_commands: list[str] | None = None, next_count: int = 1,
+             next_lease_ms: int | None = None) -> Plan[Settled]:  # fmt: skip
+        """Store a final FAILED result: never retried, never dead-lettered."""
+        return (yield from self._settle(tenant, task_id, worker, completed=False, result=result, error=error,
+                                       artifacts=artifacts, next_commands=next_commands, next_count=next_count,
+                                       next_lease_ms=next_lease_ms))  # fmt: skip
+
     def _result_blob(self, completed: bool, result: Any, error: Any, artifacts: Any, now: int) -> bytes:
         if not isinstance(error, str):
             raise _invalid("error", "error must be a string")
@@ -371,7 +391,7 @@ class Core:
             raise PayloadTooLarge(f"result exceeds {self.config.max_payload_bytes} bytes", field="result")
         return blob
 
-    def settle_batch(self, tenant: str, worker: str, reports: list[Report]) -> Plan:
+    def settle_batch(self, tenant: str, worker: str, reports: list[Report]) -> Plan[list[Settled | CodeqError]]:
         """Store many final results in one script call per shard; each answer is a Settled or the
         error for that report, in order."""
         ks = self.ks(tenant)
@@ -410,7 +430,7 @@ class Core:
         return out
 
     def nack(self, tenant: str, task_id: str, worker: str, delay_ms: int | None = None,
-             reason: str = "") -> Plan:  # fmt: skip
+             reason: str = "") -> Plan[Nacked]:  # fmt: skip
         """Give the task back to be retried after ``delay_ms`` (None: backoff with full jitter);
         past its attempts it goes to the DLQ."""
         ks = self.ks(tenant)
@@ -429,7 +449,7 @@ class Core:
         dead = reply[0] < 0
         return Nacked(decode_task(tenant, task.id, reply[1]), dead=dead, delay_ms=0 if dead else reply[0])
 
-    def abandon(self, tenant: str, task_id: str, worker: str) -> Plan:
+    def abandon(self, tenant: str, task_id: str, worker: str) -> Plan[Task]:
         """Give the task back now, to the tail of its queue, without charging the attempt."""
         ks = self.ks(tenant)
         worker = validate_worker(worker)
@@ -441,7 +461,7 @@ class Core:
             raise codes.error_for(reply[0])
         return decode_task(tenant, task.id, reply[1])
 
-    def progress(self, tenant: str, task_id: str, worker: str, progress: Any) -> Plan:
+    def progress(self, tenant: str, task_id: str, worker: str, progress: Any) -> Plan[None]:
         ks = self.ks(tenant)
         task_id = validate_task_id(task_id)
         worker = validate_worker(worker)
@@ -461,7 +481,7 @@ class Core:
 
     # -- producer and operator operations --------------------------------------------------------
 
-    def cancel(self, tenant: str, task_id: str) -> Plan:
+    def cancel(self, tenant: str, task_id: str) -> Plan[Task]:
         """Withdraw a ready or delayed task; it ends FAILED with error CANCELLED."""
         ks = self.ks(tenant)
         task_id = validate_task_id(task_id)
@@ -472,7 +492,7 @@ class Core:
             raise codes.error_for(reply[0])
         return decode_task(tenant, task_id, reply[1])
 
-    def delete(self, tenant: str, task_id: str) -> Plan:
+    def delete(self, tenant: str, task_id: str) -> Plan[None]:
         """Remove a task that is not leased, with its result and queue entry."""
         ks = self.ks(tenant)
         shard, task = yield from self._record(ks, task_id)
@@ -482,7 +502,7 @@ class Core:
         if reply[2] < 0:
             raise codes.error_for(reply[2])
 
-    def replay(self, tenant: str, task_id: str) -> Plan:
+    def replay(self, tenant: str, task_id: str) -> Plan[Task]:
         """Move one dead-lettered task back to its ready queue (attempts reset)."""
         ks = self.ks(tenant)
         shard, task = yield from self._record(ks, task_id)
@@ -494,7 +514,7 @@ class Core:
         raw = yield ("cmd", ("HGET", ks.key(shard, "tasks"), task.id))
         return decode_task(tenant, task.id, raw)
 
-    def _dlq_bulk(self, script: str, tenant: str, command: str, limit: int, ids: list[str] | None) -> Plan:
+    def _dlq_bulk(self, script: str, tenant: str, command: str, limit: int, ids: list[str] | None) -> Plan[Moved]:
         ks = self.ks(tenant)
         cmd = validate_command(command)
         moved, remaining = 0, False
@@ -520,24 +540,24 @@ class Core:
             remaining = remaining or reply[1] > 0
         return Moved(moved, remaining)
 
-    def replay_many(self, tenant: str, command: str, task_ids: list[str]) -> Plan:
+    def replay_many(self, tenant: str, command: str, task_ids: list[str]) -> Plan[Moved]:
         """Replay the named dead-lettered tasks of one command; others are left alone."""
         return (yield from self._dlq_bulk("replay", tenant, command, 0, task_ids))
 
-    def replay_all(self, tenant: str, command: str, limit: int = 100) -> Plan:
+    def replay_all(self, tenant: str, command: str, limit: int = 100) -> Plan[Moved]:
         """Replay up to ``limit`` dead-lettered tasks of a command, oldest death first."""
         return (yield from self._dlq_bulk("replay", tenant, command, limit, None))
 
-    def delete_many(self, tenant: str, command: str, task_ids: list[str]) -> Plan:
+    def delete_many(self, tenant: str, command: str, task_ids: list[str]) -> Plan[Moved]:
         return (yield from self._dlq_bulk("delete", tenant, command, 0, task_ids))
 
-    def purge_dlq(self, tenant: str, command: str, limit: int = 1000) -> Plan:
+    def purge_dlq(self, tenant: str, command: str, limit: int = 1000) -> Plan[Moved]:
         """Delete up to ``limit`` dead-lettered tasks of a command, oldest first."""
         return (yield from self._dlq_bulk("delete", tenant, command, limit, None))
 
     # -- maintenance -----------------------------------------------------------------------------
 
-    def sweep(self, tenant: str) -> Plan:
+    def sweep(self, tenant: str) -> Plan[SweepReport]:
         """Expire leases and promote due delayed tasks, a bounded batch per shard."""
         ks = self.ks(tenant)
         report = SweepReport()
@@ -566,7 +586,7 @@ class Core:
         return report
 
     def trim(self, tenant: str, finished_before_ms: int = 0, dead_before_ms: int = 0,
-             limit: int = 1000) -> Plan:  # fmt: skip
+             limit: int = 1000) -> Plan[Moved]:  # fmt: skip
         """Retention: remove finished tasks and dead-lettered tasks older than the cutoffs."""
         ks = self.ks(tenant)
         _int(limit, "limit", 1, 10_000)
@@ -588,7 +608,7 @@ class Core:
 
     # -- outbox ----------------------------------------------------------------------------------
 
-    def watch_events(self, tenant: str, kinds: Iterable[str]) -> Plan:
+    def watch_events(self, tenant: str, kinds: Iterable[str]) -> Plan[None]:
         """Record ``tenant``'s terminal events of these kinds (``completed``, ``failed``, ``dead``) in
         its outboxes whether or not the task has a webhook; tasks with one are always recorded. An
         empty ``kinds`` leaves only those."""
@@ -599,7 +619,7 @@ class Core:
         bits = sum(OUTBOX_BITS[k] for k in kinds)
         yield ("pipe", [("HSET", ks.key(shard, "stats"), "hooks", bits) for shard in range(ks.shards)])
 
-    def outbox(self, tenants: list[str], limit: int = 500) -> Plan:
+    def outbox(self, tenants: list[str], limit: int = 500) -> Plan[list[OutboxEvent]]:
         """The oldest ``limit`` unacknowledged events of each shard of each tenant, in one round trip."""
         _int(limit, "limit", 1, 10_000)
         where = [(self.ks(tenant), shard) for tenant in tenants for shard in range(self.ks(tenant).shards)]
@@ -609,7 +629,7 @@ class Core:
         return [decode_outbox_event(ks.tenant, shard, raw)
                 for (ks, shard), raws in zip(where, replies, strict=True) for raw in raws]  # fmt: skip
 
-    def outbox_ack(self, tenant: str, shard: int, events: list[OutboxEvent]) -> Plan:
+    def outbox_ack(self, tenant: str, shard: int, events: list[OutboxEvent]) -> Plan[int]:
         """Acknowledge ``events``, the head of one shard's outbox as ``outbox`` read it; returns how
         many were removed (0 when another reader acknowledged them first)."""
         if not events:
@@ -620,12 +640,12 @@ class Core:
 
     # -- read side -------------------------------------------------------------------------------
 
-    def get_task(self, tenant: str, task_id: str) -> Plan:
+    def get_task(self, tenant: str, task_id: str) -> Plan[Task]:
         ks = self.ks(tenant)
         _, task = yield from self._record(ks, task_id)
         return task
 
-    def get_result(self, tenant: str, task_id: str) -> Plan:
+    def get_result(self, tenant: str, task_id: str) -> Plan[tuple[Task, TaskResult | None]]:
         """The task and its stored result (None while there is none)."""
         ks = self.ks(tenant)
         task_id = validate_task_id(task_id)
@@ -638,7 +658,7 @@ class Core:
         result: TaskResult | None = decode_result(task_id, res) if res is not None else None
         return task, result
 
-    def get_results(self, tenant: str, task_ids: list[str]) -> Plan:
+    def get_results(self, tenant: str, task_ids: list[str]) -> Plan[dict[str, tuple[Task, TaskResult | None]]]:
         """``get_result`` for many tasks in one round trip: {id: (task, result | None)}; ids with no
         task are left out."""
         ks = self.ks(tenant)
@@ -657,12 +677,12 @@ class Core:
                 found[task_id] = (decode_task(tenant, task_id, raw), result)
         return found
 
-    def commands(self, tenant: str) -> Plan:
+    def commands(self, tenant: str) -> Plan[list[str]]:
         ks = self.ks(tenant)
         replies = yield ("pipe", [("SMEMBERS", ks.key(s, "cmds")) for s in range(ks.shards)])
         return sorted({m.decode() for members in replies for m in members})
 
-    def queue_stats(self, tenant: str, command: str) -> Plan:
+    def queue_stats(self, tenant: str, command: str) -> Plan[QueueStats]:
         """Depths and counters of one command, without scanning any queue."""
         ks = self.ks(tenant)
         cmd = validate_command(command)
@@ -704,7 +724,7 @@ class Core:
 
     def _zset_page(self, tenant: str, name: str, limit: int, cursor: str | None, newest_first: bool,
                    command: str = "", dlq: bool = False, low: int | None = None,
-                   high: int | None = None) -> Plan:  # fmt: skip
+                   high: int | None = None) -> Plan[Page]:  # fmt: skip
         """A page of a score-ordered set merged over the shards; the cursor is ``score:id`` of the
         last item returned. With ``command`` on a shared set, other commands' entries are skipped:
         the page may be short, never the scan unbounded. ``low``/``high`` bound the scores (inclusive)."""
@@ -760,25 +780,27 @@ class Core:
         last = entries[-1]
         return Page(tasks, f"{last[0]}:{last[1]}" if more else None)
 
-    def leases(self, tenant: str, limit: int = 50, cursor: str | None = None, command: str = "") -> Plan:
+    def leases(self, tenant: str, limit: int = 50, cursor: str | None = None, command: str = "") -> Plan[Page]:
         """Active leases, soonest expiry first."""
         cmd = validate_command(command) if command else ""
         return (yield from self._zset_page(tenant, "leases", limit, cursor, False, cmd))
 
-    def delayed(self, tenant: str, limit: int = 50, cursor: str | None = None, command: str = "") -> Plan:
+    def delayed(self, tenant: str, limit: int = 50, cursor: str | None = None, command: str = "") -> Plan[Page]:
         """Delayed tasks, earliest due first."""
         cmd = validate_command(command) if command else ""
         return (yield from self._zset_page(tenant, "delayed", limit, cursor, False, cmd))
 
     def dlq(self, tenant: str, command: str, limit: int = 50, cursor: str | None = None,
-            since_ms: int | None = None, until_ms: int | None = None) -> Plan:  # fmt: skip
+            since_ms: int | None = None, until_ms: int | None = None) -> Plan[Page]:  # fmt: skip
         """Dead-lettered tasks of one command, newest death first; ``since_ms``/``until_ms`` bound
         the time of death (inclusive), read as a score range of the DLQ's sorted set."""
         cmd = validate_command(command)
         return (yield from self._zset_page(tenant, "dlq", limit, cursor, True, cmd, dlq=True,
                                            low=since_ms, high=until_ms))  # fmt: skip
 
-    def dlq_count(self, tenant: str, command: str, since_ms: int | None = None, until_ms: int | None = None) -> Plan:
+    def dlq_count(
+        self, tenant: str, command: str, since_ms: int | None = None, until_ms: int | None = None
+    ) -> Plan[int]:
         """How many dead-lettered tasks of one command died within the bounds (ZCOUNT: no scan)."""
         ks = self.ks(tenant)
         cmd = validate_command(command)
@@ -787,7 +809,7 @@ class Core:
         counts = yield ("pipe", [("ZCOUNT", ks.dlq_key(s, cmd), floor, ceiling) for s in range(ks.shards)])
         return sum(counts)
 
-    def ready(self, tenant: str, command: str, limit: int = 50, cursor: str | None = None) -> Plan:
+    def ready(self, tenant: str, command: str, limit: int = 50, cursor: str | None = None) -> Plan[Page]:
         """Ready tasks of one command in claim order (per shard); cursor ``shard:priority:offset``."""
         ks = self.ks(tenant)
         cmd = validate_command(command)
