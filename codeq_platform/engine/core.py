@@ -247,7 +247,7 @@ class Core:
         if not 1 <= len(specs) <= MAX_BATCH:
             raise _invalid("tasks", f"a batch holds 1 to {MAX_BATCH} tasks")
         now = self.now_ms()
-        out: list[Enqueued | Exception | None] = [None] * len(specs)
+        out: dict[int, Enqueued | CodeqError] = {}
         by_shard: dict[int, list[tuple[int, list[Any]]]] = {}
         for i, spec in enumerate(specs):
             try:
@@ -256,7 +256,8 @@ class Core:
                 out[i] = exc
                 continue
             by_shard.setdefault(shard, []).append((i, fields))
-        calls, owners = [], []
+        calls: list[Call] = []
+        owners = []
         for shard, items in by_shard.items():
             cmds: dict[str, int] = {}
             args: list[Any] = []
@@ -267,19 +268,14 @@ class Core:
                           [*self.header(ks, now, cmds), max_live, len(items),
                            self.new_command_flags(tenant, shard, cmds), *args]))  # fmt: skip
             owners.append((shard, cmds, items))
-        if not calls:
-            return out
-        replies = yield ("many", calls) if len(calls) > 1 else calls[0]
-        if len(calls) == 1:
-            replies = [replies]
-        for (shard, cmds, items), reply in zip(owners, replies, strict=True):
-            self.remember_commands(tenant, shard, cmds)
-            for (i, _), (code, tid, raw) in zip(items, reply, strict=True):
-                if code < 0:
-                    out[i] = codes.error_for(code)
-                else:
-                    out[i] = Enqueued(decode_task(tenant, tid.decode(), raw), created=code == 1)
-        return out
+        if calls:
+            replies = yield ("many", calls) if len(calls) > 1 else calls[0]
+            for (shard, cmds, items), reply in zip(owners, replies if len(calls) > 1 else [replies], strict=True):
+                self.remember_commands(tenant, shard, cmds)
+                for (i, _), (code, tid, raw) in zip(items, reply, strict=True):
+                    out[i] = codes.error_for(code) if code < 0 else Enqueued(decode_task(tenant, tid.decode(), raw),
+                                                                             created=code == 1)  # fmt: skip
+        return [out[i] for i in range(len(specs))]
 
     def enqueue(
         self, tenant: str, spec: NewTask, max_live: int = 0, payload_limit: int | None = None
@@ -399,7 +395,7 @@ class Core:
         if not 1 <= len(reports) <= MAX_BATCH:
             raise _invalid("results", f"a batch holds 1 to {MAX_BATCH} results")
         now = self.now_ms()
-        out: list[Settled | Exception | None] = [None] * len(reports)
+        out: dict[int, Settled | CodeqError] = {}
         by_shard: dict[int, list[tuple[int, list[Any]]]] = {}
         for i, report in enumerate(reports):
             try:
@@ -410,24 +406,20 @@ class Core:
                 continue
             state = 3 if report.completed else 4
             by_shard.setdefault(ks.shard_of(task_id), []).append((i, [task_id, state, blob, report.error]))
-        calls, owners = [], []
+        calls: list[Call] = []
+        owners = []
         for shard, items in by_shard.items():
             args = [value for _, fields in items for value in fields]
             calls.append(("script", "settle_batch", ks.shard_keys(shard),
                           [*self.header(ks, now, ()), worker, len(items), *args]))  # fmt: skip
             owners.append(items)
-        if not calls:
-            return out
-        replies = yield ("many", calls) if len(calls) > 1 else calls[0]
-        if len(calls) == 1:
-            replies = [replies]
-        for items, reply in zip(owners, replies, strict=True):
-            for (i, fields), (code, raw) in zip(items, reply, strict=True):
-                if code < 0:
-                    out[i] = codes.error_for(code)
-                else:
-                    out[i] = Settled(tenant, fields[0], raw, [], repeated=code == 2)
-        return out
+        if calls:
+            replies = yield ("many", calls) if len(calls) > 1 else calls[0]
+            for items, reply in zip(owners, replies if len(calls) > 1 else [replies], strict=True):
+                for (i, fields), (code, raw) in zip(items, reply, strict=True):
+                    out[i] = codes.error_for(code) if code < 0 else Settled(tenant, fields[0], raw, [],
+                                                                            repeated=code == 2)  # fmt: skip
+        return [out[i] for i in range(len(reports))]
 
     def nack(self, tenant: str, task_id: str, worker: str, delay_ms: int | None = None,
              reason: str = "") -> Plan[Nacked]:  # fmt: skip
@@ -635,8 +627,9 @@ class Core:
         if not events:
             return 0
         ks = self.ks(tenant)
-        return (yield ("script", "outbox_ack", ks.shard_keys(shard),
-                       [*self.header(ks, self.now_ms(), ()), len(events), events[-1].raw]))  # fmt: skip
+        removed: int = yield ("script", "outbox_ack", ks.shard_keys(shard),
+                              [*self.header(ks, self.now_ms(), ()), len(events), events[-1].raw])  # fmt: skip
+        return removed
 
     # -- read side -------------------------------------------------------------------------------
 
@@ -777,8 +770,8 @@ class Core:
         tasks = [decode_task(tenant, tid, raw) for (_, tid, _), raw in zip(entries, raws, strict=True) if raw]
         if command and not dlq:
             tasks = [t for t in tasks if t.command.lower() == command]
-        last = entries[-1]
-        return Page(tasks, f"{last[0]}:{last[1]}" if more else None)
+        last_score, last_id, _ = entries[-1]
+        return Page(tasks, f"{last_score}:{last_id}" if more else None)
 
     def leases(self, tenant: str, limit: int = 50, cursor: str | None = None, command: str = "") -> Plan[Page]:
         """Active leases, soonest expiry first."""

@@ -5,10 +5,9 @@ over the links of ``transport.py``. Each public plan is a method of both faces, 
 by ``_sync_verb`` / ``_async_verb``: editors and type checkers see the plan's own parameters and
 its result (``Engine.enqueue(...) -> Enqueued``, ``await AsyncEngine.enqueue(...) -> Enqueued``).
 
-Scripts are called by SHA; after ``SCRIPT FLUSH`` or a restart
-of a server that forgot them, the call falls back to EVAL with the source, which also caches the
-script again. Connection loss, timeouts and cluster outages surface as ``StoreUnavailable`` and
-nothing else.
+Scripts are called by SHA; after ``SCRIPT FLUSH`` or a restart of a server that forgot them, the
+call falls back to EVAL with the source, which also caches the script again. Connection loss,
+timeouts and cluster outages surface as ``StoreUnavailable`` and nothing else.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ import redis
 import redis.asyncio
 from redis.exceptions import ClusterDownError, ClusterError, NoScriptError, ResponseError, TryAgainError
 
-from codeq_platform.engine.core import Core, EngineConfig, Plan
+from codeq_platform.engine.core import Call, Core, EngineConfig, Plan
 from codeq_platform.engine.transport import AsyncLink, SyncLink
 from codeq_platform.errors import StoreUnavailable
 
@@ -185,14 +184,15 @@ class Engine(_Face):
         self.link = SyncLink(client)
 
     def _run(self, plan: Plan[R]) -> R:
+        reply: Any = None
         try:
-            call = next(plan)
             while True:
-                call = plan.send(self._do(call))
+                reply = self._do(plan.send(reply))
         except StopIteration as stop:
-            return stop.value
+            result: R = stop.value
+            return result
 
-    def _do(self, call: tuple) -> Any:
+    def _do(self, call: Call) -> Any:
         try:
             kind = call[0]
             if kind == "script":
@@ -286,14 +286,15 @@ class AsyncEngine(_Face):
         self.link = AsyncLink(client)
 
     async def _run(self, plan: Plan[R]) -> R:
+        reply: Any = None
         try:
-            call = next(plan)
             while True:
-                call = plan.send(await self._do(call))
+                reply = await self._do(plan.send(reply))
         except StopIteration as stop:
-            return stop.value
+            result: R = stop.value
+            return result
 
-    async def _do(self, call: tuple) -> Any:
+    async def _do(self, call: Call) -> Any:
         try:
             kind = call[0]
             if kind == "script":
