@@ -20,7 +20,7 @@ import orjson
 
 from codeq_platform.engine import errors as codes
 from codeq_platform.engine import jsontext
-from codeq_platform.engine.keys import TENANT_RE, Keyspace, keyspace
+from codeq_platform.engine.keys import TENANT_RE, Keyspace, command_key, keyspace
 from codeq_platform.engine.model import (
     OUTBOX_BITS,
     Enqueued,
@@ -90,10 +90,14 @@ def validate_tenant(tenant: str) -> str:
 
 
 def validate_command(command: Any, field: str = "command") -> str:
-    """The routing form of a command: 1-200 characters, no whitespace or '/', lowercased."""
+    """The routing form (``keys.command_key``) of a valid command: 1-200 characters, no whitespace,
+    '/' or control characters, as sent and in its routing form."""
     if not isinstance(command, str) or not COMMAND_RE.match(command):
         raise _invalid(field, "invalid command")
-    return command.lower()
+    key = command_key(command)
+    if not COMMAND_RE.match(key):
+        raise _invalid(field, "invalid command")
+    return key
 
 
 def validate_worker(worker: Any) -> str:
@@ -432,7 +436,7 @@ class Core:
         if not isinstance(reason, str) or len(reason) > 4096:
             raise _invalid("reason", "reason must be a string of at most 4096 characters")
         shard, task = yield from self._record(ks, task_id)
-        cmd = task.command.lower()
+        cmd = task.command_key
         reply = yield ("script", "nack", self.keys(ks, shard, (cmd,)),
                        [*self.header(ks, self.now_ms(), (cmd,)), task.id, worker,
                         -1 if delay_ms is None else delay_ms, reason])  # fmt: skip
@@ -446,7 +450,7 @@ class Core:
         ks = self.ks(tenant)
         worker = validate_worker(worker)
         shard, task = yield from self._record(ks, task_id)
-        cmd = task.command.lower()
+        cmd = task.command_key
         reply = yield ("script", "abandon", self.keys(ks, shard, (cmd,)),
                        [*self.header(ks, self.now_ms(), (cmd,)), task.id, worker])  # fmt: skip
         if reply[0] < 0:
@@ -488,7 +492,7 @@ class Core:
         """Remove a task that is not leased, with its result and queue entry."""
         ks = self.ks(tenant)
         shard, task = yield from self._record(ks, task_id)
-        cmd = task.command.lower()
+        cmd = task.command_key
         reply = yield ("script", "delete", self.keys(ks, shard, (cmd,)),
                        [*self.header(ks, self.now_ms(), (cmd,)), "ids", 1, task.id])  # fmt: skip
         if reply[2] < 0:
@@ -498,7 +502,7 @@ class Core:
         """Move one dead-lettered task back to its ready queue (attempts reset)."""
         ks = self.ks(tenant)
         shard, task = yield from self._record(ks, task_id)
-        cmd = task.command.lower()
+        cmd = task.command_key
         reply = yield ("script", "replay", self.keys(ks, shard, (cmd,)),
                        [*self.header(ks, self.now_ms(), (cmd,)), "ids", 1, task.id])  # fmt: skip
         if reply[2] < 0:
@@ -567,7 +571,7 @@ class Core:
             groups: dict[str, tuple[list[str], list[str]]] = {}
             n_leases = len(leases)
             for pos, (tid, raw) in enumerate(zip(ids, raws, strict=True)):
-                cmd = decode_task(tenant, tid, raw).command.lower() if raw else ""
+                cmd = decode_task(tenant, tid, raw).command_key if raw else ""
                 groups.setdefault(cmd, ([], []))[0 if pos < n_leases else 1].append(tid)
             for cmd, (exp, due) in groups.items():
                 cmds = (cmd,) if cmd else ()
@@ -710,7 +714,7 @@ class Core:
                 if (shard, p) in first or raw is None:
                     continue
                 task = decode_task(tenant, tid, raw)
-                if task.state == "ready" and task.priority == p and task.command.lower() == cmd:
+                if task.state == "ready" and task.priority == p and task.command_key == cmd:
                     first[(shard, p)] = task.updated_ms
             stats.oldest_ready_ms = min(first.values()) if first else None
         return stats
@@ -769,7 +773,7 @@ class Core:
         raws = yield ("pipe", [("HGET", ks.key(s, "tasks"), tid) for _, tid, s in entries])
         tasks = [decode_task(tenant, tid, raw) for (_, tid, _), raw in zip(entries, raws, strict=True) if raw]
         if command and not dlq:
-            tasks = [t for t in tasks if t.command.lower() == command]
+            tasks = [t for t in tasks if t.command_key == command]
         last_score, last_id, _ = entries[-1]
         return Page(tasks, f"{last_score}:{last_id}" if more else None)
 
@@ -825,7 +829,7 @@ class Core:
             raws = yield ("pipe", [("HGET", ks.key(s, "tasks"), tid) for s, tid in found])
             for (_, tid), raw in zip(found, raws, strict=True):
                 task = decode_task(tenant, tid, raw) if raw else None
-                if task and task.state == "ready" and task.command.lower() == cmd:
+                if task and task.state == "ready" and task.command_key == cmd:
                     tasks.append(task)
         more = shard < ks.shards
         return Page(tasks, f"{shard}:{prio}:{offset}" if more else None)

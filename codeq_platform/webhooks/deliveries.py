@@ -129,7 +129,7 @@ def plan_deliveries(engine: Engine, tenant: Tenant, events: list[OutboxEvent]) -
                                 body=callback_body(task, result).decode(),
                                 max_attempts=policy_for(Delivery.Kind.RESULT).attempts))  # fmt: skip
         event_type = EVENT_TYPES[event.kind]
-        key = (event_type, task.command.lower())
+        key = (event_type, task.command_key)
         if key not in subscribers:
             subscribers[key] = selectors.subscriptions_for_event(tenant=tenant, event=event_type, command=task.command)
         body = event_body(event_type, task, result, event.at_ms).decode() if subscribers[key] else ""

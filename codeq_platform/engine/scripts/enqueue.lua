@@ -41,8 +41,10 @@ for i = 0, n - 1 do
     out[#out + 1] = {E_QUEUE_FULL, id, ''}
   else
     local due = tonumber(ARGV[b + 7])
+    local key = CMDS[ci]
+    if key == cmd then key = '' end
     local r = {cmd, ARGV[b + 4], tonumber(ARGV[b + 5]), READY, 0, tonumber(ARGV[b + 6]), NOW, NOW, '', 0,
-               '', idem, dedup, ARGV[b + 10], ARGV[b + 11], '', 0, 0, '', 0}
+               '', idem, dedup, ARGV[b + 10], ARGV[b + 11], '', 0, 0, '', 0, key}
     event(r, 'enqueued', '')
     if due > NOW then
       to_delayed(id, r, due)
