@@ -115,7 +115,7 @@ def validate_task_id(task_id: Any) -> str:
 class Core:
     """Plans for every engine operation, over one store client's worth of configuration."""
 
-    def __init__(self, config: EngineConfig, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: EngineConfig, clock: Callable[[], float] | None = None) -> None:
         self.config = config
         self.clock = clock
         self.tenant_shards: dict[str, int] = {}
@@ -125,17 +125,23 @@ class Core:
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    def now_ms(self) -> int:
-        return int(self.clock() * 1000)
+    def script_now(self) -> int | str:
+        """The header's time: '' (the scripts read the store's clock), or a test's clock in ms."""
+        return "" if self.clock is None else int(self.clock() * 1000)
+
+    def tick_ms(self) -> int:
+        """This process's monotonic milliseconds (a test's clock, if given), for pacing this process
+        alone: no time it gives is stored or compared with the store's."""
+        return int((self.clock or time.monotonic)() * 1000)
 
     def ks(self, tenant: str) -> Keyspace:
         shards = self.tenant_shards.get(tenant, self.config.shards)
         return keyspace(self.config.prefix, validate_tenant(tenant), shards)
 
-    def header(self, ks: Keyspace, now: int, commands: Iterable[str]) -> list[Any]:
+    def header(self, ks: Keyspace, commands: Iterable[str]) -> list[Any]:
         cmds = list(commands)
         c = self.config
-        return [now, random.getrandbits(31), c.backoff_base_ms, c.backoff_cap_ms, ks.wake_channel,
+        return [self.script_now(), random.getrandbits(31), c.backoff_base_ms, c.backoff_cap_ms, ks.wake_channel,
                 len(cmds), *cmds]  # fmt: skip
 
     def keys(self, ks: Keyspace, shard: int, commands: Iterable[str]) -> list[str]:
@@ -153,10 +159,11 @@ class Core:
             self._key_lists[cache_key] = keys
         return keys
 
-    def lazy_batch(self, tenant: str, shard: int, now: int) -> int:
+    def lazy_batch(self, tenant: str, shard: int) -> int:
         """How many expired leases / due tasks a claim repairs first: a bounded batch, at most once
         per ``lazy_interval_ms`` per shard and process (the scheduler's sweep covers the rest), so
         a busy queue does not pay two set reads on every claim."""
+        now = self.tick_ms()
         last = self._maintained.get((tenant, shard), 0)
         if now - last < self.config.lazy_interval_ms and now >= last:
             return 0
@@ -191,7 +198,7 @@ class Core:
 
     # -- enqueue ---------------------------------------------------------------------------------
 
-    def _prepare(self, ks: Keyspace, spec: NewTask, now: int, payload_limit: int | None) -> tuple[int, list[Any], str]:
+    def _prepare(self, ks: Keyspace, spec: NewTask, payload_limit: int | None) -> tuple[int, list[Any], str]:
         c = self.config
         limit = min(payload_limit or c.max_payload_bytes, c.max_payload_bytes)
         cmd = validate_command(spec.command)
@@ -206,10 +213,14 @@ class Core:
         priority = _int(spec.priority, "priority", 0, 9)
         max_attempts = spec.max_attempts or c.default_max_attempts
         _int(max_attempts, "maxAttempts", 1, c.max_attempts_limit)
+        run_at = delay = 0
         if spec.run_at_ms is not None:
-            due = _int(spec.run_at_ms, "runAt", 0, now + c.max_delay_ms)
-        else:
-            due = now + _int(spec.delay_ms, "delaySeconds", 0, c.max_delay_ms) if spec.delay_ms else 0
+            # A bound on input only: this host's clock is near enough for a limit of a year. The due
+            # time of a delay is taken from the store's clock by the script.
+            horizon = int((self.clock or time.time)() * 1000) + c.max_delay_ms
+            run_at = _int(spec.run_at_ms, "runAt", 0, horizon)
+        elif spec.delay_ms:
+            delay = _int(spec.delay_ms, "delaySeconds", 0, c.max_delay_ms)
         keys_given = [k for k in (spec.idempotency_key, spec.dedup_key, spec.task_id) if k]
         if len(keys_given) > 1:
             raise _invalid("idempotencyKey", "idempotencyKey, deduplicationKey and taskId are exclusive")
@@ -238,9 +249,9 @@ class Core:
             shard = ks.shard_of(routing or task_id)
             while routing and ks.shards > 1 and ks.shard_of(task_id) != shard:
                 task_id = str(uuid.uuid4())
-        fields = [task_id, cmd, spec.command, payload, priority, max_attempts, due,
+        fields = [task_id, cmd, spec.command, payload, priority, max_attempts, run_at,
                   spec.idempotency_key, spec.dedup_key, spec.webhook,
-                  orjson.dumps(spec.tags) if spec.tags else ""]  # fmt: skip
+                  orjson.dumps(spec.tags) if spec.tags else "", delay]  # fmt: skip
         return shard, fields, task_id
 
     def enqueue_batch(self, tenant: str, specs: list[NewTask], max_live: int = 0,
@@ -250,12 +261,11 @@ class Core:
         ks = self.ks(tenant)
         if not 1 <= len(specs) <= MAX_BATCH:
             raise _invalid("tasks", f"a batch holds 1 to {MAX_BATCH} tasks")
-        now = self.now_ms()
         out: dict[int, Enqueued | CodeqError] = {}
         by_shard: dict[int, list[tuple[int, list[Any]]]] = {}
         for i, spec in enumerate(specs):
             try:
-                shard, fields, _ = self._prepare(ks, spec, now, payload_limit)
+                shard, fields, _ = self._prepare(ks, spec, payload_limit)
             except InvalidInput as exc:
                 out[i] = exc
                 continue
@@ -269,7 +279,7 @@ class Core:
                 ci = cmds.setdefault(f[1], len(cmds) + 1)
                 args.extend((f[0], ci, *f[2:]))
             calls.append(("script", "enqueue", self.keys(ks, shard, cmds),
-                          [*self.header(ks, now, cmds), max_live, len(items),
+                          [*self.header(ks, cmds), max_live, len(items),
                            self.new_command_flags(tenant, shard, cmds), *args]))  # fmt: skip
             owners.append((shard, cmds, items))
         if calls:
@@ -287,11 +297,10 @@ class Core:
         """Enqueue one task; ``max_live`` caps the shard's unfinished tasks, ``payload_limit`` the
         payload (both 0/None: the engine's own limits)."""
         ks = self.ks(tenant)
-        now = self.now_ms()
-        shard, fields, _ = self._prepare(ks, spec, now, payload_limit)
+        shard, fields, _ = self._prepare(ks, spec, payload_limit)
         cmd = fields[1]
         reply = yield ("script", "enqueue", self.keys(ks, shard, (cmd,)),
-                       [*self.header(ks, now, (cmd,)), max_live, 1, self.new_command_flags(tenant, shard, (cmd,)),
+                       [*self.header(ks, (cmd,)), max_live, 1, self.new_command_flags(tenant, shard, (cmd,)),
                         fields[0], 1, *fields[2:]])  # fmt: skip
         self.remember_commands(tenant, shard, (cmd,))
         code, tid, raw = reply[0]
@@ -318,10 +327,9 @@ class Core:
         start = random.randrange(ks.shards) if ks.shards > 1 else 0
         for step in range(ks.shards):
             shard = (start + step) % ks.shards
-            now = self.now_ms()
             flat = yield ("script", "claim", self.keys(ks, shard, cmds),
-                          [*self.header(ks, now, cmds), worker, lease, count - len(got),
-                           self.lazy_batch(tenant, shard, now), c.stale_skip_limit])  # fmt: skip
+                          [*self.header(ks, cmds), worker, lease, count - len(got),
+                           self.lazy_batch(tenant, shard), c.stale_skip_limit])  # fmt: skip
             got.extend(self._decode_claimed(tenant, flat))
             if len(got) >= count:
                 break
@@ -335,7 +343,7 @@ class Core:
         lease = self.lease_ms(lease_ms)
         shard = ks.shard_of(task_id)
         reply = yield ("script", "heartbeat", ks.shard_keys(shard),
-                       [*self.header(ks, self.now_ms(), ()), task_id, worker, lease])  # fmt: skip
+                       [*self.header(ks, ()), task_id, worker, lease])  # fmt: skip
         if reply[0] < 0:
             raise codes.error_for(reply[0])
         return decode_task(tenant, task_id, reply[1])
@@ -348,16 +356,15 @@ class Core:
         ks = self.ks(tenant)
         task_id = validate_task_id(task_id)
         worker = validate_worker(worker)
-        now = self.now_ms()
-        blob = self._result_blob(completed, result, error, artifacts, now)
+        blob = self._result_blob(completed, result, error, artifacts)
         cmds = list(dict.fromkeys(validate_command(c, "commands") for c in next_commands or ()))
         want = _int(next_count, "count", 1, MAX_BATCH) if cmds else 0
         lease = self.lease_ms(next_lease_ms)
         shard = ks.shard_of(task_id)
         c = self.config
         reply = yield ("script", "complete" if completed else "fail", self.keys(ks, shard, cmds),
-                       [*self.header(ks, now, cmds), task_id, worker, blob, error, lease, want,
-                        self.lazy_batch(tenant, shard, now) if want else 0, c.stale_skip_limit])  # fmt: skip
+                       [*self.header(ks, cmds), task_id, worker, blob, error, lease, want,
+                        self.lazy_batch(tenant, shard) if want else 0, c.stale_skip_limit])  # fmt: skip
         if reply[0] < 0:
             raise codes.error_for(reply[0])
         return Settled(tenant, task_id, reply[1], self._decode_claimed(tenant, reply, 2), repeated=reply[0] == 2)
@@ -378,7 +385,7 @@ class Core:
                                        artifacts=artifacts, next_commands=next_commands, next_count=next_count,
                                        next_lease_ms=next_lease_ms))  # fmt: skip
 
-    def _result_blob(self, completed: bool, result: Any, error: Any, artifacts: Any, now: int) -> bytes:
+    def _result_blob(self, completed: bool, result: Any, error: Any, artifacts: Any) -> bytes:
         if not isinstance(error, str):
             raise _invalid("error", "error must be a string")
         try:
@@ -386,7 +393,7 @@ class Core:
         except (TypeError, ValueError) as exc:
             raise _invalid("result", "result must be JSON") from exc
         artifacts_json = jsontext.dumps(artifacts).decode() if artifacts else ""
-        blob = encode_result("COMPLETED" if completed else "FAILED", result_json, error, artifacts_json, now)
+        blob = encode_result("COMPLETED" if completed else "FAILED", result_json, error, artifacts_json)
         if len(blob) > self.config.max_payload_bytes:
             raise PayloadTooLarge(f"result exceeds {self.config.max_payload_bytes} bytes", field="result")
         return blob
@@ -398,13 +405,12 @@ class Core:
         worker = validate_worker(worker)
         if not 1 <= len(reports) <= MAX_BATCH:
             raise _invalid("results", f"a batch holds 1 to {MAX_BATCH} results")
-        now = self.now_ms()
         out: dict[int, Settled | CodeqError] = {}
         by_shard: dict[int, list[tuple[int, list[Any]]]] = {}
         for i, report in enumerate(reports):
             try:
                 task_id = validate_task_id(report.task_id)
-                blob = self._result_blob(report.completed, report.result, report.error, report.artifacts, now)
+                blob = self._result_blob(report.completed, report.result, report.error, report.artifacts)
             except CodeqError as exc:
                 out[i] = exc
                 continue
@@ -415,7 +421,7 @@ class Core:
         for shard, items in by_shard.items():
             args = [value for _, fields in items for value in fields]
             calls.append(("script", "settle_batch", ks.shard_keys(shard),
-                          [*self.header(ks, now, ()), worker, len(items), *args]))  # fmt: skip
+                          [*self.header(ks, ()), worker, len(items), *args]))  # fmt: skip
             owners.append(items)
         if calls:
             replies = yield ("many", calls) if len(calls) > 1 else calls[0]
@@ -438,7 +444,7 @@ class Core:
         shard, task = yield from self._record(ks, task_id)
         cmd = task.command_key
         reply = yield ("script", "nack", self.keys(ks, shard, (cmd,)),
-                       [*self.header(ks, self.now_ms(), (cmd,)), task.id, worker,
+                       [*self.header(ks, (cmd,)), task.id, worker,
                         -1 if delay_ms is None else delay_ms, reason])  # fmt: skip
         if len(reply) == 1:
             raise codes.error_for(reply[0])
@@ -452,7 +458,7 @@ class Core:
         shard, task = yield from self._record(ks, task_id)
         cmd = task.command_key
         reply = yield ("script", "abandon", self.keys(ks, shard, (cmd,)),
-                       [*self.header(ks, self.now_ms(), (cmd,)), task.id, worker])  # fmt: skip
+                       [*self.header(ks, (cmd,)), task.id, worker])  # fmt: skip
         if reply[0] < 0:
             raise codes.error_for(reply[0])
         return decode_task(tenant, task.id, reply[1])
@@ -471,7 +477,7 @@ class Core:
             raise PayloadTooLarge("progress too large", field="progress")
         shard = ks.shard_of(task_id)
         reply = yield ("script", "progress", ks.shard_keys(shard),
-                       [*self.header(ks, self.now_ms(), ()), task_id, worker, body])  # fmt: skip
+                       [*self.header(ks, ()), task_id, worker, body])  # fmt: skip
         if reply[0] < 0:
             raise codes.error_for(reply[0])
 
@@ -483,7 +489,7 @@ class Core:
         task_id = validate_task_id(task_id)
         shard = ks.shard_of(task_id)
         reply = yield ("script", "cancel", ks.shard_keys(shard),
-                       [*self.header(ks, self.now_ms(), ()), task_id])  # fmt: skip
+                       [*self.header(ks, ()), task_id])  # fmt: skip
         if reply[0] < 0:
             raise codes.error_for(reply[0])
         return decode_task(tenant, task_id, reply[1])
@@ -494,7 +500,7 @@ class Core:
         shard, task = yield from self._record(ks, task_id)
         cmd = task.command_key
         reply = yield ("script", "delete", self.keys(ks, shard, (cmd,)),
-                       [*self.header(ks, self.now_ms(), (cmd,)), "ids", 1, task.id])  # fmt: skip
+                       [*self.header(ks, (cmd,)), "ids", 1, task.id])  # fmt: skip
         if reply[2] < 0:
             raise codes.error_for(reply[2])
 
@@ -504,7 +510,7 @@ class Core:
         shard, task = yield from self._record(ks, task_id)
         cmd = task.command_key
         reply = yield ("script", "replay", self.keys(ks, shard, (cmd,)),
-                       [*self.header(ks, self.now_ms(), (cmd,)), "ids", 1, task.id])  # fmt: skip
+                       [*self.header(ks, (cmd,)), "ids", 1, task.id])  # fmt: skip
         if reply[2] < 0:
             raise TaskNotInDlq("task_not_in_dlq") if reply[2] == codes.NOT_IN_DLQ else codes.error_for(reply[2])
         raw = yield ("cmd", ("HGET", ks.key(shard, "tasks"), task.id))
@@ -521,7 +527,7 @@ class Core:
                 groups.setdefault(ks.shard_of(tid), []).append(tid)
             for shard, group in groups.items():
                 reply = yield ("script", script, self.keys(ks, shard, (cmd,)),
-                               [*self.header(ks, self.now_ms(), (cmd,)), "ids", len(group), *group])  # fmt: skip
+                               [*self.header(ks, (cmd,)), "ids", len(group), *group])  # fmt: skip
                 moved += reply[0]
             return Moved(moved, False)
         _int(limit, "limit", 1, MAX_BATCH)
@@ -531,7 +537,7 @@ class Core:
                 break
             mode = "oldest" if script == "replay" else "dlq"
             reply = yield ("script", script, self.keys(ks, shard, (cmd,)),
-                           [*self.header(ks, self.now_ms(), (cmd,)), mode, limit - moved])  # fmt: skip
+                           [*self.header(ks, (cmd,)), mode, limit - moved])  # fmt: skip
             moved += reply[0]
             remaining = remaining or reply[1] > 0
         return Moved(moved, remaining)
@@ -559,11 +565,7 @@ class Core:
         report = SweepReport()
         batch = self.config.sweep_batch
         for shard in range(ks.shards):
-            now = self.now_ms()
-            leases, delayed = yield ("pipe", [
-                ("ZRANGEBYSCORE", ks.key(shard, "leases"), "-inf", now, "LIMIT", 0, batch),
-                ("ZRANGEBYSCORE", ks.key(shard, "delayed"), "-inf", now, "LIMIT", 0, batch),
-            ])  # fmt: skip
+            leases, delayed = yield ("script", "due", ks.shard_keys(shard), [*self.header(ks, ()), batch])
             ids = [i.decode() for i in leases + delayed]
             if not ids:
                 continue
@@ -576,27 +578,30 @@ class Core:
             for cmd, (exp, due) in groups.items():
                 cmds = (cmd,) if cmd else ()
                 reply = yield ("script", "sweep", self.keys(ks, shard, cmds),
-                               [*self.header(ks, now, cmds), len(exp), *exp, len(due), *due])  # fmt: skip
+                               [*self.header(ks, cmds), len(exp), *exp, len(due), *due])  # fmt: skip
                 report.expired += reply[0]
                 report.promoted += reply[1]
         return report
 
-    def trim(self, tenant: str, finished_before_ms: int = 0, dead_before_ms: int = 0,
+    def trim(self, tenant: str, finished_older_than_ms: int | None = None, dead_older_than_ms: int | None = None,
              limit: int = 1000) -> Plan[Moved]:  # fmt: skip
-        """Retention: remove finished tasks and dead-lettered tasks older than the cutoffs."""
+        """Retention: remove finished tasks and dead-lettered tasks that finished / died longer ago
+        than these ages by the store's clock (None: keep them)."""
         ks = self.ks(tenant)
         _int(limit, "limit", 1, 10_000)
+        finished_age = -1 if finished_older_than_ms is None else _int(finished_older_than_ms, "age", 0, 2**53)
+        dead_age = -1 if dead_older_than_ms is None else _int(dead_older_than_ms, "age", 0, 2**53)
         done = dead = 0
         more = False
         for shard in range(ks.shards):
             cmds: list[str] = []
-            if dead_before_ms:
+            if dead_age >= 0:
                 cmds = sorted(m.decode() for m in (yield ("cmd", ("SMEMBERS", ks.key(shard, "cmds")))))
             for start in range(0, max(len(cmds), 1), 50):
                 chunk = cmds[start : start + 50]
                 reply = yield ("script", "trim", self.keys(ks, shard, chunk),
-                               [*self.header(ks, self.now_ms(), chunk),
-                                finished_before_ms if start == 0 else 0, dead_before_ms, limit])  # fmt: skip
+                               [*self.header(ks, chunk),
+                                finished_age if start == 0 else -1, dead_age, limit])  # fmt: skip
                 done += reply[0]
                 dead += reply[1]
                 more = more or reply[2] == 1
@@ -632,7 +637,7 @@ class Core:
             return 0
         ks = self.ks(tenant)
         removed: int = yield ("script", "outbox_ack", ks.shard_keys(shard),
-                              [*self.header(ks, self.now_ms(), ()), len(events), events[-1].raw])  # fmt: skip
+                              [*self.header(ks, ()), len(events), events[-1].raw])  # fmt: skip
         return removed
 
     # -- read side -------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ import asyncio
 import hashlib
 import inspect
 import re
-import time
 from collections.abc import Callable, Coroutine
 from functools import update_wrapper
 from pathlib import Path
@@ -32,7 +31,7 @@ from codeq_platform.errors import StoreUnavailable
 
 SCRIPT_DIR = Path(__file__).with_name("scripts")
 OPERATIONS = ("enqueue", "claim", "heartbeat", "complete", "fail", "settle_batch", "nack", "abandon", "progress",
-              "cancel", "delete", "replay", "sweep", "trim", "outbox_ack")  # fmt: skip
+              "cancel", "delete", "replay", "due", "sweep", "trim", "outbox_ack")  # fmt: skip
 P = ParamSpec("P")
 R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -92,12 +91,18 @@ LIBRARY, FUNCTIONS, LIBRARY_CODE = _library()
 
 
 class _Face:
-    """What both faces share: the core, its configuration and the tenants' shard counts."""
+    """What both faces share: the core, its configuration and the tenants' shard counts.
+
+    Every time the engine stores or compares (lease expiry, due times, backoff, finish and death
+    times, retention) is the store's clock, read by the scripts themselves, so hosts whose clocks
+    differ agree. ``clock`` is for tests alone: a callable giving seconds that the scripts use
+    instead of the store's clock, so a test moves time by hand and knows every time exactly.
+    """
 
     _functions: bool | None = None  # None until the first script call finds out
 
     def __init__(self, client: Any, config: EngineConfig | None = None,
-                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 clock: Callable[[], float] | None = None) -> None:  # fmt: skip
         self.client = client
         self.core = Core(config or EngineConfig(), clock)
 
@@ -179,7 +184,7 @@ class Engine(_Face):
     ready = _sync_verb(Core.ready)
 
     def __init__(self, client: Any, config: EngineConfig | None = None,
-                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 clock: Callable[[], float] | None = None) -> None:  # fmt: skip
         super().__init__(client, config, clock)
         self.link = SyncLink(client)
 
@@ -281,7 +286,7 @@ class AsyncEngine(_Face):
     ready = _async_verb(Core.ready)
 
     def __init__(self, client: Any, config: EngineConfig | None = None,
-                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 clock: Callable[[], float] | None = None) -> None:  # fmt: skip
         super().__init__(client, config, clock)
         self.link = AsyncLink(client)
 

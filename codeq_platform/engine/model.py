@@ -281,8 +281,10 @@ def _command_key(r: list[Any]) -> str:
     return key or command
 
 
-def encode_result(status: str, result: str, error: str, artifacts: str, completed_ms: int) -> bytes:
-    return msgpack.packb([status, result, error, artifacts, completed_ms])
+def encode_result(status: str, result: str, error: str, artifacts: str) -> bytes:
+    """A stored result without its last field, the completion ms, which the script appends from the
+    store's clock: the header of a five-element msgpack array, then the first four elements."""
+    return b"\x95" + b"".join(msgpack.packb(value) for value in (status, result, error, artifacts))
 
 
 def decode_result(task_id: str, raw: bytes) -> TaskResult:

@@ -12,11 +12,16 @@
     KEYS[9] dedup keys (hash "<command>\n<key>" -> id)    KEYS[10] outbox (list of terminal events)
     then one block of 11 keys per command named in ARGV: ready lists for priority 0..9, then its DLQ
     (zset, score = time of death ms).
-  ARGV header: [1] now ms  [2] random seed  [3] backoff base ms  [4] backoff cap ms
+  ARGV header: [1] now ms: '' (the store's clock) but in tests  [2] random seed  [3] backoff base ms  [4] backoff cap ms
                [5] wake channel  [6] number of commands N  [7..6+N] the commands' routing forms
   A command's routing form (keys.command_key: NFKC + Unicode case folding) is computed by the engine
   alone; scripts compare and concatenate it and lowercase nothing (but see cmd_key for old records).
   The operation's own arguments follow at ARGV[A + 1].
+
+  Time: NOW is the store's clock (TIME), read once per call, so every host calling the store agrees
+  on lease expiry, due times and retention whatever its own clock says. Scripts replicate by their
+  effects (Redis 5+, KVRocks), so reading TIME before writing is allowed. Only tests pass a time of
+  their own in ARGV[1], to move it by hand.
 
   Record fields (msgpack array): see R_* below. Absent values are '' or 0, never nil, so the array
   has no holes; only R_KEY, the last, is missing from records written before it existed.
@@ -43,8 +48,13 @@ local E_NOT_FOUND, E_NOT_OWNER, E_NOT_IN_PROGRESS = -1, -2, -3
 local E_IN_PROGRESS, E_QUEUE_FULL, E_FINISHED, E_NOT_IN_DLQ = -4, -5, -6, -7
 
 local function begin()
-  NOW = tonumber(ARGV[1])
-  NOW_TEXT = ARGV[1]
+  if ARGV[1] == '' then
+    local t = redis.call('TIME')
+    NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  else
+    NOW = tonumber(ARGV[1])
+  end
+  NOW_TEXT = string.format('%d', NOW)
   math.randomseed(tonumber(ARGV[2]))
   BACKOFF_BASE = tonumber(ARGV[3])
   BACKOFF_CAP = tonumber(ARGV[4])
@@ -340,7 +350,7 @@ local function settle(id, worker, state, result_blob, err)
   end
   local code = owned(r, worker)
   if code ~= 0 then return code, '' end
-  redis.call('HSET', K_RESULTS, id, result_blob)
+  redis.call('HSET', K_RESULTS, id, result_blob .. cmsgpack.pack(NOW))
   count(r, 'inflight', -1)
   r[R_LEASE] = 0
   r[R_ERROR] = err
