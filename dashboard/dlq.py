@@ -191,7 +191,7 @@ def delete_dead_tasks(*, tenant: Tenant, command: str, task_ids: list[str], acto
             task = engine.get_task(tenant.slug, task_id)
         except NotFound:
             continue
-        if task.state is State.DEAD and task.command.lower() == cmd:
+        if task.state is State.DEAD and task.command_key == cmd:
             dead.append(task_id)
     deleted = engine.delete_many(tenant.slug, cmd, dead).count if dead else 0
     services.record_audit(tenant=tenant, actor=actor, action="dlq.delete", target=cmd, task_ids=dead,

@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 
 from codeq_platform.base import kv
+from codeq_platform.engine import command_key
 from codeq_platform.errors import InvalidInput, NotFound, StoreUnavailable
 from codeq_platform.scheduler.stats import tenant_snapshot
 from dashboard.access import TenantAccess, tenant_view, visible_tenants
@@ -75,7 +76,7 @@ def leases(request: HttpRequest, access: TenantAccess) -> HttpResponse:
     except InvalidInput as error:
         message = f"That {error.field or 'filter'} is not valid; start again from the first page."
         return render(request, "dashboard/error.html", {"title": "Bad request", "message": message}, status=400)
-    context = {"page": page, "commands": commands, "command": command.lower(), "cursor": cursor,
+    context = {"page": page, "commands": commands, "command": command_key(command), "cursor": cursor,
                "server_now_ms": int(time.time() * 1000)}  # fmt: skip
     return render(request, "dashboard/leases.html", context)
 

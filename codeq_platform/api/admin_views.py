@@ -151,7 +151,9 @@ async def cleanup(request: HttpRequest, principal: Principal) -> HttpResponse:
     before_ms = now_ms
     if data.get("before") not in (None, ""):
         before_ms = inputs.rfc3339_ms(data["before"], "before", "invalid 'before' (use RFC3339)")
-    moved = await kv.async_engine().trim(principal.tenant_slug, finished_before_ms=before_ms, limit=limit)
+    # The engine counts ages on the store's clock; a caller's moment becomes an age on this host's.
+    age_ms = max(now_ms - before_ms, 0)
+    moved = await kv.async_engine().trim(principal.tenant_slug, finished_older_than_ms=age_ms, limit=limit)
     if moved.count:
         await _audit(principal, "tasks.cleanup", detail={"deleted": moved.count, "before": rfc3339(before_ms)})
     return json_response({"deleted": moved.count, "before": rfc3339(before_ms), "limit": limit})

@@ -18,6 +18,8 @@ import redis
 import redis.asyncio
 from django.conf import settings
 
+from codeq_platform.engine import command_key
+
 log = logging.getLogger(__name__)
 
 
@@ -63,7 +65,7 @@ class WakeHub:
         """An event set when any of ``commands`` (None: any command) of ``tenant`` gets work."""
         self.start()
         event = asyncio.Event()
-        keys = [(tenant, c.lower()) for c in commands] if commands else [(tenant, "*")]
+        keys = [(tenant, command_key(c)) for c in commands] if commands else [(tenant, "*")]
         for key in keys:
             self.waiters.setdefault(key, set()).add(event)
         try:

@@ -7,7 +7,6 @@ again at its next tick.
 from __future__ import annotations
 
 import logging
-import time
 
 from codeq_platform.base import kv
 from codeq_platform.errors import CodeqError
@@ -40,15 +39,14 @@ def sweep() -> int:
 def retention() -> int:
     """Remove finished tasks and DLQ entries past their tenant's retention; returns tasks removed."""
     engine = kv.sync_engine()
-    now_ms = int(time.time() * 1000)
     removed = 0
     for tenant in active_tenants():
         try:
             while True:
                 moved = engine.trim(
                     tenant.slug,
-                    finished_before_ms=now_ms - tenant.result_retention_seconds * 1000,
-                    dead_before_ms=now_ms - tenant.dlq_retention_seconds * 1000,
+                    finished_older_than_ms=tenant.result_retention_seconds * 1000,
+                    dead_older_than_ms=tenant.dlq_retention_seconds * 1000,
                     limit=1000,
                 )
                 removed += moved.count

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -130,7 +130,7 @@ def plan_deliveries(engine: Engine, tenant: Tenant, events: list[OutboxEvent]) -
                                 body=callback_body(task, result).decode(),
                                 max_attempts=policy_for(Delivery.Kind.RESULT).attempts))  # fmt: skip
         event_type = EVENT_TYPES[event.kind]
-        key = (event_type, task.command.lower())
+        key = (event_type, task.command_key)
         if key not in subscribers:
             subscribers[key] = webhook_selectors.subscriptions_for_event(
                 tenant=tenant, event=event_type, command=task.command
@@ -363,9 +363,8 @@ def prune() -> int:
     end_stuck()
     cutoff = timezone.now() - timedelta(days=settings.CODEQ_WEBHOOK_RETENTION_DAYS)
     _, removed_by_model = Delivery.objects.filter(updated__lt=cutoff).delete()
-    now_ms = int(datetime.now(UTC).timestamp() * 1000)
     engine = kv.sync_engine()
-    while engine.trim(INTERNAL_TENANT, finished_before_ms=now_ms - 86_400_000,
-                      dead_before_ms=now_ms - 7 * 86_400_000, limit=1000).remaining:  # fmt: skip
+    while engine.trim(INTERNAL_TENANT, finished_older_than_ms=86_400_000, dead_older_than_ms=7 * 86_400_000,
+                      limit=1000).remaining:  # fmt: skip
         pass
     return removed_by_model.get(Delivery._meta.label, 0)

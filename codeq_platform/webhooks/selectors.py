@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.db.models import Q, QuerySet
 
+from codeq_platform.engine import command_key
 from codeq_platform.errors import InvalidInput, NotFound
 from codeq_platform.webhooks.models import Delivery, WebhookSubscription
 from tenants.models import Tenant
@@ -55,11 +56,11 @@ def webhook_subscriptions_for(*, tenant: Tenant) -> QuerySet[WebhookSubscription
 def subscriptions_for_event(*, tenant: Tenant, event: str, command: str) -> list[WebhookSubscription]:
     """The tenant's active subscriptions that want ``event`` for ``command`` (case-insensitive)."""
     # Filtered in Python: SQLite has no JSON containment lookup, and a tenant has few subscriptions.
-    wanted = command.lower()
+    wanted = command_key(command)
     return [
         sub
         for sub in WebhookSubscription.objects.filter(tenant=tenant, active=True).order_by("id")
-        if event in sub.events and (not sub.commands or wanted in {c.lower() for c in sub.commands})
+        if event in sub.events and (not sub.commands or wanted in {command_key(c) for c in sub.commands})
     ]
 
 

@@ -101,10 +101,10 @@ def test_pages_reading_snapshots_do_not_write_history(tenant):
 
 def test_oldest_ready_age_and_totals(tenant):
     engine = kv.sync_engine()
-    engine.enqueue("acme", NewTask("media.resize", {}))
+    first = engine.enqueue("acme", NewTask("media.resize", {})).task
     engine.enqueue("acme", NewTask("mail.send", {}))
 
-    snapshot = stats.tenant_snapshot("acme", now_ms=engine.core.now_ms() + 90_000)
+    snapshot = stats.tenant_snapshot("acme", now_ms=first.created_ms + 90_000)
 
     assert snapshot["totals"]["ready"] == 2
     assert 90_000 <= snapshot["totals"]["oldest_ready_age_ms"] < 95_000
