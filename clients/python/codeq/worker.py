@@ -185,6 +185,10 @@ class Worker:
             while count < CLAIM_BATCH and not self._slots.locked():
                 await self._slots.acquire()
                 count += 1
+            if self._stopping.is_set():  # it came while this poller waited for a free slot
+                for _ in range(count):
+                    self._slots.release()
+                return
             wait = 0 if self.wakeups is not None else self.poll_wait
             try:
                 tasks = await self.client.claim_batch(count, self.commands, lease_seconds=self.lease_seconds, wait=wait)
