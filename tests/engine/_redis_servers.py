@@ -75,7 +75,9 @@ class RedisProcess:
         options: dict[str, object] = {"socket_timeout": 5, **kwargs}
         return redis.Redis(host="127.0.0.1", port=self.port, **options)
 
-    def start(self) -> RedisProcess:
+    def start(self, *, loaded: bool = True) -> RedisProcess:
+        """Start the server; return once it answers with its data loaded or, with ``loaded=False``,
+        as soon as it answers at all (a restart still loading a large data set answers LOADING)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         log = self.directory / f"redis-{self.port}.log"
         args = [self.executable, "--port", str(self.port), "--bind", "127.0.0.1",
@@ -86,9 +88,12 @@ class RedisProcess:
         deadline = time.monotonic() + 10
         while True:
             try:
-                with self.client(socket_connect_timeout=0.5) as probe:
+                with self.client(socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)) as probe:
                     if probe.ping():
                         return self
+            except redis.BusyLoadingError:
+                if not loaded:
+                    return self
             except redis.RedisError:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:

@@ -21,6 +21,7 @@ from django.conf import settings as django_settings
 from codeq_platform.base import kv
 from codeq_platform.engine import NewTask, State
 from codeq_platform.scheduler import services
+from codeq_platform.scheduler.heartbeat import JobHealth
 from codeq_platform.scheduler.lock import JobLock
 from codeq_platform.scheduler.management.commands.codeq_scheduler import Command
 from codeq_platform.scheduler.models import Schedule
@@ -187,11 +188,14 @@ def test_a_job_that_raises_is_logged_with_its_name_and_runs_again_at_its_next_ti
             raise RuntimeError("the database went away")
 
     client = redis.Redis.from_url(django_settings.CODEQ_KV_URL)
-    run = Command._guarded("flaky", flaky, JobLock(client, f"{prefix}:scheduler:lock:flaky", ttl_ms=3000))
+    health = JobHealth()
+    run = Command._guarded("flaky", flaky, JobLock(client, f"{prefix}:scheduler:lock:flaky", ttl_ms=3000), health)
     with caplog.at_level(logging.ERROR, logger="codeq.scheduler"):
         run()
+        failing = health.snapshot()
         run()
     client.close()
 
     assert len(calls) == 2
+    assert failing == {"flaky": {"failures": 1}} and health.snapshot() == {"flaky": {"failures": 0}}
     assert "scheduler job flaky failed" in caplog.text and "the database went away" in caplog.text
