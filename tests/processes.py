@@ -4,9 +4,35 @@ from __future__ import annotations
 
 import os
 import socket
+import time
+from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 from django.db import connection
+
+# How long a test waits for a process it started to become ready. Generous: on a busy 2-core machine a
+# Django process can take well over 20 s to import and answer; a healthy one is ready much sooner, and
+# the wait ends as soon as it is.
+READY_SECONDS = 180.0
+
+
+def wait_until(ready: Callable[[], bool], what: str, *, seconds: float = READY_SECONDS,
+               alive: Callable[[], bool] = lambda: True) -> None:  # fmt: skip
+    """Poll ``ready`` until it holds; fail at once when ``alive`` turns false, else after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not ready():
+        assert alive(), f"{what}: a process it needs exited"
+        assert time.monotonic() < deadline, f"{what}: not within {seconds:g} s"
+        time.sleep(0.1)
+
+
+def answers(url: str) -> bool:
+    """The URL answers 200."""
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def free_port() -> int:
