@@ -24,7 +24,7 @@ from django.db import connection
 
 from tests.api.calls import mint
 from tests.conftest import JWT_SECRET
-from tests.processes import child_database_url, free_port
+from tests.processes import answers, child_database_url, free_port, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True, available_apps=["django.contrib.contenttypes",
                                                                       "django.contrib.auth", "tenants"])  # fmt: skip
@@ -49,16 +49,8 @@ def server(django_db_setup, django_db_blocker) -> Iterator[str]:
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert process.poll() is None, "the server exited"
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
+        wait_until(lambda: answers(f"{base}/healthz"), "the server did not start",
+                   alive=lambda: process.poll() is None)  # fmt: skip
         yield base
     finally:
         process.terminate()
