@@ -194,7 +194,7 @@ def result_report(data: Any) -> tuple[bool, Any, str, list[dict[str, str]]]:
             raise InvalidInput("result required when status=COMPLETED", field="result")
         if not isinstance(result, dict):
             raise InvalidInput("invalid 'result' (must be an object)", field="result")
-    if status == "FAILED" and (not isinstance(error, str) or not error):
+    if status == "FAILED" and (not isinstance(error, str) or not error.strip()):
         raise InvalidInput("error required when status=FAILED", field="error")
     if error is not None and not isinstance(error, str):
         raise InvalidInput("invalid 'error' (must be a string)", field="error")

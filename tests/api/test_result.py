@@ -92,6 +92,8 @@ async def test_failed_result_is_final_and_not_dead_lettered(http, producer_beare
         ({"status": "COMPLETED", "result": None}, "result required when status=COMPLETED"),
         ({"status": "FAILED"}, "error required when status=FAILED"),
         ({"status": "FAILED", "error": ""}, "error required when status=FAILED"),
+        ({"status": "FAILED", "error": "   "}, "error required when status=FAILED"),
+        ({"status": "FAILED", "error": "\t\r\n"}, "error required when status=FAILED"),
         ({"status": "FAILED", "error": 5}, "error required when status=FAILED"),
     ],
 )
