@@ -297,27 +297,37 @@ class Core:
 
     # -- the lease holder's operations -----------------------------------------------------------
 
-    def claim(self, tenant: str, worker: str, commands: list[str], lease_ms: int | None = None,
+    def claim(self, tenant: str, worker: str, commands: list[str] | None, lease_ms: int | None = None,
               count: int = 1) -> Plan:  # fmt: skip
-        """Lease up to ``count`` tasks, highest priority first; [] when nothing is ready."""
+        """Lease up to ``count`` tasks, highest priority first; [] when nothing is ready. ``None``:
+        from whichever commands have ready work, taking turns (the shard's turn ring, claim.lua)."""
         ks = self.ks(tenant)
         worker = validate_worker(worker)
         lease = self.lease_ms(lease_ms)
         _int(count, "count", 1, MAX_BATCH)
-        if not isinstance(commands, list) or not commands:
-            raise _invalid("commands", "commands must be a non-empty list")
-        cmds = list(dict.fromkeys(validate_command(c, "commands") for c in commands))
-        if len(cmds) > 100:
-            raise _invalid("commands", "at most 100 commands per claim")
+        cmds: list[str] = []
+        if commands is not None:
+            if not isinstance(commands, list) or not commands:
+                raise _invalid("commands", "commands must be a non-empty list")
+            cmds = list(dict.fromkeys(validate_command(c, "commands") for c in commands))
+            if len(cmds) > 100:
+                raise _invalid("commands", "at most 100 commands per claim")
         c = self.config
         got: list[Task] = []
         start = random.randrange(ks.shards) if ks.shards > 1 else 0
         for step in range(ks.shards):
             shard = (start + step) % ks.shards
+            if commands is None:
+                cmds = list(
+                    dict.fromkeys(m.decode() for m in (yield ("cmd", ("LRANGE", ks.key(shard, "ring"), 0, 99))))
+                )
+                if not cmds:
+                    continue
             now = self.now_ms()
             flat = yield ("script", "claim", self.keys(ks, shard, cmds),
                           [*self.header(ks, now, cmds), worker, lease, count - len(got),
-                           self.lazy_batch(tenant, shard, now), c.stale_skip_limit])  # fmt: skip
+                           self.lazy_batch(tenant, shard, now), c.stale_skip_limit,
+                           1 if commands is None else 0])  # fmt: skip
             got.extend(self._decode_claimed(tenant, flat))
             if len(got) >= count:
                 break
@@ -566,21 +576,23 @@ class Core:
         return report
 
     def trim(self, tenant: str, finished_before_ms: int = 0, dead_before_ms: int = 0,
-             limit: int = 1000) -> Plan:  # fmt: skip
-        """Retention: remove finished tasks and dead-lettered tasks older than the cutoffs."""
+             limit: int = 1000, forget_before_ms: int = 0) -> Plan:  # fmt: skip
+        """Retention: remove finished tasks and dead-lettered tasks older than the cutoffs; forget the
+        commands that have nothing left and no activity since ``forget_before_ms`` (0: keep all)."""
         ks = self.ks(tenant)
         _int(limit, "limit", 1, 10_000)
         done = dead = 0
         more = False
         for shard in range(ks.shards):
             cmds: list[str] = []
-            if dead_before_ms:
+            if dead_before_ms or forget_before_ms:
                 cmds = sorted(m.decode() for m in (yield ("cmd", ("SMEMBERS", ks.key(shard, "cmds")))))
             for start in range(0, max(len(cmds), 1), 50):
                 chunk = cmds[start : start + 50]
                 reply = yield ("script", "trim", self.keys(ks, shard, chunk),
                                [*self.header(ks, self.now_ms(), chunk),
-                                finished_before_ms if start == 0 else 0, dead_before_ms, limit])  # fmt: skip
+                                finished_before_ms if start == 0 else 0, dead_before_ms, limit,
+                                forget_before_ms])  # fmt: skip
                 done += reply[0]
                 dead += reply[1]
                 more = more or reply[2] == 1
