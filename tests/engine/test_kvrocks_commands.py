@@ -163,9 +163,11 @@ async def workload(call: Call, clock: Any, tenant: str) -> dict[str, Any]:
     stats = await call("queue_stats", tenant, "mail")
     assert stats.created == 6
     assert await call("commands", tenant) == ["mail", "resize"]
+    assert len(await call("claim", tenant, "w3", None, count=10)) >= 1  # any command, by the turn ring
     clock.advance(86_400)
-    assert (await call("trim", tenant, finished_before_ms=int(clock() * 1000),
-                        dead_before_ms=int(clock() * 1000))).count >= 3  # fmt: skip
+    now_ms = int(clock() * 1000)
+    assert (await call("trim", tenant, finished_before_ms=now_ms, dead_before_ms=now_ms,
+                        forget_before_ms=now_ms)).count >= 3  # fmt: skip
     return seen
 
 
