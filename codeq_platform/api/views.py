@@ -81,24 +81,18 @@ async def _claim(principal: Principal, data: dict, count: int) -> list:
     commands = inputs.commands(data)
     lease_ms = inputs.seconds(data, "leaseSeconds") * 1000
     wait = inputs.integer(data, "waitSeconds", 0, 0, MAX_CLAIM_WAIT)
-    targets = commands or await engine.commands(tenant)
-    if targets:
-        tasks = await engine.claim(tenant, principal.worker_id, targets[:100], lease_ms=lease_ms, count=count)
-        if tasks or not wait:
-            return tasks
-    elif not wait:
-        return []
+    # Without commands: whichever commands have ready work, taking turns (the engine's turn ring).
+    tasks = await engine.claim(tenant, principal.worker_id, commands, lease_ms=lease_ms, count=count)
+    if tasks or not wait:
+        return tasks
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     wakeups = hub()
     while True:
         with wakeups.waiting(tenant, commands) as woken:
-            if commands is None:
-                targets = await engine.commands(tenant)
-            if targets:
-                tasks = await engine.claim(tenant, principal.worker_id, targets[:100], lease_ms=lease_ms, count=count)
-                if tasks:
-                    return tasks
+            tasks = await engine.claim(tenant, principal.worker_id, commands, lease_ms=lease_ms, count=count)
+            if tasks:
+                return tasks
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return []

@@ -38,7 +38,8 @@ def sweep() -> int:
 
 
 def retention() -> int:
-    """Remove finished tasks and DLQ entries past their tenant's retention; returns tasks removed."""
+    """Remove finished tasks and DLQ entries past their tenant's retention, and forget the commands
+    that have had nothing for that long; returns tasks removed."""
     engine = kv.sync_engine()
     now_ms = int(time.time() * 1000)
     removed = 0
@@ -50,6 +51,7 @@ def retention() -> int:
                     finished_before_ms=now_ms - tenant.result_retention_seconds * 1000,
                     dead_before_ms=now_ms - tenant.dlq_retention_seconds * 1000,
                     limit=1000,
+                    forget_before_ms=now_ms - tenant.result_retention_seconds * 1000,
                 )
                 removed += moved.count
                 if not moved.remaining:
