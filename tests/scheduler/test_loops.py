@@ -35,8 +35,6 @@ pytestmark = pytest.mark.django_db(transaction=True, available_apps=[*API_DB.kwa
                                                                       "codeq_platform.webhooks"])  # fmt: skip
 
 ROOT = Path(__file__).resolve().parents[2]
-BALLAST_KEYS = 50_000
-LOAD_DELAY_US = 50  # per key while loading: a restart answers LOADING for 3 to 10 s
 
 
 def wait_for(condition: Callable[[], object], seconds: float, what: str) -> None:
@@ -86,24 +84,6 @@ def heartbeats(store: redis.Redis, prefix: str) -> list[dict]:
     return [orjson.loads(raw) for raw in store.hgetall(heartbeat_key(prefix)).values()]
 
 
-def fill_and_restart_loading(server: RedisProcess) -> None:
-    """Make the append-only file large, shut the store down, and start it again: it answers LOADING
-    while it reads the file back."""
-    with server.client() as admin:
-        for start in range(0, BALLAST_KEYS, 5000):
-            pipe = admin.pipeline(transaction=False)
-            for n in range(start, start + 5000):
-                pipe.set(f"ballast:{n}", "x" * 64)
-            pipe.execute()
-        admin.bgrewriteaof()
-        wait_for(lambda: admin.info("persistence")["aof_rewrite_in_progress"] == 0
-                 and admin.info("persistence")["aof_rewrite_scheduled"] == 0, 60, "the AOF rewrite")  # fmt: skip
-    server.shutdown()
-    # Slow loading down, and answer clients (LOADING) all along instead of once every 2 MB read.
-    server.extra += ["--key-load-delay", str(LOAD_DELAY_US), "--loading-process-events-interval-bytes", "1024"]
-    server.start(loaded=False)
-
-
 def test_pending_deliveries_go_out_once_a_restarted_store_has_loaded_its_data(tenant, own_store, scheduler,
                                                                             receiver, settings):  # fmt: skip
     store = own_store.client()
@@ -114,7 +94,7 @@ def test_pending_deliveries_go_out_once_a_restarted_store_has_loaded_its_data(te
     for _ in range(3):
         send_test_event(subscription=subscription, actor="alice")
 
-    fill_and_restart_loading(own_store)
+    own_store.restart_loading()
     with pytest.raises(redis.BusyLoadingError), own_store.client(retry=Retry(NoBackoff(), 0)) as probe:
         probe.ping()
     scheduler.send_signal(signal.SIGCONT)
