@@ -4,6 +4,10 @@ Migrates a SQLite database under ./var/, starts the embedded KV (append-only fil
 creates a demo tenant with an admin user and one token of each role on first run, then runs the ASGI
 server on http://127.0.0.1:8000 and the scheduler until Ctrl-C. ``DATABASE_URL`` and ``CODEQ_KV_URL``
 point it elsewhere.
+
+``manage.py`` in another shell finds what it needs under ./var/: the generated ``SECRET_KEY`` (kept in
+./var/secret-key, so tokens it mints are the ones the server accepts) and the store's URL (./var/kv-url,
+written while it runs). Ctrl-C stops every process it started, the embedded KV last.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ VAR = Path(os.environ.get("CODEQ_VAR_DIR") or ROOT / "var")
 HOST = os.environ.get("CODEQ_HOST", "127.0.0.1")
 PORT = int(os.environ.get("CODEQ_PORT", "8000"))
 DEMO_PASSWORD_FILE = VAR / "demo-admin-password"
+KV_URL_FILE = VAR / "kv-url"
 
 
 def _secret_key() -> str:
@@ -69,7 +74,20 @@ def main() -> None:
 
         kv_server = EmbeddedKV(VAR / "kv")
         env["CODEQ_KV_URL"] = kv_server.start()
+    KV_URL_FILE.write_text(env["CODEQ_KV_URL"])
+    try:
+        failed = _serve(env)
+    finally:
+        KV_URL_FILE.unlink(missing_ok=True)
+        if kv_server is not None:
+            kv_server.stop()
+    if failed:
+        sys.exit(1)
 
+
+def _serve(env) -> bool:
+    """Migrate, print the banner, run the web server and the scheduler until Ctrl-C or until one of
+    them exits; True in the latter case."""
     import django
     from django.core.management import call_command
 
@@ -141,10 +159,7 @@ Ctrl-C stops everything.
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
-        if kv_server is not None:
-            kv_server.stop()
-    if failed is not None:
-        sys.exit(1)
+    return failed is not None
 
 
 if __name__ == "__main__":

@@ -5,12 +5,21 @@ from pathlib import Path
 
 import dj_database_url
 
+from codeq_platform.base.embedded_kv import url_for
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CODEQ_VAR_DIR") or BASE_DIR / "var")
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = os.environ.get("DEBUG", "") == "1"
-SECRET_KEY = os.environ.get("SECRET_KEY", "insecure-dev-key-change-me-before-any-deployment" if DEBUG else "")
+# `make run` keeps the key it generated in the var folder, so every command run beside it, in any shell,
+# signs and checks with the same key; anywhere else SECRET_KEY is required (DEBUG alone has a fixed one).
+_MADE_BY_RUN = VAR_DIR / "secret-key"
+SECRET_KEY = (
+    os.environ.get("SECRET_KEY")
+    or (_MADE_BY_RUN.read_text().strip() if _MADE_BY_RUN.exists() else "")
+    or ("insecure-dev-key-change-me-before-any-deployment" if DEBUG else "")
+)
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h]
 
 INSTALLED_APPS = [
@@ -91,11 +100,14 @@ STORAGES = {
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 
-CODEQ_KV_URL = os.environ.get("CODEQ_KV_URL", "")
-if not CODEQ_KV_URL:
-    from codeq_platform.base.embedded_kv import shared_url
-
-    CODEQ_KV_URL = shared_url(VAR_DIR)
+# Unset: the store `make run` uses, as it recorded it in the var folder (the embedded server by default).
+# Loading the settings never starts a server: that is `make run`'s job, and the test fixtures'.
+_RUN_KV_URL = VAR_DIR / "kv-url"
+CODEQ_KV_URL = (
+    os.environ.get("CODEQ_KV_URL")
+    or (_RUN_KV_URL.read_text().strip() if _RUN_KV_URL.exists() else "")
+    or url_for(VAR_DIR / "kv")
+)
 
 # The control plane's cache (token grants, last-used throttles) lives in the KV store under its own prefix.
 CACHES = {

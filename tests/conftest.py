@@ -5,8 +5,12 @@ The root ``conftest.py`` (the engine's) provides the KV fixtures; names here do 
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -17,10 +21,32 @@ from rest_framework.test import APIClient
 
 from codeq_platform.api.auth import forget_cached_grants
 from codeq_platform.base import kv
+from codeq_platform.base.embedded_kv import EmbeddedKV
 from tenants import bearer
 from tests.factories import ApiTokenFactory, TenantFactory
 
 JWT_SECRET = "test-only-jwt-secret-0123456789abcdef"
+
+
+_OWN_KV: list[EmbeddedKV] = []
+
+
+def _use_own_embedded_kv() -> None:
+    """Without CODEQ_KV_URL the suites run on an embedded server of their own, stopped at the end (the
+    settings only name the one ``make run`` would start; they start nothing)."""
+    server = EmbeddedKV(Path(tempfile.mkdtemp(prefix="codeq-test-kv-")))
+    server.start()
+    _OWN_KV.append(server)
+    django_settings.CODEQ_KV_URL = server.url
+    django_settings.CACHES = {"default": {**django_settings.CACHES["default"], "LOCATION": server.url}}
+    layer = django_settings.CHANNEL_LAYERS["default"]
+    django_settings.CHANNEL_LAYERS = {"default": {**layer, "CONFIG": {**layer["CONFIG"], "hosts": [server.url]}}}
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for server in _OWN_KV:
+        server.stop()
+        shutil.rmtree(server.directory, ignore_errors=True)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -33,6 +59,8 @@ def pytest_configure(config: pytest.Config) -> None:
         django_settings.SECRET_KEY  # noqa: B018 (reading it is the check)
     except ImproperlyConfigured:
         django_settings.SECRET_KEY = "test-only-django-secret-key"
+    if not os.environ.get("CODEQ_KV_URL"):
+        _use_own_embedded_kv()
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,6 +16,28 @@ import httpx
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[1]
+# How long a test waits for a process it started to become ready. Generous: on a busy 2-core machine a
+# Django process can take well over 20 s to import and answer; a healthy one is ready much sooner, and
+# the wait ends as soon as it is.
+READY_SECONDS = 180.0
+
+
+def wait_until(ready: Callable[[], bool], what: str, *, seconds: float = READY_SECONDS,
+               alive: Callable[[], bool] = lambda: True) -> None:  # fmt: skip
+    """Poll ``ready`` until it holds; fail at once when ``alive`` turns false, else after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not ready():
+        assert alive(), f"{what}: a process it needs exited"
+        assert time.monotonic() < deadline, f"{what}: not within {seconds:g} s"
+        time.sleep(0.1)
+
+
+def answers(url: str) -> bool:
+    """The URL answers 200."""
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def free_port() -> int:
@@ -47,16 +69,8 @@ def api_server(env: dict[str, str], *, clock_ahead_seconds: float = 0) -> Iterat
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, "the server exited"
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
+        wait_until(lambda: answers(f"{base}/healthz"), "the server did not start",
+                   alive=lambda: process.poll() is None)  # fmt: skip
         yield base
     finally:
         process.terminate()

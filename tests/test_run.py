@@ -1,6 +1,8 @@
 """``make run``'s promise to a new user: on embedded defaults (SQLite and the embedded KV under a fresh
 var folder, no service URLs) the platform starts, the curl lines it prints work as printed, Ctrl-C stops
-every process it started, and a task accepted before the stop is still there after a restart."""
+every process it started, and a task accepted before the stop is still there after a restart. The
+README's first steps work as printed, its management commands in a second, plain shell; and nothing
+but ``make run`` starts a server."""
 
 from __future__ import annotations
 
@@ -15,24 +17,42 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.processes import free_port
+from tests.processes import answers, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 BANNER_END = "Ctrl-C stops everything."
-START_S = 120.0
+
+
+def plain_shell(var: Path) -> dict[str, str]:
+    """A new terminal's environment: none of the platform's variables. ``CODEQ_VAR_DIR`` stands for the
+    checkout's ./var, which the test may not touch."""
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(("CODEQ_", "DJANGO_"))}
+    for name in ("DATABASE_URL", "SECRET_KEY", "DEBUG"):
+        kept.pop(name, None)
+    return {**kept, "CODEQ_VAR_DIR": str(var)}
+
+
+def processes_naming(path: Path) -> list[str]:
+    """Command lines of the running processes that mention ``path`` (a server left behind)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            line = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if str(path) in line:
+                found.append(line)
+    return found
 
 
 class Platform:
     """``python -m codeq_platform.run`` as ``make run`` starts it, in its own process group."""
 
     def __init__(self, var: Path, port: int) -> None:
-        kept = {k: v for k, v in os.environ.items() if not k.startswith(("CODEQ_", "DJANGO_"))}
-        for name in ("DATABASE_URL", "SECRET_KEY", "DEBUG"):
-            kept.pop(name, None)
-        self.env = {**kept, "CODEQ_VAR_DIR": str(var), "CODEQ_PORT": str(port)}
+        self.var = var
+        self.port = port
+        self.env = {**plain_shell(var), "CODEQ_PORT": str(port)}
         self.base = f"http://127.0.0.1:{port}"
         self.lines: list[str] = []
         self.proc: subprocess.Popen | None = None
@@ -44,23 +64,13 @@ class Platform:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         threading.Thread(target=self._collect, args=(self.proc,), daemon=True).start()
-        deadline = time.monotonic() + START_S
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, "make run exited early:\n" + "".join(self.lines)
-            if any(BANNER_END in line for line in self.lines) and self._healthy():
-                return "".join(self.lines)
-            time.sleep(0.2)
-        raise AssertionError("make run did not come up:\n" + "".join(self.lines))
+        wait_until(lambda: any(BANNER_END in line for line in self.lines) and answers(f"{self.base}/readyz"),
+                   "make run did not come up", alive=lambda: self.proc.poll() is None)  # fmt: skip
+        return "".join(self.lines)
 
     def _collect(self, proc: subprocess.Popen) -> None:
         for line in proc.stdout:
             self.lines.append(line)
-
-    def _healthy(self) -> bool:
-        try:
-            return httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
 
     def descendants(self) -> set[int]:
         """Every process ``make run`` started, whatever session it runs in."""
@@ -124,10 +134,19 @@ def exports_of(banner: str) -> str:
     return "\n".join(lines)
 
 
-def bash(exports: str, command: str) -> str:
-    done = subprocess.run(["bash", "-c", f"{exports}\n{command}"], capture_output=True, text=True, timeout=30)
+def bash(exports: str, command: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(["bash", "-c", f"{exports}\n{command}"], capture_output=True, text=True, timeout=180,
+                          cwd=ROOT, env=env)  # fmt: skip
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def readme_commands(containing: str) -> list[str]:
+    """The commands of the README's ``sh`` block that contains ``containing``, continuation lines joined."""
+    blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), re.S)
+    [block] = [b for b in blocks if containing in b]
+    lines = [line.strip() for line in block.replace("\\\n", " ").splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 def test_make_run_serves_the_printed_tour_and_keeps_tasks_across_a_restart(platform):
@@ -157,3 +176,49 @@ def test_make_run_serves_the_printed_tour_and_keeps_tasks_across_a_restart(platf
                                      '-H "Authorization: Bearer $PRODUCER"'))  # fmt: skip
     assert (again["id"], again["status"]) == (waiting["id"], "PENDING")
     assert platform.interrupt() == 0
+
+
+def test_the_readmes_first_steps_work_as_printed_with_commands_in_a_second_plain_shell(platform):
+    exports = exports_of(platform.start())
+    where, *tour = readme_commands("curl")
+    where = where.replace(":8000/", f":{platform.port}/")  # the only change: the test's own port
+    create, claim, report, fetch, queues, dlq = (f"{where}\n{line}" for line in tour)
+
+    created = json.loads(bash(exports, create))
+    assert json.loads(bash(exports, claim))["id"] == created["id"]
+    assert json.loads(bash(exports, report.replace("<id>", created["id"])))["status"] == "COMPLETED"
+    assert json.loads(bash(exports, fetch.replace("<id>", created["id"])))["result"]["result"] == {
+        "url": "s3://bucket/cat-640.jpg"
+    }
+    assert json.loads(bash(exports, queues))["completed"] == 1
+    assert json.loads(bash(exports, dlq)) is not None
+
+    second_shell = plain_shell(platform.var)
+    tenant, issue, listing, revoke, member = readme_commands("manage.py codeq_tenant create")
+    bash("", tenant, second_shell)
+    token = bash("", issue, second_shell).strip()
+    debug_token = bash("", issue, {**second_shell, "DEBUG": "1"}).strip()
+    claim_as = f'curl -s -o /dev/null -w "%{{http_code}}" -X POST {platform.base}/v1/codeq/tasks/claim -d {{}} '
+    assert bash("", f'{claim_as} -H "Authorization: Bearer {token}"') == "204"
+    assert bash("", f'{claim_as} -H "Authorization: Bearer {debug_token}"') == "204"
+    ids = [line.split()[0] for line in bash("", listing, second_shell).splitlines() if "resize-pool" in line]
+    assert len(ids) == 2
+    for token_id in ids:
+        bash("", revoke.replace("<id>", token_id), second_shell)
+    revoked = time.monotonic()
+    while bash("", f'{claim_as} -H "Authorization: Bearer {token}"') != "401":  # within the token cache's 5 s
+        assert time.monotonic() - revoked < 60, "the revoked token is still accepted"
+        time.sleep(0.2)
+    bash("", member, second_shell)
+
+    assert platform.interrupt() == 0
+    assert processes_naming(platform.var) == []
+
+
+def test_management_commands_start_no_server(tmp_path):
+    var = tmp_path / "var"
+
+    bash("", ".venv/bin/python manage.py check", plain_shell(var))
+
+    assert processes_naming(var) == []
+    assert not (var / "kv" / "kv.sock").exists()

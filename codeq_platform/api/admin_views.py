@@ -57,9 +57,8 @@ async def queues(request: HttpRequest, principal: Principal) -> HttpResponse:
     for command in await engine.commands(tenant):
         stats = await engine.queue_stats(tenant, command)
         base = f"codeq:q:{command}:{tenant}"
-        for priority, depth in enumerate(stats.ready_by_priority):
-            if depth:
-                out[f"{base}:pending:{priority}"] = depth
+        for priority, depth in enumerate(stats.ready_by_priority):  # all ten, as codeQ lists them
+            out[f"{base}:pending:{priority}"] = depth
         out[f"{base}:inprog"] = stats.in_flight
         out[f"{base}:delayed"] = stats.delayed
         out[f"{base}:dlq"] = stats.dlq
@@ -145,15 +144,21 @@ async def delete_task(request: HttpRequest, principal: Principal, task_id: str) 
 
 @endpoint(methods=("POST",), roles=ADMIN, operation="admin", doc=docs.Cleanup)
 async def cleanup(request: HttpRequest, principal: Principal) -> HttpResponse:
+    """codeQ's cleanup: delete the tasks whose retention ends at or before ``before`` (default now),
+    that is finished tasks (and dead-lettered ones) at least their retention older than it. It
+    anticipates the retention job; it never deletes a task its retention still keeps."""
     data = inputs.require_object(read_json(request, principal.max_body_bytes))
     limit = inputs.integer(data, "limit", 1000, 1, 10_000)
-    now_ms = int(time.time() * 1000)
-    before_ms = now_ms
+    before_ms = int(time.time() * 1000)
     if data.get("before") not in (None, ""):
         before_ms = inputs.rfc3339_ms(data["before"], "before", "invalid 'before' (use RFC3339)")
-    # The engine counts ages on the store's clock; a caller's moment becomes an age on this host's.
-    age_ms = max(now_ms - before_ms, 0)
-    moved = await kv.async_engine().trim(principal.tenant_slug, finished_older_than_ms=age_ms, limit=limit)
+    finished_s, dead_s = await db.run(lambda: Tenant.objects.values_list(
+        "result_retention_seconds", "dlq_retention_seconds").get(pk=principal.tenant_id))  # fmt: skip
+    # A task goes when its retention ends at or before ``before``: it finished (died) at or before
+    # ``before`` minus the retention, so strictly before one ms later.
+    moved = await kv.async_engine().trim(principal.tenant_slug, limit=limit, as_of_ms=before_ms + 1,
+                                         finished_older_than_ms=finished_s * 1000,
+                                         dead_older_than_ms=dead_s * 1000)  # fmt: skip
     if moved.count:
         await _audit(principal, "tasks.cleanup", detail={"deleted": moved.count, "before": rfc3339(before_ms)})
     return json_response({"deleted": moved.count, "before": rfc3339(before_ms), "limit": limit})

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 
 from codeq_platform.api.errors import json_response
 from codeq_platform.base import db, kv
+from codeq_platform.scheduler import heartbeat
 
 
 async def healthz(request: HttpRequest) -> HttpResponse:
@@ -24,12 +28,23 @@ def _database_ok() -> bool:
 
 
 async def readyz(request: HttpRequest) -> HttpResponse:
-    """The database and the KV store both answer; 503 otherwise."""
+    """The database and the KV store both answer; 503 otherwise. The scheduler's state is shown
+    beside them (``ok``, ``degraded``: a loop down or a job failing, ``down``: no live scheduler) but
+    does not make this web process unready: it serves the API without a scheduler."""
     database = await db.run(_database_ok)
+    link = kv.async_engine().link
     try:
-        store = await kv.async_engine().link.execute(("PING",)) in (b"PONG", "PONG", True)
+        store = await link.execute(("PING",)) in (b"PONG", "PONG", True)
     except Exception:  # connection refused, timeout, cluster down: all mean "not ready"
         store = False
-    checks = {"database": "ok" if database else "down", "kv": "ok" if store else "down"}
+    beats: list[heartbeat.Heartbeat] = []
+    if store:
+        with contextlib.suppress(Exception):  # heartbeats the store cannot give count as no scheduler
+            beats = await heartbeat.read(link, settings.CODEQ_KV_PREFIX)
+    checks = {"database": "ok" if database else "down", "kv": "ok" if store else "down",
+              "scheduler": heartbeat.summary(beats)}  # fmt: skip
+    processes = [{"process": b.process, "ageSeconds": round(b.age_seconds, 1), "loops": b.loops, "jobs": b.jobs}
+                 for b in beats if b.fresh]  # fmt: skip
     ok = database and store
-    return json_response({"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503)
+    return json_response({"status": "ok" if ok else "unavailable", "checks": checks, "scheduler": processes},
+                         200 if ok else 503)  # fmt: skip

@@ -23,6 +23,12 @@ DEFAULT_LEASE_SECONDS = 300
 MAX_DELAY_SECONDS = 365 * 86_400
 MAX_NACK_DELAY_SECONDS = 900
 ARTIFACT_NAME_RE = re.compile(r"^[^/\x00-\x1f\x7f]{1,200}$")
+# A media type as RFC 9110 §8.3.1 writes it: type/subtype, then ``; name=value`` parameters (a value is a
+# token or a quoted string). Nothing else reaches the Content-Type header an artifact is served with.
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+MEDIA_TYPE_RE = re.compile(
+    rf'{_TOKEN}/{_TOKEN}(?:[ \t]*;[ \t]*{_TOKEN}=(?:{_TOKEN}|"(?:[^"\\\x00-\x1f\x7f]|\\[ -~])*"))*'
+)
 
 
 def require_object(data: Any) -> dict[str, Any]:
@@ -133,6 +139,10 @@ def commands(data: dict[str, Any]) -> list[str] | None:
     return value
 
 
+def is_media_type(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= 200 and MEDIA_TYPE_RE.fullmatch(value) is not None
+
+
 def artifacts(value: Any) -> list[dict[str, str]]:
     """Result artifacts: each ``{name, url | contentBase64, contentType}``; inline content is kept
     in the store and served from the platform, so every artifact comes back as ``{name, url}``."""
@@ -158,8 +168,9 @@ def artifacts(value: Any) -> list[dict[str, str]]:
             except (binascii.Error, ValueError, TypeError):
                 raise InvalidInput("invalid 'contentBase64'", field="artifacts") from None
             content_type = item.get("contentType")
-            if content_type is not None and (not isinstance(content_type, str) or len(content_type) > 200):
-                raise InvalidInput("invalid 'contentType' (a string of at most 200 characters)", field="artifacts")
+            if content_type is not None and not is_media_type(content_type):
+                raise InvalidInput("invalid 'contentType' (a media type such as text/plain, at most 200 characters)",
+                                   field="artifacts")  # fmt: skip
             artifact["contentBase64"] = content
             artifact["contentType"] = content_type or "application/octet-stream"
         elif item.get("url") is not None:
@@ -183,7 +194,7 @@ def result_report(data: Any) -> tuple[bool, Any, str, list[dict[str, str]]]:
             raise InvalidInput("result required when status=COMPLETED", field="result")
         if not isinstance(result, dict):
             raise InvalidInput("invalid 'result' (must be an object)", field="result")
-    if status == "FAILED" and (not isinstance(error, str) or not error):
+    if status == "FAILED" and (not isinstance(error, str) or not error.strip()):
         raise InvalidInput("error required when status=FAILED", field="error")
     if error is not None and not isinstance(error, str):
         raise InvalidInput("invalid 'error' (must be a string)", field="error")

@@ -2,7 +2,8 @@
 
 Queue figures are read from the store at scrape time, per tenant and command, without scanning any
 queue: ready / delayed / in-flight / DLQ depth, oldest ready age, and the store's cumulative created /
-completed / failed / dead-lettered counters. Request latency is a histogram per API operation; with
+completed / failed / dead-lettered counters. The scheduler processes' loops and jobs come from their
+heartbeats in the store (``codeq_platform.scheduler.heartbeat``). Request latency is a histogram per API operation; with
 several worker processes set ``PROMETHEUS_MULTIPROC_DIR`` so a scrape sums them.
 """
 
@@ -11,11 +12,13 @@ from __future__ import annotations
 import os
 import time
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from codeq_platform.base import db, kv
+from codeq_platform.scheduler import heartbeat
 from tenants import selectors
 
 REQUEST_SECONDS = Histogram(
@@ -74,6 +77,26 @@ async def _queue_families() -> list:
     return [*gauges.values(), *counters.values()]
 
 
+async def _scheduler_families() -> list:
+    age = GaugeMetricFamily("codeq_scheduler_heartbeat_age_seconds", "seconds since the scheduler process's "
+                            "last heartbeat", labels=["process"])  # fmt: skip
+    up = GaugeMetricFamily("codeq_scheduler_loop_up", "1 while the background loop runs", labels=["process", "loop"])
+    restarts = CounterMetricFamily("codeq_scheduler_loop_restarts", "times the loop had ended and was started again",
+                                   labels=["process", "loop"])  # fmt: skip
+    failures = GaugeMetricFamily("codeq_scheduler_job_failures", "the periodic job's runs that failed in a row",
+                                 labels=["process", "job"])  # fmt: skip
+    for beat in await heartbeat.read(kv.async_engine().link, settings.CODEQ_KV_PREFIX):
+        age.add_metric([beat.process], beat.age_seconds)
+        if not beat.fresh:
+            continue
+        for name, loop in beat.loops.items():
+            up.add_metric([beat.process, name], 1 if loop["alive"] else 0)
+            restarts.add_metric([beat.process, name], loop["restarts"])
+        for name, job in beat.jobs.items():
+            failures.add_metric([beat.process, name], job["failures"])
+    return [age, up, restarts, failures]
+
+
 async def metrics(request: HttpRequest) -> HttpResponse:
     """The Prometheus scrape endpoint (no auth, like /healthz; keep it off the public internet)."""
     registry = CollectorRegistry()
@@ -81,7 +104,7 @@ async def metrics(request: HttpRequest) -> HttpResponse:
         multiprocess.MultiProcessCollector(registry)
     else:
         registry.register(_Process())
-    registry.register(_Snapshot(await _queue_families()))
+    registry.register(_Snapshot(await _queue_families() + await _scheduler_families()))
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 

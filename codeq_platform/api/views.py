@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+from typing import Any
 
 import orjson
 from django.http import HttpRequest, HttpResponse
+from django.utils.http import content_disposition_header
 
 from codeq_platform import errors
 from codeq_platform.api import docs, inputs
@@ -79,24 +81,18 @@ async def _claim(principal: Principal, data: dict, count: int) -> list:
     commands = inputs.commands(data)
     lease_ms = inputs.seconds(data, "leaseSeconds") * 1000
     wait = inputs.integer(data, "waitSeconds", 0, 0, MAX_CLAIM_WAIT)
-    targets = commands or await engine.commands(tenant)
-    if targets:
-        tasks = await engine.claim(tenant, principal.worker_id, targets[:100], lease_ms=lease_ms, count=count)
-        if tasks or not wait:
-            return tasks
-    elif not wait:
-        return []
+    # Without commands: whichever commands have ready work, taking turns (the engine's turn ring).
+    tasks = await engine.claim(tenant, principal.worker_id, commands, lease_ms=lease_ms, count=count)
+    if tasks or not wait:
+        return tasks
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     wakeups = hub()
     while True:
         with wakeups.waiting(tenant, commands) as woken:
-            if commands is None:
-                targets = await engine.commands(tenant)
-            if targets:
-                tasks = await engine.claim(tenant, principal.worker_id, targets[:100], lease_ms=lease_ms, count=count)
-                if tasks:
-                    return tasks
+            tasks = await engine.claim(tenant, principal.worker_id, commands, lease_ms=lease_ms, count=count)
+            if tasks:
+                return tasks
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return []
@@ -293,8 +289,20 @@ async def get_artifact(request: HttpRequest, principal: Principal, task_id: str,
     _, stored = await kv.async_engine().get_result(principal.tenant_slug, task_id)
     for item in orjson.loads(stored.artifacts) if stored and stored.artifacts else ():
         if item["name"] == name and "contentBase64" in item:
-            return HttpResponse(base64.b64decode(item["contentBase64"]), content_type=item["contentType"])
+            return _download(base64.b64decode(item["contentBase64"]), item.get("contentType"), name)
     return json_response(error_body("artifact not found", errors.NotFound.code), 404)
+
+
+def _download(content: bytes, content_type: Any, name: str) -> HttpResponse:
+    """An artifact as a download, never a page: whatever a worker uploaded (HTML, SVG, scripts) must
+    not run in the origin that also serves the dashboard. A type stored before it was validated, and
+    not a media type, is served as bytes."""
+    response = HttpResponse(content, content_type=content_type if inputs.is_media_type(content_type)
+                            else "application/octet-stream")  # fmt: skip
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=name)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
 
 
 @endpoint(methods=("POST",), roles=PRODUCE, operation="cancel", doc=docs.Cancel)

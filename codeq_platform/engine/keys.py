@@ -13,7 +13,8 @@ import unicodedata
 from functools import lru_cache
 
 TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-SHARD_KEYS = ("tasks", "results", "leases", "delayed", "done", "stats", "cmds", "idem", "dedup", "outbox")
+SHARD_KEYS = ("tasks", "results", "leases", "delayed", "done", "stats", "cmds", "idem", "dedup", "outbox", "ring",
+              "ringset")  # fmt: skip
 PRIORITIES = range(10)
 
 
@@ -57,7 +58,7 @@ class Keyspace:
         return 0 if self.shards == 1 else fnv1a_32(routing_key) % self.shards
 
     def shard_keys(self, shard: int) -> list[str]:
-        """The ten per-shard keys, in the order every script expects them (see lib.lua)."""
+        """The per-shard keys, in the order every script expects them (see lib.lua)."""
         return self._shard_keys[shard]
 
     def key(self, shard: int, name: str) -> str:

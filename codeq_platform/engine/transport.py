@@ -26,7 +26,7 @@ from typing import Any
 
 import hiredis
 import redis
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import BusyLoadingError, NoScriptError, ResponseError
 
 
 def _is_cluster(client: Any) -> bool:
@@ -129,10 +129,14 @@ class SyncLink:
             self._local.held = None
 
 
-def _reply_error(err: hiredis.ReplyError) -> ResponseError:
+def _reply_error(err: hiredis.ReplyError) -> redis.RedisError:
+    """The error redis-py's own parser would raise: a store still loading its data after a restart
+    is unavailable (``BusyLoadingError`` is a ``ConnectionError``), not a failed command."""
     text = str(err)
     if text.startswith("NOSCRIPT"):
         return NoScriptError(text)
+    if text.startswith("LOADING"):
+        return BusyLoadingError(text)
     return ResponseError(text)
 
 

@@ -37,7 +37,8 @@ def sweep() -> int:
 
 
 def retention() -> int:
-    """Remove finished tasks and DLQ entries past their tenant's retention; returns tasks removed."""
+    """Remove finished tasks and DLQ entries past their tenant's retention, and forget the commands
+    that have had nothing for that long; returns tasks removed."""
     engine = kv.sync_engine()
     removed = 0
     for tenant in active_tenants():
@@ -48,6 +49,7 @@ def retention() -> int:
                     finished_older_than_ms=tenant.result_retention_seconds * 1000,
                     dead_older_than_ms=tenant.dlq_retention_seconds * 1000,
                     limit=1000,
+                    forget_older_than_ms=tenant.result_retention_seconds * 1000,
                 )
                 removed += moved.count
                 if not moved.remaining:

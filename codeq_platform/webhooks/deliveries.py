@@ -271,18 +271,32 @@ def pause_if_failing(subscription_pk: int | None) -> bool:
 
 def send_test_event(*, subscription: WebhookSubscription, actor: str) -> Delivery:
     """Queue a ``webhook.test`` event to ``subscription`` (sent even while it is paused, one attempt),
-    audited under ``actor`` whichever route (API or dashboard) asked."""
+    audited under ``actor`` whichever route (API or dashboard) asked.
+
+    The send is queued once the delivery row is committed, never before: a dispatcher quicker than the
+    commit would find no row, drop the send, and leave the delivery pending for good. A store that
+    refuses the send ends the delivery dead (nothing would ever send it; it can be redelivered) and
+    raises ``StoreUnavailable``.
+    """
     now_ms = int(time.time() * 1000)
     body = orjson.dumps({"type": TEST_EVENT, "timestamp": rfc3339(now_ms),
                          "data": {"subscriptionId": subscription.pk}}).decode()  # fmt: skip
-    with transaction.atomic():  # a store that is down leaves no pending row that nothing will ever send
+    with transaction.atomic():
         delivery = Delivery.objects.create(tenant=subscription.tenant, subscription=subscription,
                                            kind=Delivery.Kind.TEST, event_type=TEST_EVENT, url=subscription.url,
                                            body=body, max_attempts=policy_for(Delivery.Kind.TEST).attempts)  # fmt: skip
         record_audit(tenant=subscription.tenant, actor=actor, action="webhook.test", target=subscription.url,
                      detail={"subscriptionId": subscription.pk, "deliveryId": str(delivery.id)})  # fmt: skip
-        enqueue(kv.sync_engine(), [delivery], priority=9)
+        transaction.on_commit(lambda: _queue_committed(delivery))
     return delivery
+
+
+def _queue_committed(delivery: Delivery) -> None:
+    try:
+        enqueue(kv.sync_engine(), [delivery], priority=9)
+    except CodeqError:
+        give_up(delivery.id, "the queue store refused the send")
+        raise
 
 
 def redeliver(*, delivery: Delivery, actor: str) -> Delivery:

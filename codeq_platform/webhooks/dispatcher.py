@@ -6,6 +6,10 @@ recorded, then completed (2xx) or nacked with the delivery's retry delay; the en
 it once its attempts are spent. The lease outlasts an attempt, so a dispatcher that dies mid-send
 loses nothing: the lease expires and the delivery is sent again.
 
+No error ends the loop: a claim the store refuses (down, restarting, still loading its data) is
+tried again after ``RETRY_SECONDS``, and one attempt's failure is that attempt's alone. ``alive``
+tells whether the thread still runs, so the scheduler can start a dispatcher again that ended anyway.
+
 ``stop`` stops claiming, lets in-flight deliveries finish for up to ``grace`` seconds, and gives
 the rest back to the queue (abandon: not charged) before the thread ends.
 """
@@ -25,13 +29,13 @@ from django.conf import settings
 
 from codeq_platform.base import db, kv
 from codeq_platform.engine import Task
-from codeq_platform.errors import CodeqError
 from codeq_platform.webhooks import deliveries
 from codeq_platform.webhooks.outbound import deliver, new_client
 
 log = logging.getLogger("codeq.webhooks")
 
 IDLE_POLL_SECONDS = 0.1
+RETRY_SECONDS = 1.0
 CLAIM_BATCH = 10
 
 
@@ -55,7 +59,12 @@ class Dispatcher:
                    allow_private=settings.CODEQ_WEBHOOK_ALLOW_PRIVATE,
                    grace=settings.CODEQ_WEBHOOK_STOP_GRACE_SECONDS)  # fmt: skip
 
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self) -> None:
+        self._running.clear()
         self._thread = threading.Thread(target=asyncio.run, args=(self._run(),), name="codeq-dispatcher", daemon=True)
         self._thread.start()
         self._running.wait(10)
@@ -78,29 +87,37 @@ class Dispatcher:
         self._running.set()
         async with new_client(connect_timeout=min(5.0, self.timeout), read_timeout=self.timeout,
                               max_connections=self.concurrency) as client:  # fmt: skip
+            failing = False
             while not self._stopping.is_set():
                 free = self.concurrency - len(in_flight)
                 claimed: list[Task] = []
+                pause = IDLE_POLL_SECONDS
                 if free > 0:
                     try:
                         claimed = await engine.claim(deliveries.INTERNAL_TENANT, self.worker, [deliveries.COMMAND],
                                                      lease_ms=lease_ms, count=min(free, CLAIM_BATCH))  # fmt: skip
-                    except CodeqError:
-                        log.exception("the dispatcher could not claim deliveries")
+                        if failing:
+                            log.info("the dispatcher claims deliveries again")
+                        failing = False
+                    except Exception:  # any error of the store: try again, never end the loop
+                        if not failing:
+                            log.exception("the dispatcher could not claim deliveries; retrying every %g s",
+                                          RETRY_SECONDS)  # fmt: skip
+                        failing, pause = True, RETRY_SECONDS
                 for task in claimed:
                     job = asyncio.create_task(self._send(engine, client, task))
                     in_flight[job] = task
                     job.add_done_callback(in_flight.pop)
                 if len(claimed) < min(free, CLAIM_BATCH) or free <= 0:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stopping.wait(), IDLE_POLL_SECONDS)
+                        await asyncio.wait_for(self._stopping.wait(), pause)
             if in_flight:
                 await asyncio.wait(list(in_flight), timeout=self.grace)
             for job, task in list(in_flight.items()):
                 job.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await job
-                with contextlib.suppress(CodeqError):
+                with contextlib.suppress(Exception):  # not given back: its lease expires and it is sent again
                     await engine.abandon(deliveries.INTERNAL_TENANT, task.id, self.worker)
         await engine.aclose()
 

@@ -15,8 +15,10 @@ group's rotation advances once per message however many processes receive it (a 
 most once a second). The tenant row, its ``task.available`` subscriptions and its signing secret are
 read from the database at most every 5 s per process, so a change reaches wake-ups within that. Wake-ups are
 advisory: best-effort, never retried, never recorded as deliveries. A receiver that is down or slow
-costs only its own delivery (each runs as its own task, bounded by a timeout); losing the store
-makes the listener reconnect every second until it is back.
+costs only its own delivery (each runs as its own task, bounded by a timeout); losing the store, or
+any other error while listening, makes the listener reconnect every second until it is back. Should
+the listening end all the same, the thread ends with it and ``alive`` turns false, so the scheduler
+starts the listener again.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import orjson
-import redis
 import redis.asyncio
 from django.conf import settings
 
@@ -113,7 +114,12 @@ class WakeupListener:
         return cls(kv_url=settings.CODEQ_KV_URL, prefix=settings.CODEQ_KV_PREFIX,
                    allow_private=settings.CODEQ_WEBHOOK_ALLOW_PRIVATE)  # fmt: skip
 
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self) -> None:
+        self._started.clear()
         self._thread = threading.Thread(target=asyncio.run, args=(self._run(),), name="codeq-wakeups", daemon=True)
         self._thread.start()
         self._started.wait()
@@ -134,7 +140,9 @@ class WakeupListener:
         async with new_client(connect_timeout=self.timeout, read_timeout=self.timeout) as client:
             self._client = client
             listening = asyncio.create_task(self._listen())
-            await self._stopping.wait()
+            stopping = asyncio.create_task(self._stopping.wait())
+            await asyncio.wait({listening, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
             listening.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listening
@@ -154,9 +162,9 @@ class WakeupListener:
                         if message["type"] == "pmessage":
                             tenant = message["channel"].decode()[len(self.pattern) :]
                             self._on_wake(tenant, message["data"].decode())
-            except (redis.RedisError, OSError) as exc:
+            except Exception as exc:  # the store down or restarting, or anything else: listen again
                 if self.ready.is_set():
-                    log.warning("wake-up listener lost the store (%s); reconnecting", exc)
+                    log.warning("wake-up listener lost the store (%r); reconnecting", exc)
                 self.ready.clear()
                 await asyncio.sleep(1)
             finally:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
+from datetime import UTC, datetime
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from tests.api.calls import API_DB, claim, claimed, create, get, post
 
@@ -168,17 +169,35 @@ async def test_delete_of_a_missing_or_foreign_task_is_404(http, producer_bearer,
     assert (await get(http, f"/tasks/{task['id']}", admin_bearer)).status_code == 200
 
 
-async def test_cleanup_deletes_finished_tasks_before_the_cutoff(http, producer_bearer, worker_bearer, admin_bearer):
+async def test_cleanup_with_codeqs_defaults_keeps_what_retention_still_keeps(http, producer_bearer, worker_bearer,
+                                                                           admin_bearer):  # fmt: skip
+    done = await claimed(http, producer_bearer, worker_bearer)
+    await post(http, f"/tasks/{done['id']}/result", worker_bearer, {"status": "COMPLETED", "result": {"v": 1}})
+
+    r = await post(http, "/admin/tasks/cleanup", admin_bearer, {})  # codeQ's client: before = now
+
+    assert r.status_code == 200 and r.json()["deleted"] == 0 and r.json()["limit"] == 1000
+    assert (await get(http, f"/tasks/{done['id']}/result", producer_bearer)).status_code == 200
+
+
+async def test_cleanup_deletes_the_tasks_whose_retention_ends_at_or_before_the_cutoff(
+    http, tenant, producer_bearer, worker_bearer, admin_bearer
+):
+    tenant.result_retention_seconds = 3600
+    await sync_to_async(tenant.save)()
     done = await claimed(http, producer_bearer, worker_bearer)
     await post(http, f"/tasks/{done['id']}/result", worker_bearer, {"status": "COMPLETED", "result": {}})
+    completed_at = (await get(http, f"/tasks/{done['id']}", admin_bearer)).json()["completedAt"]
+    finished_ms = int(datetime.fromisoformat(completed_at).timestamp() * 1000)
     pending = await create(http, producer_bearer)
-    await asyncio.sleep(0.01)
 
-    early = await post(http, "/admin/tasks/cleanup", admin_bearer, {"before": "2000-01-01T00:00:00Z"})
-    r = await post(http, "/admin/tasks/cleanup", admin_bearer, {})
+    def before(ms: int) -> dict:
+        return {"before": datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")}
 
-    assert early.json() == {"deleted": 0, "before": "2000-01-01T00:00:00.000+00:00", "limit": 1000}
-    assert r.status_code == 200 and r.json()["deleted"] == 1 and r.json()["limit"] == 1000
+    early = await post(http, "/admin/tasks/cleanup", admin_bearer, before(finished_ms + 3600_000 - 1))
+    at = await post(http, "/admin/tasks/cleanup", admin_bearer, before(finished_ms + 3600_000))
+
+    assert early.json()["deleted"] == 0 and at.json()["deleted"] == 1
     assert (await get(http, f"/tasks/{done['id']}", admin_bearer)).status_code == 404
     assert (await get(http, f"/tasks/{pending['id']}", admin_bearer)).status_code == 200
 

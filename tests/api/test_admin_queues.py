@@ -20,10 +20,11 @@ async def test_queues_lists_every_queue_in_codeqs_key_shape(http, producer_beare
 
     assert r.status_code == 200
     assert r.json() == {
-        "codeq:q:resize:acme:pending:9": 2,
+        **{f"codeq:q:resize:acme:pending:{p}": 2 if p == 9 else 0 for p in range(10)},
         "codeq:q:resize:acme:inprog": 0,
         "codeq:q:resize:acme:delayed": 1,
         "codeq:q:resize:acme:dlq": 0,
+        **{f"codeq:q:email:acme:pending:{p}": 0 for p in range(10)},  # codeQ lists all ten, zeros too
         "codeq:q:email:acme:inprog": 1,
         "codeq:q:email:acme:delayed": 0,
         "codeq:q:email:acme:dlq": 0,

@@ -105,6 +105,18 @@ async def test_claim_without_commands_takes_from_any_command(http, producer_bear
     assert r.status_code == 200 and r.json()["id"] == created["id"]
 
 
+async def test_claims_naming_no_command_reach_every_command_with_ready_work_in_turn(http, producer_bearer,
+                                                                                    worker_bearer):  # fmt: skip
+    commands = [f"job.{n:03d}" for n in range(150)]  # past the 100 commands one claim can name
+    for start in range(0, len(commands), 50):
+        tasks = [{"command": c, "payload": {}} for c in commands[start : start + 50] for _ in range(2)]
+        assert (await post(http, "/tasks/batch", producer_bearer, {"tasks": tasks})).status_code == 200
+
+    claimed = [(await post(http, "/tasks/claim", worker_bearer, {})).json()["command"] for _ in commands]
+
+    assert sorted(claimed) == commands
+
+
 async def test_admin_claims_under_its_own_identity(http, producer_bearer, admin_bearer, worker_bearer):
     await create(http, producer_bearer)
     by_admin = await claim(http, admin_bearer)

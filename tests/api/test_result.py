@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from codeq_platform.base import kv
+from codeq_platform.engine import NewTask
 from tests.api.calls import API_DB, claim, claimed, create, get, mint, post
 from tests.api.conftest import bearer
 
@@ -90,6 +92,8 @@ async def test_failed_result_is_final_and_not_dead_lettered(http, producer_beare
         ({"status": "COMPLETED", "result": None}, "result required when status=COMPLETED"),
         ({"status": "FAILED"}, "error required when status=FAILED"),
         ({"status": "FAILED", "error": ""}, "error required when status=FAILED"),
+        ({"status": "FAILED", "error": "   "}, "error required when status=FAILED"),
+        ({"status": "FAILED", "error": "\t\r\n"}, "error required when status=FAILED"),
         ({"status": "FAILED", "error": 5}, "error required when status=FAILED"),
     ],
 )
@@ -105,6 +109,30 @@ async def test_bad_result_is_a_400_with_the_contracts_message(http, producer_bea
 async def test_an_artifact_content_type_that_is_not_a_string_is_a_400(http, producer_bearer, worker_bearer):
     task = await claimed(http, producer_bearer, worker_bearer)
     artifact = {"name": "log.txt", "contentBase64": base64.b64encode(b"hi").decode(), "contentType": 5}
+
+    r = await post(http, f"/tasks/{task['id']}/result", worker_bearer,
+                   {"status": "COMPLETED", "result": {}, "artifacts": [artifact]})  # fmt: skip
+
+    assert r.status_code == 400 and r.json()["field"] == "artifacts"
+    assert (await get(http, f"/tasks/{task['id']}", producer_bearer)).json()["status"] == "IN_PROGRESS"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain\r\nSet-Cookie: a=b",
+        "text/html\n",
+        "text",
+        "a/b; q",
+        'text/plain; x="\r"',
+        "t/" + "x" * 200,
+        "tëxt/plain",
+    ],
+)
+async def test_an_artifact_content_type_that_is_not_a_media_type_is_a_400(http, producer_bearer, worker_bearer,
+                                                                          content_type):  # fmt: skip
+    task = await claimed(http, producer_bearer, worker_bearer)
+    artifact = {"name": "log.txt", "contentBase64": base64.b64encode(b"hi").decode(), "contentType": content_type}
 
     r = await post(http, f"/tasks/{task['id']}/result", worker_bearer,
                    {"status": "COMPLETED", "result": {}, "artifacts": [artifact]})  # fmt: skip
@@ -215,6 +243,37 @@ async def test_inline_artifacts_are_served_by_the_platform_and_links_are_kept(ht
     served = await get(http, f"/tasks/{task['id']}/artifacts/out.txt", producer_bearer)
     assert served.status_code == 200 and served.content == content
     assert served.headers["content-type"].startswith("text/plain")
+
+
+async def test_an_html_artifact_is_a_sandboxed_download_never_a_page_of_the_origin(http, producer_bearer,
+                                                                                   worker_bearer):  # fmt: skip
+    task = await claimed(http, producer_bearer, worker_bearer)
+    page = b"<script>fetch('/dashboard/')</script>"
+    artifacts = [{"name": "report \"1\".html", "contentBase64": base64.b64encode(page).decode(),
+                  "contentType": "text/html; charset=utf-8"}]  # fmt: skip
+    await post(http, f"/tasks/{task['id']}/result", worker_bearer,
+               {"status": "COMPLETED", "result": {}, "artifacts": artifacts})  # fmt: skip
+
+    served = await get(http, f"/tasks/{task['id']}/artifacts/report%20%221%22.html", producer_bearer)
+
+    assert served.status_code == 200 and served.content == page
+    assert served.headers["content-type"] == "text/html; charset=utf-8"
+    assert served.headers["content-disposition"] == 'attachment; filename="report \\"1\\".html"'
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert served.headers["content-security-policy"] == "default-src 'none'; sandbox"
+
+
+async def test_an_artifact_stored_with_a_broken_content_type_is_served_as_bytes(http, tenant, producer_bearer):
+    engine = kv.async_engine()
+    task = (await engine.enqueue("acme", NewTask("render", {}))).task
+    await engine.claim("acme", "w", ["render"])
+    stored = {"name": "a.txt", "contentType": "text/plain\r\nX: y", "contentBase64": base64.b64encode(b"hi").decode()}
+    await engine.complete("acme", task.id, "w", {}, artifacts=[stored])  # as accepted before the type was checked
+
+    served = await get(http, f"/tasks/{task.id}/artifacts/a.txt", producer_bearer)
+
+    assert served.status_code == 200 and served.content == b"hi"
+    assert served.headers["content-type"] == "application/octet-stream" and "x" not in served.headers
 
 
 async def test_unknown_artifact_or_foreign_task_is_404(http, producer_bearer, worker_bearer, foreign_bearer):

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from codeq_platform.base import kv
 from tests.api.calls import API_DB
 from tests.api.conftest import bearer
+from tests.engine._redis_servers import RedisProcess, require_binary
 
 pytestmark = API_DB
 
@@ -27,3 +30,23 @@ async def test_unreachable_store_answers_503_json_then_work_resumes(http, settin
     kv.reset()
     again = await http.get(f"/v1/codeq/tasks/{ok.json()['id']}", headers=bearer(producer_bearer))
     assert again.status_code == 200 and again.json()["status"] == "PENDING"
+
+
+async def test_a_store_still_loading_its_data_after_a_restart_answers_503_not_500(http, settings, producer_bearer,
+                                                                                 tmp_path):  # fmt: skip
+    server = RedisProcess(tmp_path / "store", executable=require_binary("redis-server"),
+                          extra=["--appendonly", "yes"]).start()  # fmt: skip
+    shared_url, settings.CODEQ_KV_URL = settings.CODEQ_KV_URL, server.url
+    kv.reset()
+    try:
+        create = {"command": "x", "payload": {}}
+        assert (await http.post("/v1/codeq/tasks", json=create, headers=bearer(producer_bearer))).status_code == 202
+        await asyncio.to_thread(server.restart_loading)
+
+        r = await http.post("/v1/codeq/tasks", json=create, headers=bearer(producer_bearer))
+
+        assert r.status_code == 503 and r.json()["code"] == "store_unavailable"
+    finally:
+        settings.CODEQ_KV_URL = shared_url
+        kv.reset()
+        server.kill()

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
-from tests.processes import free_port
+from tests.processes import answers, free_port, wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,16 +33,8 @@ class Platform:
         self.web = subprocess.Popen([sys.executable, "-m", "uvicorn", "codeq_platform.asgi:application",
                                      "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
                                     cwd=ROOT, env=self.env)  # fmt: skip
-        deadline = time.monotonic() + 20
-        while True:
-            assert self.web.poll() is None and self.scheduler.poll() is None, "a server process exited"
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
+        wait_until(lambda: answers(f"{self.base}/healthz"), "the server did not start",
+                   alive=lambda: self.web.poll() is None and self.scheduler.poll() is None)  # fmt: skip
 
     def stop_web(self) -> None:
         _stop(self.web)
@@ -73,7 +62,7 @@ def browser_page(base: str):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         page = browser.new_page(base_url=base, viewport={"width": 1280, "height": 800})
-        page.set_default_timeout(10_000)
+        page.set_default_timeout(60_000)  # a busy machine renders slowly; a wait ends once met
         try:
             yield page
         finally:

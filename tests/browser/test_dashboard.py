@@ -76,7 +76,7 @@ def test_leases_count_down_and_the_task_page_opens_from_the_search_box(
         expect(row).to_contain_text("mail.send")
         countdown = row.locator("[data-expires-ms]")
         first = countdown.inner_text()
-        expect(countdown).not_to_have_text(first, timeout=3000)
+        expect(countdown).not_to_have_text(first, timeout=30_000)
         assert first.startswith(("1 m", "2 m")), first
         page.screenshot(path=SCREENSHOTS / "leases.png", full_page=True)
 
@@ -107,5 +107,5 @@ def test_a_lost_connection_shows_reconnecting_and_recovers_by_itself(platform, o
         page.screenshot(path=SCREENSHOTS / "overview-reconnecting.png")
         platform.start_web()
 
-        expect(state).to_have_text("Live", timeout=15_000)
+        expect(state).to_have_text("Live", timeout=60_000)
         expect(page.locator("[data-updated]")).not_to_have_text(page.locator("[data-updated]").inner_text())

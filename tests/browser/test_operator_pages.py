@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -16,6 +15,7 @@ import codeq
 import pytest
 
 from tests.browser.platform import CHROMIUM, SCREENSHOTS, browser_page, log_in
+from tests.processes import wait_until
 
 pytestmark = [
     pytest.mark.skipif(
@@ -179,19 +179,17 @@ def test_a_test_event_sent_from_the_webhook_page_reaches_the_endpoint_signed(ser
         page.get_by_role("button", name="Send test event").click()
         expect(page.locator(".message")).to_contain_text("Queued a test event")
 
-        deadline = time.monotonic() + 15
-        while not got and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert got, "the test event never reached the endpoint"
+        wait_until(lambda: bool(got), "the test event never reached the endpoint")
         assert got[0]["body"]["type"] == "webhook.test"
         assert got[0]["headers"]["webhook-signature"].startswith("v1,")
 
         row = page.locator("tbody tr").first
-        for _ in range(50):
+
+        def delivered() -> bool:
             page.reload()
-            if "delivered" in row.inner_text():
-                break
-            time.sleep(0.2)
+            return "delivered" in row.inner_text()
+
+        wait_until(delivered, "the delivery page never showed it delivered")
         expect(row).to_contain_text("delivered")
         expect(row).to_contain_text("204")
         page.screenshot(path=SCREENSHOTS / "webhook.png", full_page=True)

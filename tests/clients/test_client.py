@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import codeq
@@ -256,7 +257,8 @@ def test_admins_read_queues_and_work_the_dlq(producer, worker, admin, command):
     while (held := worker.claim([command])).id != done.id:
         worker.complete(held.id, {})
     worker.complete(done.id, {})
-    assert admin.cleanup(limit=1000).deleted >= 1
+    assert admin.cleanup(limit=1000).deleted == 0  # within its retention (24 h)
+    assert admin.cleanup(before=datetime.now(UTC) + timedelta(days=1, seconds=1), limit=1000).deleted >= 1
     with pytest.raises(codeq.NotFound):
         producer.get(done.id)
 

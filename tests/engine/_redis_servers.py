@@ -75,7 +75,9 @@ class RedisProcess:
         options: dict[str, object] = {"socket_timeout": 5, **kwargs}
         return redis.Redis(host="127.0.0.1", port=self.port, **options)
 
-    def start(self) -> RedisProcess:
+    def start(self, *, loaded: bool = True) -> RedisProcess:
+        """Start the server; return once it answers with its data loaded or, with ``loaded=False``,
+        as soon as it answers at all (a restart still loading a large data set answers LOADING)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         log = self.directory / f"redis-{self.port}.log"
         args = [self.executable, "--port", str(self.port), "--bind", "127.0.0.1",
@@ -86,14 +88,37 @@ class RedisProcess:
         deadline = time.monotonic() + 10
         while True:
             try:
-                with self.client(socket_connect_timeout=0.5) as probe:
+                with self.client(socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)) as probe:
                     if probe.ping():
                         return self
+            except redis.BusyLoadingError:
+                if not loaded:
+                    return self
             except redis.RedisError:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server on port {self.port} did not start; see {self.directory}")
             time.sleep(0.02)
+
+    def restart_loading(self, *, ballast_keys: int = 50_000, delay_us: int = 50) -> None:
+        """Make the data set large (AOF rewritten), shut down, and start again: the server answers
+        LOADING while it reads its data back, a few seconds stretched by ``key-load-delay``. Needs
+        ``--appendonly yes`` among ``extra``."""
+        with self.client() as admin:
+            for start in range(0, ballast_keys, 5000):
+                pipe = admin.pipeline(transaction=False)
+                for n in range(start, min(start + 5000, ballast_keys)):
+                    pipe.set(f"ballast:{n}", "x" * 64)
+                pipe.execute()
+            admin.bgrewriteaof()
+            deadline = time.monotonic() + 120
+            while any(admin.info("persistence")[k] for k in ("aof_rewrite_in_progress", "aof_rewrite_scheduled")):
+                assert time.monotonic() < deadline, "the AOF rewrite did not finish"
+                time.sleep(0.05)
+        self.shutdown()
+        # Answer clients (LOADING) all along instead of once every 2 MB read.
+        self.extra += ["--key-load-delay", str(delay_us), "--loading-process-events-interval-bytes", "1024"]
+        self.start(loaded=False)
 
     def shutdown(self) -> None:
         """SHUTDOWN the server (it flushes its append-only file first) and wait for it to exit."""

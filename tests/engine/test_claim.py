@@ -85,3 +85,52 @@ def test_tenants_never_see_each_others_tasks(engine):
     engine.enqueue("other", NewTask("x", {}))
     assert engine.claim(T, "w", ["x"]) == []
     assert engine.queue_stats(T, "x").ready == 0
+
+
+def test_a_claim_naming_no_command_reaches_every_command_with_ready_work_in_turn(engine):
+    commands = [f"c{n:03d}" for n in range(150)]  # more than one claim can name
+    for command in commands:
+        engine.enqueue(T, NewTask(command, {}))
+        engine.enqueue(T, NewTask(command, {}))
+
+    first_round = [engine.claim(T, "w", None)[0].command for _ in commands]
+    second_round = [t.command for t in engine.claim(T, "w", None, count=10)]
+
+    assert sorted(first_round) == commands  # each command once before any command twice
+    assert second_round == first_round[:10]  # then again in the same turn
+
+
+def test_a_command_drained_and_refilled_takes_its_turn_again(engine, clock):
+    engine.enqueue(T, NewTask("a", {}))
+    assert [t.command for t in engine.claim(T, "w", None, count=5)] == ["a"]
+    assert engine.claim(T, "w", None) == []
+
+    clock.advance(1)
+    engine.enqueue(T, NewTask("b", {}))
+    engine.enqueue(T, NewTask("a", {}, delay_ms=5_000))
+    assert [t.command for t in engine.claim(T, "w", None, count=5)] == ["b"]
+    clock.advance(6)
+    engine.sweep(T)
+
+    assert [t.command for t in engine.claim(T, "w", None, count=5)] == ["a"]
+
+
+def test_retention_forgets_a_command_with_nothing_left_and_keeps_the_others(engine, clock):
+    done = engine.enqueue(T, NewTask("old", {})).task
+    engine.claim(T, "w", ["old"])
+    engine.complete(T, done.id, "w", {})
+    engine.enqueue(T, NewTask("busy", {}))
+    engine.enqueue(T, NewTask("dead", {}, max_attempts=1))
+    [dying] = engine.claim(T, "w", ["dead"])
+    engine.nack(T, dying.id, "w", reason="boom")
+    clock.advance(3600)
+    engine.enqueue(T, NewTask("recent", {}))
+    engine.claim(T, "w", ["recent"])
+
+    engine.trim(T, forget_older_than_ms=1000)
+
+    assert engine.commands(T) == ["busy", "dead", "recent"]
+    assert engine.queue_stats(T, "old").created == 0
+    engine.enqueue(T, NewTask("old", {}))
+    assert engine.commands(T) == ["busy", "dead", "old", "recent"]
+    assert engine.queue_stats(T, "old").created == 1

@@ -7,10 +7,12 @@ import time
 import uuid
 
 import pytest
+from django.db import transaction
 from rest_framework.test import APIClient
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from codeq_platform.base import kv
+from codeq_platform.webhooks import deliveries
 from codeq_platform.webhooks.models import Delivery
 from codeq_platform.webhooks.secrets import tenant_secrets
 from tenants.models import INTERNAL_TENANT_SLUG, AuditEntry
@@ -64,6 +66,39 @@ def test_a_test_event_reaches_even_a_paused_subscription_signed_with_its_secret(
     assert attempt["latencyMs"] >= 0
     audit = AuditEntry.objects.get(tenant=tenant, action="webhook.test")
     assert audit.actor.startswith("token:") and audit.detail["deliveryId"] == r.json()["deliveryId"]
+
+
+def test_a_test_event_is_sent_even_when_its_delivery_commits_after_the_dispatcher_looked(tenant, receiver,
+                                                                                           dispatcher):  # fmt: skip
+    sub = WebhookSubscriptionFactory(tenant=tenant, url=receiver.url())
+    engine = kv.sync_engine()
+
+    with transaction.atomic():  # the request's commit comes late, as on a loaded database
+        delivery = deliveries.send_test_event(subscription=sub, actor="alice")
+        idle = time.monotonic()  # until the dispatcher has dealt with everything queued so far
+        while (s := engine.queue_stats(INTERNAL_TENANT_SLUG, deliveries.COMMAND)).ready or s.in_flight or s.delayed:
+            assert time.monotonic() - idle < 60, "the dispatcher never took the send"
+            time.sleep(0.05)
+
+    assert len(receiver.wait_for(1, timeout=60)) == 1
+    assert settled(delivery.id).status == "delivered"
+
+
+def test_a_test_event_the_store_refuses_is_a_503_and_ends_dead_not_pending(admin_bearer, tenant, settings):
+    sub = WebhookSubscriptionFactory(tenant=tenant)
+    real_url = settings.CODEQ_KV_URL
+    settings.CODEQ_KV_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    kv.reset()
+    try:
+        assert client(admin_bearer).post(f"{BASE}/{sub.pk}/test").status_code == 503
+    finally:
+        settings.CODEQ_KV_URL = real_url
+        kv.reset()
+
+    [delivery] = Delivery.objects.filter(subscription=sub)
+    assert delivery.status == "dead"
+    redeliver = client(admin_bearer).post(f"{BASE}/deliveries/{delivery.id}/redeliver")
+    assert redeliver.status_code == 202
 
 
 def test_deliveries_are_listed_newest_first_page_by_page(admin_bearer, tenant):

@@ -418,7 +418,8 @@ class Routes:
         return self._run(Call("DELETE", f"/admin/tasks/{_seg(task_id)}", _nothing))
 
     def cleanup(self, *, before: datetime | str | None = None, limit: int | None = None) -> Cleanup:
-        """Delete up to ``limit`` finished tasks that finished before ``before`` (default: now)."""
+        """Delete up to ``limit`` tasks whose retention ends at or before ``before`` (default: now): finished
+        tasks at least the tenant's result retention older than it, dead-lettered ones its DLQ retention."""
 
         def read(response: httpx.Response) -> Cleanup:
             body = response.json()

@@ -10,6 +10,7 @@
     KEYS[5] finished (zset, score = finish ms)            KEYS[6] counters (hash)
     KEYS[7] known commands (set)                          KEYS[8] idempotency keys (hash -> id)
     KEYS[9] dedup keys (hash "<command>\n<key>" -> id)    KEYS[10] outbox (list of terminal events)
+    KEYS[11] turn ring (list of commands with ready work)  KEYS[12] the ring's members (set)
     then one block of 11 keys per command named in ARGV: ready lists for priority 0..9, then its DLQ
     (zset, score = time of death ms).
   ARGV header: [1] now ms: '' (the store's clock) but in tests  [2] random seed  [3] backoff base ms  [4] backoff cap ms
@@ -26,6 +27,17 @@
   Record fields (msgpack array): see R_* below. Absent values are '' or 0, never nil, so the array
   has no holes; only R_KEY, the last, is missing from records written before it existed.
 
+  Turn ring: the commands that may have ready work, each once, in the order a claim that names no
+  command serves them (claim.lua). A command joins at the tail when one of its ready lists goes from
+  empty to non-empty and leaves when a claim finds all of them empty; a served command moves to the
+  tail. Every member of the set is in the ring (the ring is written first, the set last; removal the
+  other way round), so a crash can at worst leave a command twice in the ring, never out of it.
+
+  Known commands: a command joins the known set (KEYS[7]) when it is first enqueued and whenever its
+  ready lists come back from empty; the counters' '<command>/seen' field holds the last time a call
+  changed one of its counters, so retention (trim.lua) can forget a command that has had nothing for
+  the retention period.
+
   Outbox: a terminal transition (COMPLETED or FAILED result, cancel, dead-lettering) of a task that
   has its own webhook, or of a tenant whose platform set the event's bit in the counters' 'hooks'
   field (1 completed, 2 failed, 4 dead), appends "<kind> US <id> US <ms>" (kind c, f or d) to the
@@ -34,6 +46,7 @@
 -- Per-call state, set by begin() from KEYS and ARGV.
 local NOW, NOW_TEXT, BACKOFF_BASE, BACKOFF_CAP, WAKE_CHANNEL, NCMDS, CMDS, CMDIDX, A
 local K_TASKS, K_RESULTS, K_LEASES, K_DELAYED, K_DONE, K_STATS, K_CMDS, K_IDEM, K_DEDUP, K_OUTBOX
+local K_RING, K_RINGSET
 local deltas, woken, hooks
 
 local R_CMD, R_PAYLOAD, R_PRIO, R_STATE, R_ATT, R_MAX = 1, 2, 3, 4, 5, 6
@@ -69,13 +82,43 @@ local function begin()
   A = 6 + NCMDS
   K_TASKS, K_RESULTS, K_LEASES, K_DELAYED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
   K_DONE, K_STATS, K_CMDS, K_IDEM, K_DEDUP, K_OUTBOX = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+  K_RING, K_RINGSET = KEYS[11], KEYS[12]
   deltas = {}
   woken = {}
   hooks = nil
 end
 
-local function ready_key(ci, prio) return KEYS[10 + (ci - 1) * 11 + prio + 1] end
-local function dlq_key(ci) return KEYS[10 + ci * 11] end
+local function ready_key(ci, prio) return KEYS[12 + (ci - 1) * 11 + prio + 1] end
+local function dlq_key(ci) return KEYS[12 + ci * 11] end
+
+local function ready_lists(ci)
+  local lists = {}
+  for prio = 0, 9 do lists[prio + 1] = ready_key(ci, prio) end
+  return lists
+end
+
+local function has_ready(ci) return redis.call('EXISTS', unpack(ready_lists(ci))) > 0 end
+
+-- The ring's bookkeeping (see "Turn ring" above). Joining: ring, then set; leaving: set, then ring.
+local function ring_join(cmd)
+  if redis.call('SISMEMBER', K_RINGSET, cmd) == 0 then
+    redis.call('RPUSH', K_RING, cmd)
+    redis.call('SADD', K_RINGSET, cmd)
+  end
+end
+
+local function ring_leave(cmd)
+  redis.call('SREM', K_RINGSET, cmd)
+  redis.call('LREM', K_RING, 1, cmd)
+end
+
+-- A served command goes to the tail: pushed there first, its earlier place removed after.
+local function ring_to_tail(cmd)
+  if redis.call('SISMEMBER', K_RINGSET, cmd) == 1 then
+    redis.call('RPUSH', K_RING, cmd)
+    redis.call('LREM', K_RING, 1, cmd)
+  end
+end
 
 local function load(id)
   local raw = redis.call('HGET', K_TASKS, id)
@@ -159,12 +202,28 @@ local function push_ready(id, r, ci)
   r[R_DUE] = 0
 end
 
--- The end of every writing script: counters, then the wake-ups of queues that became non-empty.
+-- The end of every writing script: counters and the time each command was last seen, then the
+-- commands whose queue became non-empty join the known set and the turn ring, and are woken.
 local function commit()
+  local seen = {}
   for field, by in pairs(deltas) do
-    if by ~= 0 then redis.call('HINCRBY', K_STATS, field, by) end
+    if by ~= 0 then
+      redis.call('HINCRBY', K_STATS, field, by)
+      local slash = string.find(field, '/', 1, true)
+      if slash then seen[string.sub(field, 1, slash) .. 'seen'] = true end
+    end
   end
-  for ci in pairs(woken) do redis.call('PUBLISH', WAKE_CHANNEL, CMDS[ci]) end
+  local stamps = {}
+  for field in pairs(seen) do
+    stamps[#stamps + 1] = field
+    stamps[#stamps + 1] = NOW_TEXT
+  end
+  if #stamps > 0 then redis.call('HSET', K_STATS, unpack(stamps)) end
+  for ci in pairs(woken) do
+    redis.call('SADD', K_CMDS, CMDS[ci])
+    ring_join(CMDS[ci])
+    redis.call('PUBLISH', WAKE_CHANNEL, CMDS[ci])
+  end
 end
 
 local function to_delayed(id, r, due)
@@ -285,7 +344,8 @@ end
 
 -- Claims up to `want` tasks for `worker` across this script's commands: highest priority first,
 -- FIFO within a list. Reads the head before writing so a crash at any point leaves either the entry
--- (skipped later as not READY) or the record unchanged. Returns a flat {id, record, ...} array.
+-- (skipped later as not READY) or the record unchanged. Returns a flat {id, record, ...} array, and
+-- true when it walked every list to its end (so every command it was given has no ready work left).
 local function claim_tasks(worker, lease_ms, want, skip_limit)
   local out = {}
   local got, skipped = 0, 0
@@ -308,7 +368,7 @@ local function claim_tasks(worker, lease_ms, want, skip_limit)
           redis.call('LPOP', q)
           unmark_stale(ci, prio)
           skipped = skipped + 1
-          if skipped >= skip_limit then return out end
+          if skipped >= skip_limit then return out, false end
         else
           redis.call('ZADD', K_LEASES, string.format('%d', until_ms), head)
           r[R_STATE] = LEASED
@@ -325,10 +385,10 @@ local function claim_tasks(worker, lease_ms, want, skip_limit)
           out[#out + 1] = blob
         end
       end
-      if got >= want then return out end
+      if got >= want then return out, false end
     end
   end
-  return out
+  return out, true
 end
 
 -- Ownership check shared by the lease holder's operations.

@@ -5,14 +5,21 @@ a killed holder is replaced within the lock's TTL. SIGTERM/SIGINT stop it cleanl
 job finishes. The wake-up listener (``codeq_platform.webhooks.wakeups``) runs beside the jobs on a
 thread of its own, in every scheduler process, and stops with them; so does the webhook dispatcher
 (``codeq_platform.webhooks.dispatcher``), whose in-flight deliveries finish or are given back.
+
+No error of the store or the database stops a job or a loop: a failing job is logged and runs again
+at its next tick; a loop whose thread ends anyway is started again within a second
+(``codeq_platform.scheduler.heartbeat``), and the process's heartbeat in the store shows all of it
+to ``/readyz`` and ``/metrics``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
 import time
+from datetime import UTC, datetime
 
 import redis
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -21,6 +28,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from codeq_platform.scheduler import jobs, schedules, stats
+from codeq_platform.scheduler.heartbeat import JobHealth, Supervisor
 from codeq_platform.scheduler.lock import JobLock
 from codeq_platform.webhooks import deliveries
 from codeq_platform.webhooks.dispatcher import Dispatcher
@@ -53,12 +61,18 @@ class Command(BaseCommand):
                 self.stdout.write(f"{name}: {job()}")
             return
         scheduler = BlockingScheduler(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 5})
+        health = JobHealth()
+        supervisor = Supervisor(client, prefix, {"dispatcher": Dispatcher.from_settings(),
+                                                 "wakeups": WakeupListener.from_settings()}, health)  # fmt: skip
         locks = []
         for name, job, seconds in JOBS:
             # Three missed ticks and the lock lapses: a killed holder of a 1 s job is replaced within ~4 s.
             lock = JobLock(client, f"{prefix}:scheduler:lock:{name}", ttl_ms=int(max(seconds * 3, 3) * 1000))
             locks.append(lock)
-            scheduler.add_job(self._guarded(name, job, lock), "interval", seconds=seconds, id=name)
+            scheduler.add_job(self._guarded(name, job, lock, health), "interval", seconds=seconds, id=name)
+        # Every process keeps its own loops running and reports them: no lock.
+        scheduler.add_job(self._guarded("loops", supervisor.tick, None, health), "interval", seconds=1, id="loops",
+                          next_run_time=datetime.now(UTC))  # fmt: skip
 
         stopping = threading.Event()
         stopped = threading.Event()
@@ -80,16 +94,12 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        listener = WakeupListener.from_settings()
-        listener.start()
-        dispatcher = Dispatcher.from_settings()
-        dispatcher.start()
+        supervisor.start()
         self.stdout.write("codeq scheduler running: " + ", ".join(f"{n} every {s:g}s" for n, _, s in JOBS))
         self.stdout.flush()
         scheduler.start()
-        listener.stop()
-        dispatcher.stop()
         stopped.wait()
+        supervisor.stop()
         for lock in locks:  # another process takes over at its next tick instead of after the TTL
             try:
                 lock.release()
@@ -98,16 +108,19 @@ class Command(BaseCommand):
         self.stdout.write("codeq scheduler stopped")
 
     @staticmethod
-    def _guarded(name, job, lock):
+    def _guarded(name, job, lock, health):
         def run():
-            close_old_connections()
             try:
-                if not lock.acquire():
+                close_old_connections()
+                if lock is not None and not lock.acquire():
                     return
                 job()
+                health.record(name, ok=True)
             except Exception:  # a failing job is logged and retried at its next tick, never fatal
                 log.exception("scheduler job %s failed", name)
+                health.record(name, ok=False)
             finally:
-                close_old_connections()
+                with contextlib.suppress(Exception):  # a database that is down fails the next run, not this one
+                    close_old_connections()
 
         return run
