@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-import redis
 from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
@@ -17,6 +16,7 @@ from rest_framework.test import APIClient
 
 from codeq_platform import kv
 from codeq_platform.api.auth import forget_cached_grants
+from codeq_platform.engine.store import connect as connect_store
 from tenants import bearer
 from tests.factories import ApiTokenFactory, TenantFactory
 
@@ -97,7 +97,7 @@ def fresh_kv_prefix(settings) -> Iterator[str]:
     kv.reset()
     yield prefix
     kv.reset()
-    client = redis.Redis.from_url(store_url)
+    client = connect_store(store_url)
     for key in client.scan_iter(match=f"{prefix}:*", count=1000):
         client.delete(key)
     client.close()

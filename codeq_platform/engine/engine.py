@@ -22,6 +22,7 @@ import redis
 import redis.asyncio
 from redis.exceptions import ClusterDownError, ClusterError, NoScriptError, ResponseError, TryAgainError
 
+from codeq_platform.engine import store
 from codeq_platform.engine.core import Core, EngineConfig, Plan
 from codeq_platform.engine.transport import AsyncLink, SyncLink
 from codeq_platform.errors import StoreUnavailable
@@ -263,20 +264,18 @@ def _client_options() -> dict[str, Any]:
 
     # redis-py's retry covers connecting only here (the links send commands themselves and never
     # resend one that may have run); more than one would only delay the StoreUnavailable answer.
-    # RESP2: KVRocks' RESP3 support is partial, and the plans read RESP2 reply shapes.
     return {"socket_timeout": 5, "socket_connect_timeout": 2, "retry": Retry(NoBackoff(), 1),
-            "health_check_interval": 0, "protocol": 2}  # fmt: skip
+            "health_check_interval": 0}  # fmt: skip
 
 
-def connect(url: str) -> Any:
-    """A sync client for ``url``; ``redis+cluster://host:port`` selects a cluster client."""
-    if url.startswith("redis+cluster://"):
-        return redis.RedisCluster.from_url("redis://" + url.removeprefix("redis+cluster://"), protocol=2)
-    return redis.Redis.from_url(url, **_client_options())
+def connect(url: str, tls: store.TLS | None = None) -> Any:
+    """A sync client for ``url`` (RESP2: KVRocks' RESP3 support is partial, and the plans read RESP2
+    reply shapes); ``redis+cluster://host:port`` selects a cluster client."""
+    return store.connect(url, tls) if store.is_cluster(url) else store.connect(url, tls, **_client_options())
 
 
-def connect_async(url: str) -> Any:
+def connect_async(url: str, tls: store.TLS | None = None) -> Any:
     """An asyncio client for ``url``; ``redis+cluster://host:port`` selects a cluster client."""
-    if url.startswith("redis+cluster://"):
-        return redis.asyncio.RedisCluster.from_url("redis://" + url.removeprefix("redis+cluster://"), protocol=2)
-    return redis.asyncio.Redis.from_url(url, **_client_options())
+    if store.is_cluster(url):
+        return store.connect_async(url, tls)
+    return store.connect_async(url, tls, **_client_options())

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 from django.conf import settings
 from django.db import connection
 
+from codeq_platform.engine.store import connect as connect_store
 from tests.api.calls import mint
 from tests.conftest import JWT_SECRET
 from tests.processes import child_database_url, free_port
@@ -66,7 +66,7 @@ def server(django_db_setup, django_db_blocker) -> Iterator[str]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
-        store = redis.Redis.from_url(settings.CODEQ_KV_URL)
+        store = connect_store(settings.CODEQ_KV_URL)
         for key in store.scan_iter(match=f"{prefix}:*", count=1000):
             store.delete(key)
         store.close()

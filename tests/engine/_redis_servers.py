@@ -106,3 +106,106 @@ class RedisProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+def kvrocks_binary() -> str:
+    """The KVRocks server named by ``CODEQ_KVROCKS_BIN`` (a test dependency, like redis-server)."""
+    path = os.environ.get("CODEQ_KVROCKS_BIN", "")
+    if not path:
+        pytest.skip("CODEQ_KVROCKS_BIN is not set: the KVRocks variant needs a kvrocks binary")
+    if not os.access(path, os.X_OK):
+        pytest.skip(f"CODEQ_KVROCKS_BIN={path} is not an executable kvrocks binary")
+    return path
+
+
+def kvrocks_stock_config(binary: str) -> Path | None:
+    """The stock configuration shipped beside the binary, if it is there (the server's defaults otherwise)."""
+    found = Path(binary).with_name("kvrocks.conf.default")
+    return found if found.is_file() else None
+
+
+class KvrocksProcess(RedisProcess):
+    """One KVRocks server with its stock configuration, a fresh data directory and nothing tuned but its
+    address (``extra``: more ``--option value`` pairs, e.g. ``--cluster-enabled yes``)."""
+
+    def __init__(self, directory: Path, port: int | None = None, *, extra: Sequence[str] = ()) -> None:
+        super().__init__(directory, port, executable=kvrocks_binary(), extra=extra)
+
+    def start(self) -> KvrocksProcess:
+        data = self.directory / f"kvrocks-{self.port}"
+        data.mkdir(parents=True, exist_ok=True)
+        config = kvrocks_stock_config(self.executable)
+        args = [self.executable, *(["-c", str(config)] if config else []), "--bind", "127.0.0.1",
+                "--port", str(self.port), "--dir", str(data), "--daemonize", "no", "--log-dir", str(data),
+                *self.extra]  # fmt: skip
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with self.client(socket_connect_timeout=0.5, protocol=2) as probe:
+                    if probe.ping():
+                        return self
+            except redis.RedisError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"kvrocks on port {self.port} did not start; see {data}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGTERM (KVRocks flushes and exits), then SIGKILL if it lingers."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def wait_cluster_ok(nodes: Sequence[RedisProcess], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    for node in nodes:
+        with node.client(protocol=2) as c:
+            while "cluster_state:ok" not in c.execute_command("CLUSTER", "INFO").decode():
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"node {node.port} never reported cluster_state:ok")
+                time.sleep(0.05)
+
+
+def start_redis_cluster(directory: Path, nodes: list[RedisProcess]) -> None:
+    """Three redis-server primaries, slots split evenly (``redis-cli --cluster create``); every node
+    started is appended to ``nodes`` at once, so the caller can kill them whatever happens."""
+    require_binary("redis-server")
+    cli = require_binary("redis-cli")
+    for _ in range(3):
+        port = free_port(with_bus=True)
+        node = RedisProcess(directory, port, extra=["--cluster-enabled", "yes",
+                                                    "--cluster-config-file", str(directory / f"nodes-{port}.conf"),
+                                                    "--appendonly", "no"])  # fmt: skip
+        nodes.append(node)
+        node.start()
+    subprocess.run([cli, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in nodes),
+                    "--cluster-replicas", "0", "--cluster-yes"],
+                   check=True, capture_output=True, timeout=60)  # fmt: skip
+    wait_cluster_ok(nodes)
+
+
+def start_kvrocks_cluster(directory: Path, nodes: list[RedisProcess]) -> None:
+    """Three KVRocks primaries (``cluster-enabled yes``, stock configuration otherwise), each given its id
+    and the same topology with ``CLUSTERX SETNODES``, as kvrocks-controller would."""
+    for _ in range(3):
+        node = KvrocksProcess(directory, extra=["--cluster-enabled", "yes"])
+        nodes.append(node)
+        node.start()
+    ids = [f"{i:040x}" for i in range(1, 4)]
+    bounds = [(0, 5460), (5461, 10922), (10923, 16383)]
+    topology = "\n".join(f"{node_id} 127.0.0.1 {node.port} master - {low}-{high}"
+                         for node_id, node, (low, high) in zip(ids, nodes, bounds, strict=True))  # fmt: skip
+    for node_id, node in zip(ids, nodes, strict=True):
+        with node.client(protocol=2) as c:
+            c.execute_command("CLUSTERX", "SETNODEID", node_id)
+    for node in nodes:
+        with node.client(protocol=2) as c:
+            c.execute_command("CLUSTERX", "SETNODES", topology, 1)
+    wait_cluster_ok(nodes)

@@ -6,12 +6,12 @@ import io
 import time
 
 import pytest
-import redis
 from django.conf import settings as django_settings
 from django.core.management import call_command
 
 from codeq_platform import kv
 from codeq_platform.engine import NewTask, State
+from codeq_platform.engine.store import connect as connect_store
 from codeq_platform.errors import NotFound
 from codeq_platform.scheduler import jobs
 from codeq_platform.scheduler.lock import JobLock
@@ -62,7 +62,7 @@ def test_the_command_runs_every_job_once(tenant):
 
 
 def test_a_job_lock_has_one_holder_until_released_or_lapsed():
-    client = redis.Redis.from_url(django_settings.CODEQ_KV_URL)
+    client = connect_store(django_settings.CODEQ_KV_URL)
     key = f"{django_settings.CODEQ_KV_PREFIX}:scheduler:lock:test"
     first, second = JobLock(client, key, ttl_ms=300), JobLock(client, key, ttl_ms=300)
     assert first.acquire() and first.acquire()  # the holder renews

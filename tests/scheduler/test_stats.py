@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import redis
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings as django_settings
 
 from codeq_platform import kv
 from codeq_platform.engine import NewTask
+from codeq_platform.engine.store import connect as connect_store
 from codeq_platform.scheduler import stats
 
 MINUTE = 60_000
@@ -81,7 +81,7 @@ def test_history_keeps_one_hour(tenant):
     for minute in range(70):
         _finish(completed=1)
         stats.tenant_snapshot("acme", record=True, now_ms=T0 + minute * MINUTE)
-    store = redis.Redis.from_url(django_settings.CODEQ_KV_URL)
+    store = connect_store(django_settings.CODEQ_KV_URL)
 
     snapshot = stats.tenant_snapshot("acme", now_ms=T0 + 69 * MINUTE)
 
@@ -94,7 +94,7 @@ def test_pages_reading_snapshots_do_not_write_history(tenant):
     _finish(completed=1)
     stats.tenant_snapshot("acme", now_ms=T0)
     stats.tenant_snapshot("acme", now_ms=T0 + MINUTE)
-    store = redis.Redis.from_url(django_settings.CODEQ_KV_URL)
+    store = connect_store(django_settings.CODEQ_KV_URL)
 
     assert not store.exists(stats.history_key(django_settings.CODEQ_KV_PREFIX, "acme"))
 

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
+from codeq_platform import kv
 from codeq_platform.scheduler import jobs, schedules, stats
 from codeq_platform.scheduler.lock import JobLock
 from codeq_platform.webhooks import deliveries
@@ -46,7 +47,7 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="run every job once and exit")
 
     def handle(self, *args, **options):
-        client = redis.Redis.from_url(settings.CODEQ_KV_URL)
+        client = kv.sync_engine().client  # the engine's client: RESP2, TLS and cluster alike
         prefix = settings.CODEQ_KV_PREFIX
         if options["once"]:
             for name, job, _ in JOBS:
