@@ -7,6 +7,7 @@ by its owner at teardown.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import random
 import shutil
@@ -15,6 +16,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -209,3 +212,90 @@ def start_kvrocks_cluster(directory: Path, nodes: list[RedisProcess]) -> None:
         with node.client(protocol=2) as c:
             c.execute_command("CLUSTERX", "SETNODES", topology, 1)
     wait_cluster_ok(nodes)
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A throwaway CA, a server certificate for 127.0.0.1 and a client certificate, all signed by it."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def make_tls_files(directory: Path) -> TlsFiles:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC)
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    def write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> Path:
+        path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))  # fmt: skip
+        return path
+
+    def write_cert(cert: x509.Certificate, path: Path) -> Path:
+        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        return path
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("codeq test CA")).issuer_name(name("codeq test CA"))
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))  # fmt: skip
+
+    def leaf(common: str, usage: x509.ObjectIdentifier) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (x509.CertificateBuilder().subject_name(name(common)).issuer_name(ca.subject)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+                   .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                                  critical=False))  # fmt: skip
+        if usage == ExtendedKeyUsageOID.SERVER_AUTH:
+            alt = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                               x509.DNSName("localhost")])  # fmt: skip
+            builder = builder.add_extension(alt, critical=False)
+        return builder.sign(ca_key, hashes.SHA256()), key
+
+    server_cert, server_key = leaf("127.0.0.1", ExtendedKeyUsageOID.SERVER_AUTH)
+    client_cert, client_key = leaf("codeq client", ExtendedKeyUsageOID.CLIENT_AUTH)
+    return TlsFiles(ca=write_cert(ca, directory / "ca.pem"),
+                    server_cert=write_cert(server_cert, directory / "server.pem"),
+                    server_key=write_key(server_key, directory / "server.key"),
+                    client_cert=write_cert(client_cert, directory / "client.pem"),
+                    client_key=write_key(client_key, directory / "client.key"))  # fmt: skip
+
+
+class TlsRedisProcess(RedisProcess):
+    """A redis-server with only its TLS port open, asking every client for a certificate."""
+
+    def __init__(self, directory: Path, files: TlsFiles) -> None:
+        self.files = files
+        port = free_port()
+        super().__init__(directory, port, executable=require_binary("redis-server"), extra=[
+            "--port", "0", "--tls-port", str(port), "--tls-cert-file", str(files.server_cert),
+            "--tls-key-file", str(files.server_key), "--tls-ca-cert-file", str(files.ca),
+            "--tls-auth-clients", "yes",
+        ])  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return f"rediss://127.0.0.1:{self.port}/0"
+
+    def client(self, **kwargs: object) -> redis.Redis:
+        return super().client(ssl=True, ssl_ca_certs=str(self.files.ca), ssl_certfile=str(self.files.client_cert),
+                              ssl_keyfile=str(self.files.client_key), **kwargs)  # fmt: skip
