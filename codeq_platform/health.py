@@ -14,7 +14,7 @@ async def healthz(request: HttpRequest) -> HttpResponse:
     return json_response({"status": "ok"})
 
 
-def _database_ok() -> bool:
+def database_ok() -> bool:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -25,7 +25,7 @@ def _database_ok() -> bool:
 
 async def readyz(request: HttpRequest) -> HttpResponse:
     """The database and the KV store both answer; 503 otherwise."""
-    database = await db.run(_database_ok)
+    database = await db.run(database_ok)
     try:
         store = await kv.async_engine().link.execute(("PING",)) in (b"PONG", "PONG", True)
     except Exception:  # connection refused, timeout, cluster down: all mean "not ready"

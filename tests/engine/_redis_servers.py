@@ -128,21 +128,28 @@ def kvrocks_stock_config(binary: str) -> Path | None:
 
 
 class KvrocksProcess(RedisProcess):
-    """One KVRocks server with its stock configuration, a fresh data directory and nothing tuned but its
-    address (``extra``: more ``--option value`` pairs, e.g. ``--cluster-enabled yes``)."""
+    """One KVRocks server with its stock configuration (or ``config``), a fresh data directory and nothing
+    tuned but its address (``extra``: more ``--option value`` pairs, e.g. ``--cluster-enabled yes``)."""
 
-    def __init__(self, directory: Path, port: int | None = None, *, extra: Sequence[str] = ()) -> None:
+    def __init__(self, directory: Path, port: int | None = None, *, extra: Sequence[str] = (),
+                 config: Path | None = None) -> None:  # fmt: skip
         super().__init__(directory, port, executable=kvrocks_binary(), extra=extra)
+        self.config = config or kvrocks_stock_config(self.executable)
+
+    @property
+    def console(self) -> Path:
+        """What the server printed (configuration warnings come here, before its log starts)."""
+        return self.directory / f"kvrocks-{self.port}" / "console.log"
 
     def start(self) -> KvrocksProcess:
         data = self.directory / f"kvrocks-{self.port}"
         data.mkdir(parents=True, exist_ok=True)
-        config = kvrocks_stock_config(self.executable)
+        config = self.config
         args = [self.executable, *(["-c", str(config)] if config else []), "--bind", "127.0.0.1",
                 "--port", str(self.port), "--dir", str(data), "--daemonize", "no", "--log-dir", str(data),
                 *self.extra]  # fmt: skip
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)  # fmt: skip
+        with self.console.open("wb") as console:
+            self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=console, stderr=console)
         deadline = time.monotonic() + 60
         while True:
             try:
