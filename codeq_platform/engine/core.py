@@ -537,12 +537,12 @@ class Core:
 
     # -- maintenance -----------------------------------------------------------------------------
 
-    def sweep(self, tenant: str) -> Plan:
-        """Expire leases and promote due delayed tasks, a bounded batch per shard."""
+    def sweep(self, tenant: str, shards: Iterable[int] | None = None) -> Plan:
+        """Expire leases and promote due delayed tasks, a bounded batch per shard (of ``shards``: all)."""
         ks = self.ks(tenant)
         report = SweepReport()
         batch = self.config.sweep_batch
-        for shard in range(ks.shards):
+        for shard in range(ks.shards) if shards is None else shards:
             now = self.now_ms()
             leases, delayed = yield ("pipe", [
                 ("ZRANGEBYSCORE", ks.key(shard, "leases"), "-inf", now, "LIMIT", 0, batch),

@@ -22,7 +22,7 @@ import redis
 import redis.asyncio
 from redis.exceptions import ClusterDownError, ClusterError, NoScriptError, ResponseError, TryAgainError
 
-from codeq_platform.engine import store
+from codeq_platform.engine import activity, store
 from codeq_platform.engine.core import Core, EngineConfig, Plan
 from codeq_platform.engine.transport import AsyncLink, SyncLink
 from codeq_platform.errors import StoreUnavailable
@@ -96,6 +96,7 @@ class _Face:
                  clock: Callable[[], float] = time.time) -> None:  # fmt: skip
         self.client = client
         self.core = Core(config or EngineConfig(), clock)
+        self.marks = activity.Marks(self.core)
         core = self.core
         for verb in ("enqueue", "enqueue_batch", "settle_batch", "claim", "heartbeat", "nack", "abandon", "progress",
                      "cancel", "delete", "replay", "replay_many", "replay_all", "delete_many",
@@ -110,6 +111,10 @@ class _Face:
     @property
     def config(self) -> EngineConfig:
         return self.core.config
+
+    def run(self, plan: Plan) -> Any:
+        """Run a plan made outside the core (the scheduler's activity-index plans, engine/activity.py)."""
+        return self._run(plan)
 
     def register_tenant(self, tenant: str, shards: int) -> None:
         """Spread ``tenant``'s keys over ``shards`` hash slots (default: ``config.shards``). A tenant's
@@ -141,7 +146,17 @@ class Engine(_Face):
             while True:
                 call = plan.send(self._do(call))
         except StopIteration as stop:
+            self._mark(stop.value)
             return stop.value
+
+    def _mark(self, result: Any) -> None:
+        """Tell the scheduler's activity index what the operation changed (engine/activity.py)."""
+        calls = self.marks.calls(result)
+        if calls:
+            try:
+                self._do(("pipe", calls))
+            except StoreUnavailable:  # the operation itself succeeded; the next one writes again
+                self.marks.forget()
 
     def _do(self, call: tuple) -> Any:
         try:
@@ -209,7 +224,17 @@ class AsyncEngine(_Face):
             while True:
                 call = plan.send(await self._do(call))
         except StopIteration as stop:
+            await self._mark(stop.value)
             return stop.value
+
+    async def _mark(self, result: Any) -> None:
+        """As ``Engine._mark``."""
+        calls = self.marks.calls(result)
+        if calls:
+            try:
+                await self._do(("pipe", calls))
+            except StoreUnavailable:
+                self.marks.forget()
 
     async def _do(self, call: tuple) -> Any:
         try:

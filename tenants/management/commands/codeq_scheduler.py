@@ -13,6 +13,7 @@ import logging
 import signal
 import threading
 import time
+from functools import partial
 
 import redis
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -35,6 +36,7 @@ JOBS = (
     ("stats", stats.broadcast, 1.0),
     ("schedules", schedules.fire_due, 1.0),
     ("webhook-outbox", deliveries.move_outbox, 1.0),
+    ("webhook-outbox-all", partial(deliveries.move_outbox, every_tenant=True), 60.0),
     ("webhook-flags", deliveries.sync_all_event_flags, 60.0),
     ("webhook-retention", deliveries.prune, 60.0),
 )
