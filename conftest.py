@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from codeq_platform.embedded_kv import EmbeddedKV
+from codeq_platform.base.embedded_kv import EmbeddedKV
 from codeq_platform.engine import AsyncEngine, Engine, EngineConfig, connect, connect_async
 from codeq_platform.engine.store import connect as connect_store
 from tests.engine._redis_servers import KvrocksProcess

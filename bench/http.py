@@ -255,7 +255,7 @@ def main() -> None:
            "CODEQ_KV_PREFIX": "cqbenchhttp", "PYTHONPATH": str(ROOT)}  # fmt: skip
     figures: dict[str, float] = {}
     if not args.stores and not env.get("CODEQ_KV_URL"):
-        from codeq_platform.embedded_kv import EmbeddedKV
+        from codeq_platform.base.embedded_kv import EmbeddedKV
 
         kv_server = EmbeddedKV(tmp / "kv")
         try:

@@ -47,7 +47,7 @@ import redis.asyncio.connection  # noqa: E402
 import redis.connection  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
-from codeq_platform import kv  # noqa: E402
+from codeq_platform.base import kv  # noqa: E402
 from codeq_platform.engine import Engine, NewTask  # noqa: E402
 from codeq_platform.scheduler import jobs, schedules, stats  # noqa: E402
 from codeq_platform.webhooks import deliveries  # noqa: E402

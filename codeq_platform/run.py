@@ -65,7 +65,7 @@ def main() -> None:
     env.setdefault("DJANGO_SETTINGS_MODULE", "codeq_platform.settings")
     kv_server = None
     if not env.get("CODEQ_KV_URL"):
-        from codeq_platform.embedded_kv import EmbeddedKV
+        from codeq_platform.base.embedded_kv import EmbeddedKV
 
         kv_server = EmbeddedKV(VAR / "kv")
         env["CODEQ_KV_URL"] = kv_server.start()

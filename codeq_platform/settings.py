@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "channels",
     "tenants",
     "codeq_platform.webhooks",
+    "codeq_platform.scheduler",
     "dashboard",
 ]
 
@@ -44,6 +45,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "codeq_platform.urls"
+CSRF_FAILURE_VIEW = "codeq_platform.pages.csrf_failure"
 LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "dashboard:login"
@@ -88,11 +90,12 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 # Without collectstatic (make run, tests) WhiteNoise serves straight from the apps' static folders.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 
 CODEQ_KV_URL = os.environ.get("CODEQ_KV_URL", "")
 if not CODEQ_KV_URL:
-    from codeq_platform.embedded_kv import shared_url
+    from codeq_platform.base.embedded_kv import shared_url
 
     CODEQ_KV_URL = shared_url(VAR_DIR)
 # TLS for a rediss:// store: the CA bundle that verifies the server (empty: the system's), and the
@@ -110,7 +113,7 @@ CACHES = {
         "KEY_PREFIX": os.environ.get("CODEQ_CACHE_PREFIX", "codeq:cache"),
         "TIMEOUT": 300,
         "OPTIONS": {
-            "CONNECTION_FACTORY": "codeq_platform.kvcache.StoreConnectionFactory",
+            "CONNECTION_FACTORY": "codeq_platform.base.kvcache.StoreConnectionFactory",
             "SOCKET_CONNECT_TIMEOUT": 2,
             "SOCKET_TIMEOUT": 2,
         },

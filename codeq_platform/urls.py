@@ -1,13 +1,12 @@
 """URL routes of the platform."""
 
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from codeq_platform import health, metrics
+from codeq_platform.api import health, metrics
 from codeq_platform.api.errors import not_found
-from dashboard.views import page_not_found
 
 urlpatterns = [
     path("v1/codeq/", include("codeq_platform.api.urls")),
@@ -17,13 +16,12 @@ urlpatterns = [
     path("metrics", metrics.metrics),
     path("admin/", admin.site.urls),
     path("dashboard/", include("dashboard.urls")),
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("", RedirectView.as_view(pattern_name="dashboard:home")),
 ]
 
 
-def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    """Browsers on the dashboard get a page; everyone else the API's JSON error."""
-    return page_not_found(request) if request.path.startswith("/dashboard/") else not_found(request)
-
-
-handler500 = "codeq_platform.api.errors.server_error"
+handler400 = "codeq_platform.pages.bad_request"
+handler403 = "codeq_platform.pages.permission_denied"
+handler404 = "codeq_platform.pages.page_not_found"
+handler500 = "codeq_platform.pages.error"

@@ -19,7 +19,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.errors import NotFound
 from tenants import selectors
 from tenants.models import Membership, Tenant

@@ -19,11 +19,14 @@ from django.shortcuts import redirect, render
 
 from codeq_platform.errors import Conflict, NotFound, StoreUnavailable
 from codeq_platform.webhooks import deliveries as outbound
+from codeq_platform.webhooks import selectors as webhook_selectors
+from codeq_platform.webhooks import services as webhook_services
+from codeq_platform.webhooks.models import WebhookSubscription
 from dashboard import deliveries
 from dashboard.access import TenantAccess, tenant_view
 from dashboard.views import store_down
 from tenants import selectors, services
-from tenants.models import ApiToken, Membership, WebhookSubscription
+from tenants.models import ApiToken, Membership
 
 ADMIN = Membership.Role.ADMIN
 PAGE_SIZE = 50
@@ -137,7 +140,7 @@ def webhooks(request: HttpRequest, access: TenantAccess) -> HttpResponse:
         if form.is_valid():
             data = form.cleaned_data
             try:
-                created = services.create_webhook_subscription(
+                created = webhook_services.create_webhook_subscription(
                     tenant=tenant, url=data["url"], events=data["events"], commands=data["commands"],
                     actor=_actor(request),
                 )  # fmt: skip
@@ -147,7 +150,9 @@ def webhooks(request: HttpRequest, access: TenantAccess) -> HttpResponse:
                 form = SubscriptionForm()
         if not created:
             status = 400
-    page = Paginator(selectors.webhook_subscriptions_for(tenant=tenant), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(webhook_selectors.webhook_subscriptions_for(tenant=tenant), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     last = deliveries.last_delivery_by_subscription(tenant=tenant, subscription_ids=[sub.pk for sub in page])
     rows = [(sub, last.get(sub.pk)) for sub in page]
     return render(request, "dashboard/webhooks.html", {"rows": rows, "page": page, "form": form, "created": created},
@@ -159,7 +164,7 @@ def webhook(request: HttpRequest, access: TenantAccess, subscription_id: int) ->
     """One subscription: edit it, rotate its secret, delete it, and see its recent deliveries."""
     tenant = access.tenant
     try:
-        subscription = selectors.webhook_subscription_for(tenant=tenant, subscription_id=subscription_id)
+        subscription = webhook_selectors.webhook_subscription_for(tenant=tenant, subscription_id=subscription_id)
     except NotFound:
         return render(request, "dashboard/error.html", {
             "title": "Not found", "message": "There is no such webhook subscription in this tenant.",
@@ -172,7 +177,7 @@ def webhook(request: HttpRequest, access: TenantAccess, subscription_id: int) ->
         form = EditSubscriptionForm(request.POST)
         if form.is_valid():
             try:
-                services.update_webhook_subscription(subscription=subscription, actor=_actor(request),
+                webhook_services.update_webhook_subscription(subscription=subscription, actor=_actor(request),
                                                      **form.cleaned_data)  # fmt: skip
             except ValidationError as error:
                 _add_errors(form, error)
@@ -184,7 +189,7 @@ def webhook(request: HttpRequest, access: TenantAccess, subscription_id: int) ->
         rotate_form = RotateForm(request.POST)
         if rotate_form.is_valid():
             grace = rotate_form.cleaned_data["grace_seconds"]
-            secret = services.rotate_webhook_secret(
+            secret = webhook_services.rotate_webhook_secret(
                 subscription=subscription, actor=_actor(request), grace_seconds=grace
             )
         else:
@@ -217,7 +222,7 @@ def webhook(request: HttpRequest, access: TenantAccess, subscription_id: int) ->
                 message=f"Nothing more is delivered to {subscription.url}, and its delivery history goes with it.",
                 fields={"action": "delete"}, button="Delete",
             )  # fmt: skip
-        services.delete_webhook_subscription(subscription=subscription, actor=_actor(request))
+        webhook_services.delete_webhook_subscription(subscription=subscription, actor=_actor(request))
         messages.success(request, f"Deleted the subscription to {subscription.url}.")
         return redirect("dashboard:webhooks", tenant=tenant.slug)
     elif action is not None:

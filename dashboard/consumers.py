@@ -19,7 +19,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.engine import activity
 from codeq_platform.errors import StoreUnavailable
 from codeq_platform.scheduler.stats import WATCH_MS, WATCH_RENEW_MS, group_name

@@ -10,8 +10,8 @@ from django.db.models import OuterRef, Prefetch, Subquery
 
 from codeq_platform.errors import NotFound
 from codeq_platform.webhooks import deliveries as outbound
-from codeq_platform.webhooks.models import Delivery, DeliveryAttempt
-from tenants.models import Tenant, WebhookSubscription
+from codeq_platform.webhooks.models import Delivery, DeliveryAttempt, WebhookSubscription
+from tenants.models import Tenant
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from django.core import signing
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.engine import Engine, State, Task
 from codeq_platform.engine.core import TASK_ID_RE, validate_command
 from codeq_platform.errors import InvalidInput, NotFound
@@ -191,7 +191,7 @@ def delete_dead_tasks(*, tenant: Tenant, command: str, task_ids: list[str], acto
             task = engine.get_task(tenant.slug, task_id)
         except NotFound:
             continue
-        if task.state is State.DEAD and task.command.lower() == cmd:
+        if task.state is State.DEAD and task.command_key == cmd:
             dead.append(task_id)
     deleted = engine.delete_many(tenant.slug, cmd, dead).count if dead else 0
     services.record_audit(tenant=tenant, actor=actor, action="dlq.delete", target=cmd, task_ids=dead,

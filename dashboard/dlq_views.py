@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils.text import Truncator
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.engine import Task
 from codeq_platform.engine.core import validate_command
 from codeq_platform.errors import InvalidInput, StoreUnavailable

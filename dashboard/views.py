@@ -10,7 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 
-from codeq_platform import kv
+from codeq_platform.base import kv
+from codeq_platform.engine import command_key
 from codeq_platform.errors import InvalidInput, NotFound, StoreUnavailable
 from codeq_platform.scheduler.stats import tenant_snapshot
 from dashboard.access import TenantAccess, tenant_view, visible_tenants
@@ -44,12 +45,6 @@ def switch(request: HttpRequest) -> HttpResponse:
     return redirect(url)
 
 
-def page_not_found(request: HttpRequest) -> HttpResponse:
-    """An unknown address under /dashboard/: a page a browser user can go on from, not the API's JSON."""
-    message = "There is no such page. It may have moved, or the address was mistyped."
-    return render(request, "dashboard/error.html", {"title": "Not found", "message": message}, status=404)
-
-
 def store_down(request: HttpRequest, error: StoreUnavailable) -> HttpResponse:
     """The page shown while the queue store does not answer (it recovers by itself)."""
     message = "The queue store is not answering right now; this page will work again once it is back."
@@ -81,7 +76,7 @@ def leases(request: HttpRequest, access: TenantAccess) -> HttpResponse:
     except InvalidInput as error:
         message = f"That {error.field or 'filter'} is not valid; start again from the first page."
         return render(request, "dashboard/error.html", {"title": "Bad request", "message": message}, status=400)
-    context = {"page": page, "commands": commands, "command": command.lower(), "cursor": cursor,
+    context = {"page": page, "commands": commands, "command": command_key(command), "cursor": cursor,
                "server_now_ms": int(time.time() * 1000)}  # fmt: skip
     return render(request, "dashboard/leases.html", context)
 

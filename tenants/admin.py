@@ -1,10 +1,9 @@
 """Django admin of the control plane. Secrets never appear here; revoking a token goes through the service."""
 
 from django.contrib import admin, messages
-from django.db import models
 
 from tenants import services
-from tenants.models import ApiToken, AuditEntry, Membership, Schedule, Tenant, WebhookSubscription
+from tenants.models import ApiToken, AuditEntry, Membership, Tenant
 
 
 class MembershipInline(admin.TabularInline):
@@ -55,24 +54,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
         self.message_user(request, f"Revoked {queryset.count()} token(s).", messages.SUCCESS)
 
 
-@admin.register(WebhookSubscription)
-class WebhookSubscriptionAdmin(admin.ModelAdmin):
-    list_display = ("url", "tenant", "active", "paused_reason", "created")
-    list_filter = ("active", "tenant")
-    search_fields = ("url", "tenant__slug")
-    exclude = ("secret", "previous_secret")
-    readonly_fields = ("previous_secret_expires_at", "created")
-
-    def formfield_for_dbfield(self, db_field, request, **kwargs):
-        if isinstance(db_field, models.URLField):
-            kwargs["assume_scheme"] = "https"
-        return super().formfield_for_dbfield(db_field, request, **kwargs)
-
-    def has_add_permission(self, request) -> bool:
-        # The signing secret is shown only to whoever creates the subscription, through the service.
-        return False
-
-
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
     list_display = ("created", "tenant", "actor", "action", "target")
@@ -80,20 +61,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
     search_fields = ("actor", "action", "target")
     date_hierarchy = "created"
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.register(Schedule)
-class ScheduleAdmin(admin.ModelAdmin):
-    list_display = ("name", "tenant", "cron", "time_zone", "command", "paused", "next_run_at", "last_run_at")
-    list_filter = ("paused", "tenant")
-    search_fields = ("name", "command", "tenant__slug")
-
-    # Writes go through the API's service, which checks the rule and keeps next_run_at and version right.
     def has_add_permission(self, request) -> bool:
         return False
 

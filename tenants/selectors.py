@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -10,7 +11,7 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 
 from codeq_platform.errors import NotFound
-from tenants.models import ApiToken, AuditEntry, Membership, Schedule, Tenant, WebhookSubscription
+from tenants.models import ApiToken, AuditEntry, Membership, Tenant
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,11 @@ def all_tenants() -> QuerySet[Tenant]:
     return Tenant.objects.order_by("slug")
 
 
+def active_tenants_among(slugs: Iterable[str]) -> dict[str, Tenant]:
+    """The active tenants whose slugs are among ``slugs``, in one query: {slug: tenant}."""
+    return {t.slug: t for t in Tenant.objects.filter(active=True, slug__in=list(slugs))}
+
+
 def tenants_for_user(*, user) -> QuerySet[Tenant]:
     """The active tenants ``user`` is a member of, by slug."""
     return Tenant.objects.filter(memberships__user=user, active=True).order_by("slug")
@@ -112,22 +118,6 @@ def token_for(*, tenant: Tenant, token_id: int) -> ApiToken:
         raise NotFound("token not found") from None
 
 
-def webhook_subscriptions_for(*, tenant: Tenant) -> QuerySet[WebhookSubscription]:
-    """The tenant's webhook subscriptions, newest first."""
-    return WebhookSubscription.objects.filter(tenant=tenant).order_by("-created", "-id")
-
-
-def subscriptions_for_event(*, tenant: Tenant, event: str, command: str) -> list[WebhookSubscription]:
-    """The tenant's active subscriptions that want ``event`` for ``command`` (case-insensitive)."""
-    # Filtered in Python: SQLite has no JSON containment lookup, and a tenant has few subscriptions.
-    wanted = command.lower()
-    return [
-        sub
-        for sub in WebhookSubscription.objects.filter(tenant=tenant, active=True).order_by("id")
-        if event in sub.events and (not sub.commands or wanted in {c.lower() for c in sub.commands})
-    ]
-
-
 def audit_entries_for(*, tenant: Tenant, limit: int = 100) -> QuerySet[AuditEntry]:
     """The tenant's latest ``limit`` audit entries, newest first."""
     return AuditEntry.objects.filter(tenant=tenant).order_by("-created", "-id")[:limit]
@@ -149,36 +139,6 @@ def audit_actors_and_actions(*, tenant: Tenant) -> tuple[list[str], list[str]]:
     actors = list(entries.order_by("actor").values_list("actor", flat=True).distinct()[:500])
     actions = list(entries.order_by("action").values_list("action", flat=True).distinct()[:500])
     return actors, actions
-
-
-def webhook_subscription_for(*, tenant: Tenant, subscription_id: int) -> WebhookSubscription:
-    """The tenant's subscription ``subscription_id``; raises NotFound (also for another tenant's)."""
-    try:
-        return WebhookSubscription.objects.get(tenant=tenant, pk=subscription_id)
-    except WebhookSubscription.DoesNotExist:
-        raise NotFound("webhook subscription not found") from None
-
-
-def schedules_for(*, tenant: Tenant) -> QuerySet[Schedule]:
-    """The tenant's recurring schedules, by name."""
-    return Schedule.objects.filter(tenant=tenant).order_by("name")
-
-
-def schedule_for(*, tenant: Tenant, name: str) -> Schedule:
-    """The tenant's schedule called ``name``; raises NotFound (also for another tenant's)."""
-    try:
-        return Schedule.objects.get(tenant=tenant, name=name)
-    except Schedule.DoesNotExist:
-        raise NotFound("schedule not found") from None
-
-
-def due_schedules(*, now: datetime) -> QuerySet[Schedule]:
-    """Unpaused schedules of active tenants whose next slot is at or before ``now``, earliest first."""
-    return (
-        Schedule.objects.filter(paused=False, next_run_at__lte=now, tenant__active=True)
-        .select_related("tenant")
-        .order_by("next_run_at", "id")
-    )
 
 
 def tenant_by_id(*, tenant_id: int) -> Tenant:

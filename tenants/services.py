@@ -1,39 +1,29 @@
-"""Writes of the control plane: verbs with keyword-only arguments.
+"""Writes of the control plane: tenants, members and tokens; verbs with keyword-only arguments.
 
-Invalid values raise Django's ``ValidationError`` (from ``full_clean``), a schedule's ``InvalidSchedule``; a
-missing or foreign object raises ``codeq_platform.errors.NotFound``. Actions on tokens, members, webhooks and
-schedules write their own audit entry, attributed to ``actor`` (a username, ``token:<name>`` or ``cli``).
+Invalid values raise Django's ``ValidationError`` (from ``full_clean``); a missing or foreign object raises
+``codeq_platform.errors.NotFound``. Actions on tokens and members write their own audit entry, attributed to
+``actor`` (a username, ``token:<name>`` or ``cli``); ``record_audit`` is the one way any service writes one.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import re
-import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from codeq_platform.engine import jsontext
-from codeq_platform.engine.core import validate_command
-from codeq_platform.errors import InvalidInput, InvalidSchedule, NotFound
-from tenants import bearer, cron
-from tenants.models import ApiToken, AuditEntry, Membership, Schedule, Tenant, WebhookSubscription
+from codeq_platform.errors import NotFound
+from tenants import bearer
+from tenants.models import ApiToken, AuditEntry, Membership, Tenant
 from tenants.selectors import grant_cache_key
 
-WEBHOOK_SECRET_PREFIX = "whsec_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-SCHEDULE_NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-SCHEDULE_MAX_ATTEMPTS = 100
 
 
 @dataclass(frozen=True)
@@ -42,36 +32,6 @@ class IssuedToken:
 
     token_row: ApiToken
     bearer: str
-
-
-@dataclass(frozen=True)
-class CreatedSubscription:
-    """A new webhook subscription and its signing secret, which is never returned again."""
-
-    subscription: WebhookSubscription
-    secret: str
-
-
-@dataclass(frozen=True)
-class ScheduleSpec:
-    """A recurring schedule as its owner writes it (reference §5); ``put_schedule`` checks the values."""
-
-    cron: str
-    command: str
-    time_zone: str = "UTC"
-    payload: Any = field(default_factory=dict)
-    priority: int = 0
-    max_attempts: int = 0
-    webhook: str = ""
-    paused: bool = False
-
-
-@dataclass(frozen=True)
-class PutSchedule:
-    """The schedule as stored after a PUT, and whether the PUT created it."""
-
-    schedule: Schedule
-    created: bool
 
 
 def create_tenant(*, slug: str, name: str = "", **limits: int) -> Tenant:
@@ -179,83 +139,6 @@ def remove_member(*, tenant: Tenant, user, actor: str = "system") -> bool:
     return bool(deleted)
 
 
-def create_webhook_subscription(
-    *,
-    tenant: Tenant,
-    url: str,
-    events: list[str],
-    commands: Iterable[str] = (),
-    actor: str = "system",
-) -> CreatedSubscription:
-    """Subscribe ``url`` to ``events`` (for ``commands``, empty = all); the secret is returned only here."""
-    secret = new_webhook_secret()
-    subscription = WebhookSubscription(
-        tenant=tenant, url=url, events=list(events), commands=list(commands), secret=secret
-    )
-    subscription.full_clean()
-    subscription.save()
-    record_audit(
-        tenant=tenant,
-        actor=actor,
-        action="webhook.create",
-        target=url,
-        detail={"subscriptionId": subscription.pk, "events": subscription.events},
-    )
-    return CreatedSubscription(subscription=subscription, secret=secret)
-
-
-def update_webhook_subscription(
-    *,
-    subscription: WebhookSubscription,
-    url: str,
-    events: list[str],
-    commands: Iterable[str] = (),
-    active: bool = True,
-    actor: str = "system",
-) -> WebhookSubscription:
-    """Change where and what ``subscription`` delivers; its secret stays. Reactivating clears a pause."""
-    subscription.url = url
-    subscription.events = list(events)
-    subscription.commands = list(commands)
-    if active and not subscription.active:
-        subscription.paused_reason = ""
-    subscription.active = active
-    subscription.full_clean()
-    subscription.save(update_fields=["url", "events", "commands", "active", "paused_reason"])
-    record_audit(
-        tenant=subscription.tenant,
-        actor=actor,
-        action="webhook.update",
-        target=url,
-        detail={"subscriptionId": subscription.pk, "events": subscription.events, "active": active},
-    )
-    return subscription
-
-
-def rotate_webhook_secret(*, subscription: WebhookSubscription, grace_seconds: int, actor: str = "system") -> str:
-    """Give ``subscription`` a new secret and return it; the old one still signs for ``grace_seconds``.
-
-    The secret kept for the grace period is read from the row locked for the rotation, not from the
-    caller's copy: two rotations at once then keep the first one's secret valid instead of losing it.
-    """
-    if grace_seconds < 0:
-        raise ValidationError({"grace_seconds": "The grace period cannot be negative."})
-    with transaction.atomic():
-        row = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
-        row.rotate_secret(new_webhook_secret(), grace_seconds)
-        row.save(update_fields=row.SECRET_FIELDS)
-        record_audit(
-            tenant=subscription.tenant,
-            actor=actor,
-            action="webhook.rotate_secret",
-            target=row.url,
-            detail={"subscriptionId": row.pk, "graceSeconds": grace_seconds},
-        )
-    for name in row.SECRET_FIELDS:
-        setattr(subscription, name, getattr(row, name))
-    return row.secret
-
-
 def record_audit(
     *,
     tenant: Tenant,
@@ -276,130 +159,7 @@ def record_audit(
     )
 
 
-def new_webhook_secret() -> str:
-    """A fresh secret in the Standard Webhooks format: whsec_ + base64 of 24 random bytes."""
-    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
-
-
 def _forget_grants(*, tenant: Tenant, jtis: Iterable[str]) -> None:
     keys = [grant_cache_key(tenant_slug=tenant.slug, jti=jti) for jti in jtis]
     if keys:
         cache.delete_many(keys)
-
-
-def delete_webhook_subscription(*, subscription: WebhookSubscription, actor: str = "system") -> None:
-    """Remove a subscription; nothing more is delivered to it."""
-    record_audit(tenant=subscription.tenant, actor=actor, action="webhook.delete", target=subscription.url,
-                 detail={"id": subscription.pk})  # fmt: skip
-    subscription.delete()
-
-
-def put_schedule(
-    *, tenant: Tenant, name: str, spec: ScheduleSpec, actor: str = "system", now: datetime | None = None
-) -> PutSchedule:
-    """Create or replace ``tenant``'s schedule ``name``; an identical spec changes nothing.
-
-    A change bumps ``version``. The next slot is kept while the timing (cron, zone, paused) stays the
-    same, and otherwise recomputed from ``now``: resuming never catches up the paused period. Raises
-    InvalidSchedule naming the field.
-    """
-    timing = _checked_timing(tenant=tenant, name=name, spec=spec)
-    spec = ScheduleSpec(**{**spec.__dict__, "cron": timing.expression})
-    now = now or timezone.now()
-    try:
-        with transaction.atomic():
-            return _put_schedule(tenant=tenant, name=name, spec=spec, timing=timing, actor=actor, now=now)
-    except IntegrityError:
-        # Another PUT created the same name between our read and our insert: this one is now an update.
-        with transaction.atomic():
-            return _put_schedule(tenant=tenant, name=name, spec=spec, timing=timing, actor=actor, now=now)
-
-
-def _put_schedule(
-    *, tenant: Tenant, name: str, spec: ScheduleSpec, timing: cron.Timing, actor: str, now: datetime
-) -> PutSchedule:
-    schedule = Schedule.objects.select_for_update().filter(tenant=tenant, name=name).first()
-    created = schedule is None
-    if schedule is None:
-        schedule = Schedule(tenant=tenant, name=name, created=now)
-    elif schedule_spec_of(schedule) == spec and _json_bytes(schedule.payload) == _json_bytes(spec.payload):
-        return PutSchedule(schedule=schedule, created=False)
-    else:
-        schedule.version += 1
-    if created or (schedule.cron, schedule.time_zone, schedule.paused) != (spec.cron, spec.time_zone, spec.paused):
-        schedule.next_run_at = None if spec.paused else timing.next_after(now)
-    schedule.cron, schedule.time_zone, schedule.command = spec.cron, spec.time_zone, spec.command
-    schedule.payload, schedule.priority, schedule.max_attempts = spec.payload, spec.priority, spec.max_attempts
-    schedule.webhook, schedule.paused, schedule.updated = spec.webhook, spec.paused, now
-    schedule.save()
-    detail = {"version": schedule.version, "cron": spec.cron, "paused": spec.paused}
-    action = "schedule.create" if created else "schedule.update"
-    record_audit(tenant=tenant, actor=actor, action=action, target=name, detail=detail)
-    return PutSchedule(schedule=schedule, created=created)
-
-
-def schedule_spec_of(schedule: Schedule) -> ScheduleSpec:
-    """The spec a stored schedule was written with."""
-    return ScheduleSpec(
-        cron=schedule.cron, command=schedule.command, time_zone=schedule.time_zone, payload=schedule.payload,
-        priority=schedule.priority, max_attempts=schedule.max_attempts, webhook=schedule.webhook,
-        paused=schedule.paused,
-    )  # fmt: skip
-
-
-def _json_bytes(value: Any) -> bytes:
-    # Python's == takes 1, 1.0 and true for the same payload; the task would not be the same. The standard
-    # library writes integers beyond 64 bits, which orjson refuses.
-    return json.dumps(value, sort_keys=True).encode()
-
-
-def _checked_timing(*, tenant: Tenant, name: str, spec: ScheduleSpec) -> cron.Timing:
-    if not SCHEDULE_NAME_RE.fullmatch(name):
-        raise InvalidSchedule("a schedule name is a DNS label: 1-63 of a-z, 0-9 and '-', not at either end",
-                              field="name")  # fmt: skip
-    timing = cron.parse(spec.cron, spec.time_zone)
-    try:
-        validate_command(spec.command)
-    except InvalidInput:
-        raise InvalidSchedule("invalid command (1-200 characters without whitespace or '/')", field="command") from None
-    if not 0 <= spec.priority <= 9:
-        raise InvalidSchedule("priority is from 0 to 9", field="priority")
-    if not 0 <= spec.max_attempts <= SCHEDULE_MAX_ATTEMPTS:
-        raise InvalidSchedule("maxAttempts is from 0 (the platform's default) to 100", field="maxAttempts")
-    if spec.webhook and not is_callback_url(spec.webhook):
-        raise InvalidSchedule("webhook must be an absolute http(s) URL", field="webhook")
-    if len(jsontext.dumps(spec.payload)) > tenant.max_payload_bytes:
-        raise InvalidSchedule(f"payload exceeds {tenant.max_payload_bytes} bytes", field="payload")
-    return timing
-
-
-def is_callback_url(value: str) -> bool:
-    """An absolute http(s) URL a callback can be sent to: checked when it is given, so a port out of
-    range or an unclosed IPv6 bracket is the caller's 400, not a failure at every send."""
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError:  # an unclosed IPv6 bracket, a port that is not a number or out of range
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and port != 0 and len(value) <= 2048
-
-
-def delete_schedule(*, tenant: Tenant, name: str, actor: str = "system") -> bool:
-    """Remove ``tenant``'s schedule ``name``; False if there was none. Tasks it created stay."""
-    deleted, _ = Schedule.objects.filter(tenant=tenant, name=name).delete()
-    if deleted:
-        record_audit(tenant=tenant, actor=actor, action="schedule.delete", target=name)
-    return bool(deleted)
-
-
-def record_schedule_run(*, schedule: Schedule, slot: datetime, task_id: str, next_run_at: datetime) -> bool:
-    """Record that ``schedule`` created ``task_id`` for ``slot`` and move on to ``next_run_at``.
-
-    Compare-and-set on the version and next slot the caller read: False when another scheduler
-    recorded this slot first or the spec changed meanwhile, and nothing is written then.
-    """
-    return bool(
-        Schedule.objects.filter(
-            pk=schedule.pk, version=schedule.version, next_run_at=schedule.next_run_at, paused=False
-        ).update(next_run_at=next_run_at, last_run_at=slot, last_task_id=task_id)
-    )

@@ -14,8 +14,8 @@ from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.test import APIClient
 
-from codeq_platform import kv
 from codeq_platform.api.auth import forget_cached_grants
+from codeq_platform.base import kv
 from codeq_platform.engine.store import connect as connect_store
 from tenants import bearer
 from tests.factories import ApiTokenFactory, TenantFactory

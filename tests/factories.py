@@ -5,7 +5,8 @@ from __future__ import annotations
 import factory
 from factory.django import DjangoModelFactory
 
-from tenants.models import ApiToken, AuditEntry, Membership, Tenant, WebhookSubscription
+from codeq_platform.webhooks.models import WebhookSubscription
+from tenants.models import ApiToken, AuditEntry, Membership, Tenant
 
 
 class UserFactory(DjangoModelFactory):

@@ -12,12 +12,13 @@ import time
 
 from django.http import HttpRequest, HttpResponse
 
-from codeq_platform import db, errors, kv
+from codeq_platform import errors
 from codeq_platform.api import docs, inputs
 from codeq_platform.api.auth import Principal
 from codeq_platform.api.endpoint import ADMIN, endpoint, read_json
 from codeq_platform.api.errors import error_response, json_response
-from codeq_platform.api.representations import rfc3339, task_json
+from codeq_platform.base import db, kv
+from codeq_platform.base.representations import rfc3339, task_json
 from codeq_platform.engine.core import validate_command
 from tenants import services
 from tenants.models import Tenant
@@ -150,7 +151,9 @@ async def cleanup(request: HttpRequest, principal: Principal) -> HttpResponse:
     before_ms = now_ms
     if data.get("before") not in (None, ""):
         before_ms = inputs.rfc3339_ms(data["before"], "before", "invalid 'before' (use RFC3339)")
-    moved = await kv.async_engine().trim(principal.tenant_slug, finished_before_ms=before_ms, limit=limit)
+    # The engine counts ages on the store's clock; a caller's moment becomes an age on this host's.
+    age_ms = max(now_ms - before_ms, 0)
+    moved = await kv.async_engine().trim(principal.tenant_slug, finished_older_than_ms=age_ms, limit=limit)
     if moved.count:
         await _audit(principal, "tasks.cleanup", detail={"deleted": moved.count, "before": rfc3339(before_ms)})
     return json_response({"deleted": moved.count, "before": rfc3339(before_ms), "limit": limit})

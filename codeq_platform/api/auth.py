@@ -27,7 +27,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 
-from codeq_platform import db
+from codeq_platform.base import db
 from tenants import bearer, selectors, services
 
 PRODUCER = "producer"

@@ -17,12 +17,13 @@ import redis
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
-from codeq_platform import errors, kv
+from codeq_platform import errors
 from codeq_platform.api import auth
 from codeq_platform.api.errors import error_body, error_response, json_response
+from codeq_platform.api.metrics import REQUEST_SECONDS
+from codeq_platform.base import kv
 from codeq_platform.engine import jsontext
 from codeq_platform.engine.keys import rate_key
-from codeq_platform.metrics import REQUEST_SECONDS
 
 Handler = Callable[..., Awaitable[HttpResponse]]
 

@@ -15,7 +15,8 @@ from typing import Any
 from codeq_platform.engine import NewTask, jsontext
 from codeq_platform.engine.core import validate_command
 from codeq_platform.errors import InvalidInput, InvalidSchedule, PayloadTooLarge
-from tenants.services import ScheduleSpec, is_callback_url
+from codeq_platform.scheduler.services import ScheduleSpec
+from codeq_platform.webhooks.services import is_callback_url
 
 MAX_LEASE_SECONDS = 43_200
 DEFAULT_LEASE_SECONDS = 300

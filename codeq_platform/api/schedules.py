@@ -11,13 +11,17 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
-from codeq_platform import db, errors
+from codeq_platform import errors
 from codeq_platform.api import docs, inputs
 from codeq_platform.api.auth import Principal
 from codeq_platform.api.endpoint import ADMIN, by_method, endpoint, read_json
 from codeq_platform.api.errors import json_response
-from tenants import selectors, services
-from tenants.models import Schedule, Tenant
+from codeq_platform.base import db
+from codeq_platform.scheduler import selectors as schedule_selectors
+from codeq_platform.scheduler import services
+from codeq_platform.scheduler.models import Schedule
+from tenants import selectors
+from tenants.models import Tenant
 
 
 def _time(moment: datetime | None) -> str | None:
@@ -49,7 +53,9 @@ def _tenant_of(principal: Principal) -> Tenant:
 
 
 def _list(principal: Principal) -> list[dict[str, Any]]:
-    return [schedule_json(s, principal.tenant_slug) for s in selectors.schedules_for(tenant=_tenant_of(principal))]
+    return [
+        schedule_json(s, principal.tenant_slug) for s in schedule_selectors.schedules_for(tenant=_tenant_of(principal))
+    ]
 
 
 def _named(name: str) -> bool:
@@ -60,7 +66,9 @@ def _named(name: str) -> bool:
 def _get(principal: Principal, name: str) -> dict[str, Any]:
     if not _named(name):
         raise errors.NotFound("schedule not found")
-    return schedule_json(selectors.schedule_for(tenant=_tenant_of(principal), name=name), principal.tenant_slug)
+    return schedule_json(
+        schedule_selectors.schedule_for(tenant=_tenant_of(principal), name=name), principal.tenant_slug
+    )
 
 
 def _put(principal: Principal, name: str, spec: services.ScheduleSpec) -> tuple[dict[str, Any], bool]:

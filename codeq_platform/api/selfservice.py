@@ -15,8 +15,11 @@ from rest_framework.views import APIView
 
 from codeq_platform.api.auth import IsAdmin
 from codeq_platform.errors import InvalidInput
+from codeq_platform.webhooks import selectors as webhook_selectors
+from codeq_platform.webhooks import services as webhook_services
+from codeq_platform.webhooks.models import WebhookSubscription
 from tenants import selectors, services
-from tenants.models import ApiToken, Tenant, WebhookSubscription
+from tenants.models import ApiToken, Tenant
 
 
 def _tenant(request: Request) -> Tenant:
@@ -112,7 +115,7 @@ class Webhooks(APIView):
 
     @extend_schema(responses=WebhookOut(many=True), tags=["self-service"], operation_id="webhooks_list")
     def get(self, request: Request) -> Response:
-        subs = selectors.webhook_subscriptions_for(tenant=_tenant(request))
+        subs = webhook_selectors.webhook_subscriptions_for(tenant=_tenant(request))
         return Response(WebhookOut(subs, many=True).data)
 
     @extend_schema(request=WebhookIn, responses={201: inline_serializer("CreatedWebhook", {
@@ -122,10 +125,13 @@ class Webhooks(APIView):
         data = WebhookIn(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            created = services.create_webhook_subscription(tenant=_tenant(request), url=data.validated_data["url"],
-                                                           events=data.validated_data["events"],
-                                                           commands=data.validated_data["commands"],
-                                                           actor=request.auth.actor)  # fmt: skip
+            created = webhook_services.create_webhook_subscription(
+                tenant=_tenant(request),
+                url=data.validated_data["url"],
+                events=data.validated_data["events"],
+                commands=data.validated_data["commands"],
+                actor=request.auth.actor,
+            )
         except ValidationError as exc:
             raise _invalid(exc) from None
         body = WebhookOut(created.subscription).data
@@ -144,8 +150,8 @@ class WebhookRotate(APIView):
         grace = request.data.get("graceSeconds", 86_400) if isinstance(request.data, dict) else None
         if isinstance(grace, bool) or not isinstance(grace, int) or not 0 <= grace <= 30 * 86_400:
             raise InvalidInput("graceSeconds must be an integer from 0 to 2592000", field="graceSeconds")
-        sub = selectors.webhook_subscription_for(tenant=_tenant(request), subscription_id=subscription_id)
-        secret = services.rotate_webhook_secret(subscription=sub, grace_seconds=grace, actor=request.auth.actor)
+        sub = webhook_selectors.webhook_subscription_for(tenant=_tenant(request), subscription_id=subscription_id)
+        secret = webhook_services.rotate_webhook_secret(subscription=sub, grace_seconds=grace, actor=request.auth.actor)
         sub.refresh_from_db()
         return Response({"secret": secret, "previousSecretExpiresAt": sub.previous_secret_expires_at})
 
@@ -155,25 +161,25 @@ class WebhookDetail(APIView):
 
     @extend_schema(responses=WebhookOut, tags=["self-service"], operation_id="webhooks_get")
     def get(self, request: Request, subscription_id: int) -> Response:
-        sub = selectors.webhook_subscription_for(tenant=_tenant(request), subscription_id=subscription_id)
+        sub = webhook_selectors.webhook_subscription_for(tenant=_tenant(request), subscription_id=subscription_id)
         return Response(WebhookOut(sub).data)
 
     @extend_schema(request=WebhookPatch, responses=WebhookOut, tags=["self-service"], operation_id="webhooks_update",
                    description="Change url, events, commands or active; active=true clears pausedReason.")  # fmt: skip
     def patch(self, request: Request, subscription_id: int) -> Response:
-        sub = selectors.webhook_subscription_for(tenant=_tenant(request), subscription_id=subscription_id)
+        sub = webhook_selectors.webhook_subscription_for(tenant=_tenant(request), subscription_id=subscription_id)
         data = WebhookPatch(data=request.data)
         data.is_valid(raise_exception=True)
         changes = {"url": sub.url, "events": sub.events, "commands": sub.commands, "active": sub.active,
                    **data.validated_data}  # fmt: skip
         try:
-            sub = services.update_webhook_subscription(subscription=sub, actor=request.auth.actor, **changes)
+            sub = webhook_services.update_webhook_subscription(subscription=sub, actor=request.auth.actor, **changes)
         except ValidationError as exc:
             raise _invalid(exc) from None
         return Response(WebhookOut(sub).data)
 
     @extend_schema(responses={204: None}, tags=["self-service"], operation_id="webhooks_delete")
     def delete(self, request: Request, subscription_id: int) -> Response:
-        sub = selectors.webhook_subscription_for(tenant=_tenant(request), subscription_id=subscription_id)
-        services.delete_webhook_subscription(subscription=sub, actor=request.auth.actor)
+        sub = webhook_selectors.webhook_subscription_for(tenant=_tenant(request), subscription_id=subscription_id)
+        webhook_services.delete_webhook_subscription(subscription=sub, actor=request.auth.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -14,13 +14,14 @@ import contextlib
 import orjson
 from django.http import HttpRequest, HttpResponse
 
-from codeq_platform import errors, kv
+from codeq_platform import errors
 from codeq_platform.api import docs, inputs
 from codeq_platform.api.auth import Principal
 from codeq_platform.api.endpoint import PRODUCE, READ, WORK, endpoint, read_json
 from codeq_platform.api.errors import error_body, error_response, json_response
-from codeq_platform.api.representations import artifact_url, result_json, rfc3339, task_json
 from codeq_platform.api.wakeups import hub
+from codeq_platform.base import kv
+from codeq_platform.base.representations import artifact_url, result_json, rfc3339, task_json
 from codeq_platform.engine import NewTask, Report
 
 MAX_CLAIM_WAIT = 30

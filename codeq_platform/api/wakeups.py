@@ -17,8 +17,8 @@ from collections.abc import Iterator
 import redis
 from django.conf import settings
 
-from codeq_platform import kv
-from codeq_platform.engine import store
+from codeq_platform.base import kv
+from codeq_platform.engine import command_key, store
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class WakeHub:
         """An event set when any of ``commands`` (None: any command) of ``tenant`` gets work."""
         self.start()
         event = asyncio.Event()
-        keys = [(tenant, c.lower()) for c in commands] if commands else [(tenant, "*")]
+        keys = [(tenant, command_key(c)) for c in commands] if commands else [(tenant, "*")]
         for key in keys:
             self.waiters.setdefault(key, set()).add(event)
         try:

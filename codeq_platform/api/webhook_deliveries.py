@@ -16,9 +16,8 @@ from rest_framework.views import APIView
 from codeq_platform.api.auth import IsAdmin
 from codeq_platform.errors import InvalidInput
 from codeq_platform.webhooks import deliveries, secrets
-from codeq_platform.webhooks import selectors as delivery_selectors
+from codeq_platform.webhooks import selectors as webhook_selectors
 from codeq_platform.webhooks.models import Delivery, DeliveryAttempt
-from tenants import selectors
 from tenants.models import Tenant
 
 
@@ -83,8 +82,8 @@ class SubscriptionDeliveries(APIView):
         tenant = _tenant(request)
         query = PageQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        selectors.webhook_subscription_for(tenant=tenant, subscription_id=subscription_id)
-        page = delivery_selectors.deliveries_for(tenant=tenant, subscription_id=subscription_id,
+        webhook_selectors.webhook_subscription_for(tenant=tenant, subscription_id=subscription_id)
+        page = webhook_selectors.deliveries_for(tenant=tenant, subscription_id=subscription_id,
                                                  limit=query.validated_data["limit"],
                                                  cursor=query.validated_data["cursor"])  # fmt: skip
         body: dict = {"deliveries": DeliveryOut(page.deliveries, many=True).data}
@@ -100,7 +99,7 @@ class SubscriptionTest(APIView):
                    description="Queue a signed `webhook.test` event to the subscription (also while it is "
                                "paused); one attempt, shown in its deliveries.")  # fmt: skip
     def post(self, request: Request, subscription_id: int) -> Response:
-        sub = selectors.webhook_subscription_for(tenant=_tenant(request), subscription_id=subscription_id)
+        sub = webhook_selectors.webhook_subscription_for(tenant=_tenant(request), subscription_id=subscription_id)
         delivery = deliveries.send_test_event(subscription=sub, actor=request.auth.actor)
         return Response({"deliveryId": delivery.id, "status": delivery.status}, status=status.HTTP_202_ACCEPTED)
 
@@ -111,7 +110,7 @@ class DeliveryDetail(APIView):
     @extend_schema(responses=DeliveryOut, tags=["self-service"], operation_id="webhooks_delivery_get",
                    parameters=[OpenApiParameter("delivery_id", str, OpenApiParameter.PATH)])  # fmt: skip
     def get(self, request: Request, delivery_id: uuid.UUID) -> Response:
-        delivery = delivery_selectors.delivery_for(tenant=_tenant(request), delivery_id=delivery_id)
+        delivery = webhook_selectors.delivery_for(tenant=_tenant(request), delivery_id=delivery_id)
         return Response(DeliveryOut(delivery).data)
 
 
@@ -123,7 +122,7 @@ class DeliveryRedeliver(APIView):
                    description="Send a delivered or dead delivery again: same id and body, a fresh budget of "
                                "attempts. 409 while it is still being sent.")  # fmt: skip
     def post(self, request: Request, delivery_id: uuid.UUID) -> Response:
-        delivery = delivery_selectors.delivery_for(tenant=_tenant(request), delivery_id=delivery_id)
+        delivery = webhook_selectors.delivery_for(tenant=_tenant(request), delivery_id=delivery_id)
         delivery = deliveries.redeliver(delivery=delivery, actor=request.auth.actor)
         return Response({"deliveryId": delivery.id, "status": delivery.status}, status=status.HTTP_202_ACCEPTED)
 

@@ -26,12 +26,13 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from codeq_platform import errors, kv
+from codeq_platform import errors
 from codeq_platform.api import docs, inputs
 from codeq_platform.api.auth import Principal
 from codeq_platform.api.endpoint import ADMIN, WORK, endpoint, read_json
 from codeq_platform.api.errors import json_response
-from codeq_platform.api.representations import rfc3339
+from codeq_platform.base import kv
+from codeq_platform.base.representations import rfc3339
 from codeq_platform.engine.core import validate_command
 from codeq_platform.engine.keys import SubscriptionKeys
 from codeq_platform.webhooks import subscriptions as store

@@ -5,6 +5,7 @@ Pure Python: no Django import here (an import-linter contract checks it).
 
 from codeq_platform.engine.core import EngineConfig
 from codeq_platform.engine.engine import AsyncEngine, Engine, connect, connect_async
+from codeq_platform.engine.keys import command_key
 from codeq_platform.engine.model import (
     Enqueued,
     Moved,
@@ -23,5 +24,5 @@ from codeq_platform.engine.model import (
 )
 
 __all__ = ["AsyncEngine", "Engine", "EngineConfig", "Enqueued", "Moved", "Nacked", "NewTask", "OutboxEvent", "Page",
-           "QueueStats", "Report", "Settled", "State", "SweepReport", "Task", "TaskEvent", "TaskResult", "connect",
-           "connect_async"]  # fmt: skip
+           "QueueStats", "Report", "Settled", "State", "SweepReport", "Task", "TaskEvent", "TaskResult", "command_key",
+           "connect", "connect_async"]  # fmt: skip

@@ -25,10 +25,11 @@ which the retention job runs over every tenant once a minute.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
-from codeq_platform.engine.core import Core, Plan
+from codeq_platform.engine.core import Call, Core, Plan
 from codeq_platform.engine.model import Enqueued, Nacked, Settled, State, Task
 
 THROTTLE_MS = 1000
@@ -53,6 +54,11 @@ for i = 3, #ARGV, 3 do
 end
 return 1
 """
+
+
+def wall_ms(core: Core) -> int:
+    """This host's time in ms (a test's clock, if the engine has one): when an index entry was written."""
+    return int((core.clock or time.time)() * 1000)
 
 
 def keys(prefix: str) -> tuple[str, str, str]:
@@ -87,7 +93,7 @@ class Marks:
         self._active: dict[str, int] = {}
         self._due: dict[tuple[str, int], tuple[int, int]] = {}
 
-    def calls(self, result: Any) -> list[tuple]:
+    def calls(self, result: object) -> list[Call]:
         """The index writes an operation's answer calls for (none most of the time)."""
         found: dict[tuple[str, int], int] = {}
         for tenant, task_id, due in _touched(result):
@@ -95,11 +101,11 @@ class Marks:
             found[where] = min(found.get(where) or due, due) if due else found.get(where, 0)
         if not found:
             return []
-        now = self.core.now_ms()
+        now = wall_ms(self.core)
         due_key, touch_key, active_key = keys(self.core.config.prefix)
         if len(self._active) > 100_000 or len(self._due) > 100_000:
             self.forget()
-        calls: list[tuple] = []
+        calls: list[Call] = []
         for tenant in {tenant for tenant, _ in found}:
             if not 0 <= now - self._active.get(tenant, -THROTTLE_MS) < THROTTLE_MS:
                 self._active[tenant] = now
@@ -119,7 +125,7 @@ class Marks:
         self._due.clear()
 
 
-def _touched(result: Any) -> Iterable[tuple[str, str, int]]:
+def _touched(result: object) -> Iterable[tuple[str, str, int]]:
     """(tenant, task id, ms the sweep must look at the task or 0) for each task an answer touched."""
     for item in result if isinstance(result, list) else [result]:
         if isinstance(item, Task):
@@ -131,7 +137,7 @@ def _touched(result: Any) -> Iterable[tuple[str, str, int]]:
             yield from ((t.tenant, t.id, t.lease_until_ms) for t in item.claimed)
 
 
-def due_shards(prefix: str, now_ms: int, limit: int = 1000) -> Plan:
+def due_shards(prefix: str, now_ms: int, limit: int = 1000) -> Plan[list[tuple[str, int, str]]]:
     """The shards with something due by ``now_ms``: [(tenant, shard, touch as read or '')]."""
     due_key, touch_key, _ = keys(prefix)
     members = yield ("cmd", ("ZRANGEBYSCORE", due_key, "-inf", now_ms, "LIMIT", 0, limit))
@@ -141,7 +147,7 @@ def due_shards(prefix: str, now_ms: int, limit: int = 1000) -> Plan:
     return [(*parse_member(m.decode()), (t or b"").decode()) for m, t in zip(members, touches, strict=True)]
 
 
-def heads(core: Core, shards: list[tuple[str, int]]) -> Plan:
+def heads(core: Core, shards: list[tuple[str, int]]) -> Plan[list[int | None]]:
     """Each shard's earliest lease expiry or delayed due time (None: neither), in one round trip."""
     if not shards:
         return []
@@ -158,7 +164,7 @@ def heads(core: Core, shards: list[tuple[str, int]]) -> Plan:
     return found
 
 
-def settle(prefix: str, read_ms: int, entries: list[tuple[str, int, str, int | None]]) -> Plan:
+def settle(prefix: str, read_ms: int, entries: list[tuple[str, int, str, int | None]]) -> Plan[None]:
     """Give each swept shard ``(tenant, shard, touch as read, earliest due or None)`` its new score."""
     if not entries:
         return None
@@ -170,7 +176,7 @@ def settle(prefix: str, read_ms: int, entries: list[tuple[str, int, str, int | N
     return None
 
 
-def reconcile(core: Core, shards: list[tuple[str, int]]) -> Plan:
+def reconcile(core: Core, shards: list[tuple[str, int]]) -> Plan[int]:
     """Lower each shard's score to its earliest due time (repairs a write lost to a crash)."""
     found = yield from heads(core, shards)
     due_key, _, _ = keys(core.config.prefix)
@@ -180,34 +186,36 @@ def reconcile(core: Core, shards: list[tuple[str, int]]) -> Plan:
     return len(calls)
 
 
-def active_since(prefix: str, since_ms: int) -> Plan:
+def active_since(prefix: str, since_ms: int) -> Plan[list[str]]:
     """Tenants with an operation seen at or after ``since_ms``."""
     _, _, active_key = keys(prefix)
     members = yield ("cmd", ("ZRANGEBYSCORE", active_key, since_ms, "+inf"))
     return [m.decode() for m in members]
 
 
-def forget_before(prefix: str, before_ms: int) -> Plan:
+def forget_before(prefix: str, before_ms: int) -> Plan[int]:
     """Drop tenants idle since before ``before_ms`` from the active set (retention)."""
     _, _, active_key = keys(prefix)
-    return (yield ("cmd", ("ZREMRANGEBYSCORE", active_key, "-inf", f"({before_ms}")))
+    removed = yield ("cmd", ("ZREMRANGEBYSCORE", active_key, "-inf", f"({before_ms}"))
+    return int(removed)
 
 
 def watching_key(prefix: str) -> str:
     return f"{prefix}:{{{prefix}:sched}}:watching"
 
 
-def watch(prefix: str, tenant: str, until_ms: int) -> Plan:
+def watch(prefix: str, tenant: str, until_ms: int) -> Plan[None]:
     """Register ``tenant`` as watched until ``until_ms``."""
     yield ("cmd", ("ZADD", watching_key(prefix), until_ms, tenant))
 
 
-def watched(prefix: str, now_ms: int) -> Plan:
+def watched(prefix: str, now_ms: int) -> Plan[list[str]]:
     """Tenants someone watches at ``now_ms``."""
     members = yield ("cmd", ("ZRANGEBYSCORE", watching_key(prefix), now_ms, "+inf"))
     return [m.decode() for m in members]
 
 
-def forget_watchers(prefix: str, now_ms: int) -> Plan:
+def forget_watchers(prefix: str, now_ms: int) -> Plan[int]:
     """Drop registrations that lapsed (an overview closed without a word)."""
-    return (yield ("cmd", ("ZREMRANGEBYSCORE", watching_key(prefix), "-inf", f"({now_ms}")))
+    removed = yield ("cmd", ("ZREMRANGEBYSCORE", watching_key(prefix), "-inf", f"({now_ms}"))
+    return int(removed)

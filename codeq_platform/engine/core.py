@@ -14,13 +14,13 @@ import time
 import uuid
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from codeq_platform.engine import errors as codes
 from codeq_platform.engine import jsontext
-from codeq_platform.engine.keys import TENANT_RE, Keyspace, keyspace
+from codeq_platform.engine.keys import TENANT_RE, Keyspace, command_key, keyspace
 from codeq_platform.engine.model import (
     OUTBOX_BITS,
     Enqueued,
@@ -46,7 +46,9 @@ COMMAND_RE = re.compile(r"^[^\s/\x00-\x1f\x7f]{1,200}$")
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}$")
 MAX_BATCH = 1000
 
-Plan = Generator[tuple, Any, Any]
+R = TypeVar("R")
+Call = tuple[Any, ...]
+Plan = Generator[Call, Any, R]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +90,14 @@ def validate_tenant(tenant: str) -> str:
 
 
 def validate_command(command: Any, field: str = "command") -> str:
-    """The routing form of a command: 1-200 characters, no whitespace or '/', lowercased."""
+    """The routing form (``keys.command_key``) of a valid command: 1-200 characters, no whitespace,
+    '/' or control characters, as sent and in its routing form."""
     if not isinstance(command, str) or not COMMAND_RE.match(command):
         raise _invalid(field, "invalid command")
-    return command.lower()
+    key = command_key(command)
+    if not COMMAND_RE.match(key):
+        raise _invalid(field, "invalid command")
+    return key
 
 
 def validate_worker(worker: Any) -> str:
@@ -109,7 +115,7 @@ def validate_task_id(task_id: Any) -> str:
 class Core:
     """Plans for every engine operation, over one store client's worth of configuration."""
 
-    def __init__(self, config: EngineConfig, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: EngineConfig, clock: Callable[[], float] | None = None) -> None:
         self.config = config
         self.clock = clock
         self.tenant_shards: dict[str, int] = {}
@@ -119,17 +125,23 @@ class Core:
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    def now_ms(self) -> int:
-        return int(self.clock() * 1000)
+    def script_now(self) -> int | str:
+        """The header's time: '' (the scripts read the store's clock), or a test's clock in ms."""
+        return "" if self.clock is None else int(self.clock() * 1000)
+
+    def tick_ms(self) -> int:
+        """This process's monotonic milliseconds (a test's clock, if given), for pacing this process
+        alone: no time it gives is stored or compared with the store's."""
+        return int((self.clock or time.monotonic)() * 1000)
 
     def ks(self, tenant: str) -> Keyspace:
         shards = self.tenant_shards.get(tenant, self.config.shards)
         return keyspace(self.config.prefix, validate_tenant(tenant), shards)
 
-    def header(self, ks: Keyspace, now: int, commands: Iterable[str]) -> list[Any]:
+    def header(self, ks: Keyspace, commands: Iterable[str]) -> list[Any]:
         cmds = list(commands)
         c = self.config
-        return [now, random.getrandbits(31), c.backoff_base_ms, c.backoff_cap_ms, ks.wake_channel,
+        return [self.script_now(), random.getrandbits(31), c.backoff_base_ms, c.backoff_cap_ms, ks.wake_channel,
                 len(cmds), *cmds]  # fmt: skip
 
     def keys(self, ks: Keyspace, shard: int, commands: Iterable[str]) -> list[str]:
@@ -147,10 +159,11 @@ class Core:
             self._key_lists[cache_key] = keys
         return keys
 
-    def lazy_batch(self, tenant: str, shard: int, now: int) -> int:
+    def lazy_batch(self, tenant: str, shard: int) -> int:
         """How many expired leases / due tasks a claim repairs first: a bounded batch, at most once
         per ``lazy_interval_ms`` per shard and process (the scheduler's sweep covers the rest), so
         a busy queue does not pay two set reads on every claim."""
+        now = self.tick_ms()
         last = self._maintained.get((tenant, shard), 0)
         if now - last < self.config.lazy_interval_ms and now >= last:
             return 0
@@ -174,7 +187,7 @@ class Core:
     def _decode_claimed(self, tenant: str, flat: list[Any], start: int = 0) -> list[Task]:
         return [decode_task(tenant, flat[i].decode(), flat[i + 1]) for i in range(start, len(flat), 2)]
 
-    def _record(self, ks: Keyspace, task_id: str) -> Plan:
+    def _record(self, ks: Keyspace, task_id: str) -> Plan[tuple[int, Task]]:
         """Read a task's record (the first phase of by-id operations that need its command)."""
         task_id = validate_task_id(task_id)
         shard = ks.shard_of(task_id)
@@ -185,7 +198,7 @@ class Core:
 
     # -- enqueue ---------------------------------------------------------------------------------
 
-    def _prepare(self, ks: Keyspace, spec: NewTask, now: int, payload_limit: int | None) -> tuple[int, list[Any], str]:
+    def _prepare(self, ks: Keyspace, spec: NewTask, payload_limit: int | None) -> tuple[int, list[Any], str]:
         c = self.config
         limit = min(payload_limit or c.max_payload_bytes, c.max_payload_bytes)
         cmd = validate_command(spec.command)
@@ -200,10 +213,14 @@ class Core:
         priority = _int(spec.priority, "priority", 0, 9)
         max_attempts = spec.max_attempts or c.default_max_attempts
         _int(max_attempts, "maxAttempts", 1, c.max_attempts_limit)
+        run_at = delay = 0
         if spec.run_at_ms is not None:
-            due = _int(spec.run_at_ms, "runAt", 0, now + c.max_delay_ms)
-        else:
-            due = now + _int(spec.delay_ms, "delaySeconds", 0, c.max_delay_ms) if spec.delay_ms else 0
+            # A bound on input only: this host's clock is near enough for a limit of a year. The due
+            # time of a delay is taken from the store's clock by the script.
+            horizon = int((self.clock or time.time)() * 1000) + c.max_delay_ms
+            run_at = _int(spec.run_at_ms, "runAt", 0, horizon)
+        elif spec.delay_ms:
+            delay = _int(spec.delay_ms, "delaySeconds", 0, c.max_delay_ms)
         keys_given = [k for k in (spec.idempotency_key, spec.dedup_key, spec.task_id) if k]
         if len(keys_given) > 1:
             raise _invalid("idempotencyKey", "idempotencyKey, deduplicationKey and taskId are exclusive")
@@ -232,29 +249,29 @@ class Core:
             shard = ks.shard_of(routing or task_id)
             while routing and ks.shards > 1 and ks.shard_of(task_id) != shard:
                 task_id = str(uuid.uuid4())
-        fields = [task_id, cmd, spec.command, payload, priority, max_attempts, due,
+        fields = [task_id, cmd, spec.command, payload, priority, max_attempts, run_at,
                   spec.idempotency_key, spec.dedup_key, spec.webhook,
-                  orjson.dumps(spec.tags) if spec.tags else ""]  # fmt: skip
+                  orjson.dumps(spec.tags) if spec.tags else "", delay]  # fmt: skip
         return shard, fields, task_id
 
     def enqueue_batch(self, tenant: str, specs: list[NewTask], max_live: int = 0,
-                      payload_limit: int | None = None) -> Plan:  # fmt: skip
+                      payload_limit: int | None = None) -> Plan[list[Enqueued | CodeqError]]:  # fmt: skip
         """Enqueue many tasks: one script call per shard. Items that fail validation come back as
         errors in their place; nothing is written for them."""
         ks = self.ks(tenant)
         if not 1 <= len(specs) <= MAX_BATCH:
             raise _invalid("tasks", f"a batch holds 1 to {MAX_BATCH} tasks")
-        now = self.now_ms()
-        out: list[Enqueued | Exception | None] = [None] * len(specs)
+        out: dict[int, Enqueued | CodeqError] = {}
         by_shard: dict[int, list[tuple[int, list[Any]]]] = {}
         for i, spec in enumerate(specs):
             try:
-                shard, fields, _ = self._prepare(ks, spec, now, payload_limit)
+                shard, fields, _ = self._prepare(ks, spec, payload_limit)
             except InvalidInput as exc:
                 out[i] = exc
                 continue
             by_shard.setdefault(shard, []).append((i, fields))
-        calls, owners = [], []
+        calls: list[Call] = []
+        owners = []
         for shard, items in by_shard.items():
             cmds: dict[str, int] = {}
             args: list[Any] = []
@@ -262,32 +279,28 @@ class Core:
                 ci = cmds.setdefault(f[1], len(cmds) + 1)
                 args.extend((f[0], ci, *f[2:]))
             calls.append(("script", "enqueue", self.keys(ks, shard, cmds),
-                          [*self.header(ks, now, cmds), max_live, len(items),
+                          [*self.header(ks, cmds), max_live, len(items),
                            self.new_command_flags(tenant, shard, cmds), *args]))  # fmt: skip
             owners.append((shard, cmds, items))
-        if not calls:
-            return out
-        replies = yield ("many", calls) if len(calls) > 1 else calls[0]
-        if len(calls) == 1:
-            replies = [replies]
-        for (shard, cmds, items), reply in zip(owners, replies, strict=True):
-            self.remember_commands(tenant, shard, cmds)
-            for (i, _), (code, tid, raw) in zip(items, reply, strict=True):
-                if code < 0:
-                    out[i] = codes.error_for(code)
-                else:
-                    out[i] = Enqueued(decode_task(tenant, tid.decode(), raw), created=code == 1)
-        return out
+        if calls:
+            replies = yield ("many", calls) if len(calls) > 1 else calls[0]
+            for (shard, cmds, items), reply in zip(owners, replies if len(calls) > 1 else [replies], strict=True):
+                self.remember_commands(tenant, shard, cmds)
+                for (i, _), (code, tid, raw) in zip(items, reply, strict=True):
+                    out[i] = codes.error_for(code) if code < 0 else Enqueued(decode_task(tenant, tid.decode(), raw),
+                                                                             created=code == 1)  # fmt: skip
+        return [out[i] for i in range(len(specs))]
 
-    def enqueue(self, tenant: str, spec: NewTask, max_live: int = 0, payload_limit: int | None = None) -> Plan:
+    def enqueue(
+        self, tenant: str, spec: NewTask, max_live: int = 0, payload_limit: int | None = None
+    ) -> Plan[Enqueued]:
         """Enqueue one task; ``max_live`` caps the shard's unfinished tasks, ``payload_limit`` the
         payload (both 0/None: the engine's own limits)."""
         ks = self.ks(tenant)
-        now = self.now_ms()
-        shard, fields, _ = self._prepare(ks, spec, now, payload_limit)
+        shard, fields, _ = self._prepare(ks, spec, payload_limit)
         cmd = fields[1]
         reply = yield ("script", "enqueue", self.keys(ks, shard, (cmd,)),
-                       [*self.header(ks, now, (cmd,)), max_live, 1, self.new_command_flags(tenant, shard, (cmd,)),
+                       [*self.header(ks, (cmd,)), max_live, 1, self.new_command_flags(tenant, shard, (cmd,)),
                         fields[0], 1, *fields[2:]])  # fmt: skip
         self.remember_commands(tenant, shard, (cmd,))
         code, tid, raw = reply[0]
@@ -298,7 +311,7 @@ class Core:
     # -- the lease holder's operations -----------------------------------------------------------
 
     def claim(self, tenant: str, worker: str, commands: list[str], lease_ms: int | None = None,
-              count: int = 1) -> Plan:  # fmt: skip
+              count: int = 1) -> Plan[list[Task]]:  # fmt: skip
         """Lease up to ``count`` tasks, highest priority first; [] when nothing is ready."""
         ks = self.ks(tenant)
         worker = validate_worker(worker)
@@ -314,16 +327,15 @@ class Core:
         start = random.randrange(ks.shards) if ks.shards > 1 else 0
         for step in range(ks.shards):
             shard = (start + step) % ks.shards
-            now = self.now_ms()
             flat = yield ("script", "claim", self.keys(ks, shard, cmds),
-                          [*self.header(ks, now, cmds), worker, lease, count - len(got),
-                           self.lazy_batch(tenant, shard, now), c.stale_skip_limit])  # fmt: skip
+                          [*self.header(ks, cmds), worker, lease, count - len(got),
+                           self.lazy_batch(tenant, shard), c.stale_skip_limit])  # fmt: skip
             got.extend(self._decode_claimed(tenant, flat))
             if len(got) >= count:
                 break
         return got
 
-    def heartbeat(self, tenant: str, task_id: str, worker: str, lease_ms: int | None = None) -> Plan:
+    def heartbeat(self, tenant: str, task_id: str, worker: str, lease_ms: int | None = None) -> Plan[Task]:
         """Extend the caller's lease to now + ``lease_ms``; returns the task."""
         ks = self.ks(tenant)
         task_id = validate_task_id(task_id)
@@ -331,34 +343,49 @@ class Core:
         lease = self.lease_ms(lease_ms)
         shard = ks.shard_of(task_id)
         reply = yield ("script", "heartbeat", ks.shard_keys(shard),
-                       [*self.header(ks, self.now_ms(), ()), task_id, worker, lease])  # fmt: skip
+                       [*self.header(ks, ()), task_id, worker, lease])  # fmt: skip
         if reply[0] < 0:
             raise codes.error_for(reply[0])
         return decode_task(tenant, task_id, reply[1])
 
-    def settle(self, tenant: str, task_id: str, worker: str, *, completed: bool, result: Any = None,
+    def _settle(self, tenant: str, task_id: str, worker: str, *, completed: bool, result: Any = None,
                error: str = "", artifacts: Any = None, next_commands: list[str] | None = None,
-               next_count: int = 1, next_lease_ms: int | None = None) -> Plan:  # fmt: skip
+               next_count: int = 1, next_lease_ms: int | None = None) -> Plan[Settled]:  # fmt: skip
         """Store a final COMPLETED/FAILED result; with ``next_commands``, claim the next tasks (of
         the same shard) in the same call."""
         ks = self.ks(tenant)
         task_id = validate_task_id(task_id)
         worker = validate_worker(worker)
-        now = self.now_ms()
-        blob = self._result_blob(completed, result, error, artifacts, now)
+        blob = self._result_blob(completed, result, error, artifacts)
         cmds = list(dict.fromkeys(validate_command(c, "commands") for c in next_commands or ()))
         want = _int(next_count, "count", 1, MAX_BATCH) if cmds else 0
         lease = self.lease_ms(next_lease_ms)
         shard = ks.shard_of(task_id)
         c = self.config
         reply = yield ("script", "complete" if completed else "fail", self.keys(ks, shard, cmds),
-                       [*self.header(ks, now, cmds), task_id, worker, blob, error, lease, want,
-                        self.lazy_batch(tenant, shard, now) if want else 0, c.stale_skip_limit])  # fmt: skip
+                       [*self.header(ks, cmds), task_id, worker, blob, error, lease, want,
+                        self.lazy_batch(tenant, shard) if want else 0, c.stale_skip_limit])  # fmt: skip
         if reply[0] < 0:
             raise codes.error_for(reply[0])
         return Settled(tenant, task_id, reply[1], self._decode_claimed(tenant, reply, 2), repeated=reply[0] == 2)
 
-    def _result_blob(self, completed: bool, result: Any, error: Any, artifacts: Any, now: int) -> bytes:
+    def complete(self, tenant: str, task_id: str, worker: str, result: Any, *, error: str = "",
+                 artifacts: Any = None, next_commands: list[str] | None = None, next_count: int = 1,
+                 next_lease_ms: int | None = None) -> Plan[Settled]:  # fmt: skip
+        """Store a COMPLETED result (any JSON); ``next_commands=[...]`` claims the next tasks too."""
+        return (yield from self._settle(tenant, task_id, worker, completed=True, result=result, error=error,
+                                       artifacts=artifacts, next_commands=next_commands, next_count=next_count,
+                                       next_lease_ms=next_lease_ms))  # fmt: skip
+
+    def fail(self, tenant: str, task_id: str, worker: str, error: str, *, result: Any = None,
+             artifacts: Any = None, next_commands: list[str] | None = None, next_count: int = 1,
+             next_lease_ms: int | None = None) -> Plan[Settled]:  # fmt: skip
+        """Store a final FAILED result: never retried, never dead-lettered."""
+        return (yield from self._settle(tenant, task_id, worker, completed=False, result=result, error=error,
+                                       artifacts=artifacts, next_commands=next_commands, next_count=next_count,
+                                       next_lease_ms=next_lease_ms))  # fmt: skip
+
+    def _result_blob(self, completed: bool, result: Any, error: Any, artifacts: Any) -> bytes:
         if not isinstance(error, str):
             raise _invalid("error", "error must be a string")
         try:
@@ -366,51 +393,46 @@ class Core:
         except (TypeError, ValueError) as exc:
             raise _invalid("result", "result must be JSON") from exc
         artifacts_json = jsontext.dumps(artifacts).decode() if artifacts else ""
-        blob = encode_result("COMPLETED" if completed else "FAILED", result_json, error, artifacts_json, now)
+        blob = encode_result("COMPLETED" if completed else "FAILED", result_json, error, artifacts_json)
         if len(blob) > self.config.max_payload_bytes:
             raise PayloadTooLarge(f"result exceeds {self.config.max_payload_bytes} bytes", field="result")
         return blob
 
-    def settle_batch(self, tenant: str, worker: str, reports: list[Report]) -> Plan:
+    def settle_batch(self, tenant: str, worker: str, reports: list[Report]) -> Plan[list[Settled | CodeqError]]:
         """Store many final results in one script call per shard; each answer is a Settled or the
         error for that report, in order."""
         ks = self.ks(tenant)
         worker = validate_worker(worker)
         if not 1 <= len(reports) <= MAX_BATCH:
             raise _invalid("results", f"a batch holds 1 to {MAX_BATCH} results")
-        now = self.now_ms()
-        out: list[Settled | Exception | None] = [None] * len(reports)
+        out: dict[int, Settled | CodeqError] = {}
         by_shard: dict[int, list[tuple[int, list[Any]]]] = {}
         for i, report in enumerate(reports):
             try:
                 task_id = validate_task_id(report.task_id)
-                blob = self._result_blob(report.completed, report.result, report.error, report.artifacts, now)
+                blob = self._result_blob(report.completed, report.result, report.error, report.artifacts)
             except CodeqError as exc:
                 out[i] = exc
                 continue
             state = 3 if report.completed else 4
             by_shard.setdefault(ks.shard_of(task_id), []).append((i, [task_id, state, blob, report.error]))
-        calls, owners = [], []
+        calls: list[Call] = []
+        owners = []
         for shard, items in by_shard.items():
             args = [value for _, fields in items for value in fields]
             calls.append(("script", "settle_batch", ks.shard_keys(shard),
-                          [*self.header(ks, now, ()), worker, len(items), *args]))  # fmt: skip
+                          [*self.header(ks, ()), worker, len(items), *args]))  # fmt: skip
             owners.append(items)
-        if not calls:
-            return out
-        replies = yield ("many", calls) if len(calls) > 1 else calls[0]
-        if len(calls) == 1:
-            replies = [replies]
-        for items, reply in zip(owners, replies, strict=True):
-            for (i, fields), (code, raw) in zip(items, reply, strict=True):
-                if code < 0:
-                    out[i] = codes.error_for(code)
-                else:
-                    out[i] = Settled(tenant, fields[0], raw, [], repeated=code == 2)
-        return out
+        if calls:
+            replies = yield ("many", calls) if len(calls) > 1 else calls[0]
+            for items, reply in zip(owners, replies if len(calls) > 1 else [replies], strict=True):
+                for (i, fields), (code, raw) in zip(items, reply, strict=True):
+                    out[i] = codes.error_for(code) if code < 0 else Settled(tenant, fields[0], raw, [],
+                                                                            repeated=code == 2)  # fmt: skip
+        return [out[i] for i in range(len(reports))]
 
     def nack(self, tenant: str, task_id: str, worker: str, delay_ms: int | None = None,
-             reason: str = "") -> Plan:  # fmt: skip
+             reason: str = "") -> Plan[Nacked]:  # fmt: skip
         """Give the task back to be retried after ``delay_ms`` (None: backoff with full jitter);
         past its attempts it goes to the DLQ."""
         ks = self.ks(tenant)
@@ -420,28 +442,28 @@ class Core:
         if not isinstance(reason, str) or len(reason) > 4096:
             raise _invalid("reason", "reason must be a string of at most 4096 characters")
         shard, task = yield from self._record(ks, task_id)
-        cmd = task.command.lower()
+        cmd = task.command_key
         reply = yield ("script", "nack", self.keys(ks, shard, (cmd,)),
-                       [*self.header(ks, self.now_ms(), (cmd,)), task.id, worker,
+                       [*self.header(ks, (cmd,)), task.id, worker,
                         -1 if delay_ms is None else delay_ms, reason])  # fmt: skip
         if len(reply) == 1:
             raise codes.error_for(reply[0])
         dead = reply[0] < 0
         return Nacked(decode_task(tenant, task.id, reply[1]), dead=dead, delay_ms=0 if dead else reply[0])
 
-    def abandon(self, tenant: str, task_id: str, worker: str) -> Plan:
+    def abandon(self, tenant: str, task_id: str, worker: str) -> Plan[Task]:
         """Give the task back now, to the tail of its queue, without charging the attempt."""
         ks = self.ks(tenant)
         worker = validate_worker(worker)
         shard, task = yield from self._record(ks, task_id)
-        cmd = task.command.lower()
+        cmd = task.command_key
         reply = yield ("script", "abandon", self.keys(ks, shard, (cmd,)),
-                       [*self.header(ks, self.now_ms(), (cmd,)), task.id, worker])  # fmt: skip
+                       [*self.header(ks, (cmd,)), task.id, worker])  # fmt: skip
         if reply[0] < 0:
             raise codes.error_for(reply[0])
         return decode_task(tenant, task.id, reply[1])
 
-    def progress(self, tenant: str, task_id: str, worker: str, progress: Any) -> Plan:
+    def progress(self, tenant: str, task_id: str, worker: str, progress: Any) -> Plan[None]:
         ks = self.ks(tenant)
         task_id = validate_task_id(task_id)
         worker = validate_worker(worker)
@@ -455,46 +477,46 @@ class Core:
             raise PayloadTooLarge("progress too large", field="progress")
         shard = ks.shard_of(task_id)
         reply = yield ("script", "progress", ks.shard_keys(shard),
-                       [*self.header(ks, self.now_ms(), ()), task_id, worker, body])  # fmt: skip
+                       [*self.header(ks, ()), task_id, worker, body])  # fmt: skip
         if reply[0] < 0:
             raise codes.error_for(reply[0])
 
     # -- producer and operator operations --------------------------------------------------------
 
-    def cancel(self, tenant: str, task_id: str) -> Plan:
+    def cancel(self, tenant: str, task_id: str) -> Plan[Task]:
         """Withdraw a ready or delayed task; it ends FAILED with error CANCELLED."""
         ks = self.ks(tenant)
         task_id = validate_task_id(task_id)
         shard = ks.shard_of(task_id)
         reply = yield ("script", "cancel", ks.shard_keys(shard),
-                       [*self.header(ks, self.now_ms(), ()), task_id])  # fmt: skip
+                       [*self.header(ks, ()), task_id])  # fmt: skip
         if reply[0] < 0:
             raise codes.error_for(reply[0])
         return decode_task(tenant, task_id, reply[1])
 
-    def delete(self, tenant: str, task_id: str) -> Plan:
+    def delete(self, tenant: str, task_id: str) -> Plan[None]:
         """Remove a task that is not leased, with its result and queue entry."""
         ks = self.ks(tenant)
         shard, task = yield from self._record(ks, task_id)
-        cmd = task.command.lower()
+        cmd = task.command_key
         reply = yield ("script", "delete", self.keys(ks, shard, (cmd,)),
-                       [*self.header(ks, self.now_ms(), (cmd,)), "ids", 1, task.id])  # fmt: skip
+                       [*self.header(ks, (cmd,)), "ids", 1, task.id])  # fmt: skip
         if reply[2] < 0:
             raise codes.error_for(reply[2])
 
-    def replay(self, tenant: str, task_id: str) -> Plan:
+    def replay(self, tenant: str, task_id: str) -> Plan[Task]:
         """Move one dead-lettered task back to its ready queue (attempts reset)."""
         ks = self.ks(tenant)
         shard, task = yield from self._record(ks, task_id)
-        cmd = task.command.lower()
+        cmd = task.command_key
         reply = yield ("script", "replay", self.keys(ks, shard, (cmd,)),
-                       [*self.header(ks, self.now_ms(), (cmd,)), "ids", 1, task.id])  # fmt: skip
+                       [*self.header(ks, (cmd,)), "ids", 1, task.id])  # fmt: skip
         if reply[2] < 0:
             raise TaskNotInDlq("task_not_in_dlq") if reply[2] == codes.NOT_IN_DLQ else codes.error_for(reply[2])
         raw = yield ("cmd", ("HGET", ks.key(shard, "tasks"), task.id))
         return decode_task(tenant, task.id, raw)
 
-    def _dlq_bulk(self, script: str, tenant: str, command: str, limit: int, ids: list[str] | None) -> Plan:
+    def _dlq_bulk(self, script: str, tenant: str, command: str, limit: int, ids: list[str] | None) -> Plan[Moved]:
         ks = self.ks(tenant)
         cmd = validate_command(command)
         moved, remaining = 0, False
@@ -505,7 +527,7 @@ class Core:
                 groups.setdefault(ks.shard_of(tid), []).append(tid)
             for shard, group in groups.items():
                 reply = yield ("script", script, self.keys(ks, shard, (cmd,)),
-                               [*self.header(ks, self.now_ms(), (cmd,)), "ids", len(group), *group])  # fmt: skip
+                               [*self.header(ks, (cmd,)), "ids", len(group), *group])  # fmt: skip
                 moved += reply[0]
             return Moved(moved, False)
         _int(limit, "limit", 1, MAX_BATCH)
@@ -515,39 +537,35 @@ class Core:
                 break
             mode = "oldest" if script == "replay" else "dlq"
             reply = yield ("script", script, self.keys(ks, shard, (cmd,)),
-                           [*self.header(ks, self.now_ms(), (cmd,)), mode, limit - moved])  # fmt: skip
+                           [*self.header(ks, (cmd,)), mode, limit - moved])  # fmt: skip
             moved += reply[0]
             remaining = remaining or reply[1] > 0
         return Moved(moved, remaining)
 
-    def replay_many(self, tenant: str, command: str, task_ids: list[str]) -> Plan:
+    def replay_many(self, tenant: str, command: str, task_ids: list[str]) -> Plan[Moved]:
         """Replay the named dead-lettered tasks of one command; others are left alone."""
         return (yield from self._dlq_bulk("replay", tenant, command, 0, task_ids))
 
-    def replay_all(self, tenant: str, command: str, limit: int = 100) -> Plan:
+    def replay_all(self, tenant: str, command: str, limit: int = 100) -> Plan[Moved]:
         """Replay up to ``limit`` dead-lettered tasks of a command, oldest death first."""
         return (yield from self._dlq_bulk("replay", tenant, command, limit, None))
 
-    def delete_many(self, tenant: str, command: str, task_ids: list[str]) -> Plan:
+    def delete_many(self, tenant: str, command: str, task_ids: list[str]) -> Plan[Moved]:
         return (yield from self._dlq_bulk("delete", tenant, command, 0, task_ids))
 
-    def purge_dlq(self, tenant: str, command: str, limit: int = 1000) -> Plan:
+    def purge_dlq(self, tenant: str, command: str, limit: int = 1000) -> Plan[Moved]:
         """Delete up to ``limit`` dead-lettered tasks of a command, oldest first."""
         return (yield from self._dlq_bulk("delete", tenant, command, limit, None))
 
     # -- maintenance -----------------------------------------------------------------------------
 
-    def sweep(self, tenant: str, shards: Iterable[int] | None = None) -> Plan:
+    def sweep(self, tenant: str, shards: Iterable[int] | None = None) -> Plan[SweepReport]:
         """Expire leases and promote due delayed tasks, a bounded batch per shard (of ``shards``: all)."""
         ks = self.ks(tenant)
         report = SweepReport()
         batch = self.config.sweep_batch
         for shard in range(ks.shards) if shards is None else shards:
-            now = self.now_ms()
-            leases, delayed = yield ("pipe", [
-                ("ZRANGEBYSCORE", ks.key(shard, "leases"), "-inf", now, "LIMIT", 0, batch),
-                ("ZRANGEBYSCORE", ks.key(shard, "delayed"), "-inf", now, "LIMIT", 0, batch),
-            ])  # fmt: skip
+            leases, delayed = yield ("script", "due", ks.shard_keys(shard), [*self.header(ks, ()), batch])
             ids = [i.decode() for i in leases + delayed]
             if not ids:
                 continue
@@ -555,32 +573,35 @@ class Core:
             groups: dict[str, tuple[list[str], list[str]]] = {}
             n_leases = len(leases)
             for pos, (tid, raw) in enumerate(zip(ids, raws, strict=True)):
-                cmd = decode_task(tenant, tid, raw).command.lower() if raw else ""
+                cmd = decode_task(tenant, tid, raw).command_key if raw else ""
                 groups.setdefault(cmd, ([], []))[0 if pos < n_leases else 1].append(tid)
             for cmd, (exp, due) in groups.items():
                 cmds = (cmd,) if cmd else ()
                 reply = yield ("script", "sweep", self.keys(ks, shard, cmds),
-                               [*self.header(ks, now, cmds), len(exp), *exp, len(due), *due])  # fmt: skip
+                               [*self.header(ks, cmds), len(exp), *exp, len(due), *due])  # fmt: skip
                 report.expired += reply[0]
                 report.promoted += reply[1]
         return report
 
-    def trim(self, tenant: str, finished_before_ms: int = 0, dead_before_ms: int = 0,
-             limit: int = 1000) -> Plan:  # fmt: skip
-        """Retention: remove finished tasks and dead-lettered tasks older than the cutoffs."""
+    def trim(self, tenant: str, finished_older_than_ms: int | None = None, dead_older_than_ms: int | None = None,
+             limit: int = 1000) -> Plan[Moved]:  # fmt: skip
+        """Retention: remove finished tasks and dead-lettered tasks that finished / died longer ago
+        than these ages by the store's clock (None: keep them)."""
         ks = self.ks(tenant)
         _int(limit, "limit", 1, 10_000)
+        finished_age = -1 if finished_older_than_ms is None else _int(finished_older_than_ms, "age", 0, 2**53)
+        dead_age = -1 if dead_older_than_ms is None else _int(dead_older_than_ms, "age", 0, 2**53)
         done = dead = 0
         more = False
         for shard in range(ks.shards):
             cmds: list[str] = []
-            if dead_before_ms:
+            if dead_age >= 0:
                 cmds = sorted(m.decode() for m in (yield ("cmd", ("SMEMBERS", ks.key(shard, "cmds")))))
             for start in range(0, max(len(cmds), 1), 50):
                 chunk = cmds[start : start + 50]
                 reply = yield ("script", "trim", self.keys(ks, shard, chunk),
-                               [*self.header(ks, self.now_ms(), chunk),
-                                finished_before_ms if start == 0 else 0, dead_before_ms, limit])  # fmt: skip
+                               [*self.header(ks, chunk),
+                                finished_age if start == 0 else -1, dead_age, limit])  # fmt: skip
                 done += reply[0]
                 dead += reply[1]
                 more = more or reply[2] == 1
@@ -588,7 +609,7 @@ class Core:
 
     # -- outbox ----------------------------------------------------------------------------------
 
-    def watch_events(self, tenant: str, kinds: Iterable[str]) -> Plan:
+    def watch_events(self, tenant: str, kinds: Iterable[str]) -> Plan[None]:
         """Record ``tenant``'s terminal events of these kinds (``completed``, ``failed``, ``dead``) in
         its outboxes whether or not the task has a webhook; tasks with one are always recorded. An
         empty ``kinds`` leaves only those."""
@@ -599,7 +620,7 @@ class Core:
         bits = sum(OUTBOX_BITS[k] for k in kinds)
         yield ("pipe", [("HSET", ks.key(shard, "stats"), "hooks", bits) for shard in range(ks.shards)])
 
-    def outbox(self, tenants: list[str], limit: int = 500) -> Plan:
+    def outbox(self, tenants: list[str], limit: int = 500) -> Plan[list[OutboxEvent]]:
         """The oldest ``limit`` unacknowledged events of each shard of each tenant, in one round trip."""
         _int(limit, "limit", 1, 10_000)
         where = [(self.ks(tenant), shard) for tenant in tenants for shard in range(self.ks(tenant).shards)]
@@ -609,23 +630,24 @@ class Core:
         return [decode_outbox_event(ks.tenant, shard, raw)
                 for (ks, shard), raws in zip(where, replies, strict=True) for raw in raws]  # fmt: skip
 
-    def outbox_ack(self, tenant: str, shard: int, events: list[OutboxEvent]) -> Plan:
+    def outbox_ack(self, tenant: str, shard: int, events: list[OutboxEvent]) -> Plan[int]:
         """Acknowledge ``events``, the head of one shard's outbox as ``outbox`` read it; returns how
         many were removed (0 when another reader acknowledged them first)."""
         if not events:
             return 0
         ks = self.ks(tenant)
-        return (yield ("script", "outbox_ack", ks.shard_keys(shard),
-                       [*self.header(ks, self.now_ms(), ()), len(events), events[-1].raw]))  # fmt: skip
+        removed: int = yield ("script", "outbox_ack", ks.shard_keys(shard),
+                              [*self.header(ks, ()), len(events), events[-1].raw])  # fmt: skip
+        return removed
 
     # -- read side -------------------------------------------------------------------------------
 
-    def get_task(self, tenant: str, task_id: str) -> Plan:
+    def get_task(self, tenant: str, task_id: str) -> Plan[Task]:
         ks = self.ks(tenant)
         _, task = yield from self._record(ks, task_id)
         return task
 
-    def get_result(self, tenant: str, task_id: str) -> Plan:
+    def get_result(self, tenant: str, task_id: str) -> Plan[tuple[Task, TaskResult | None]]:
         """The task and its stored result (None while there is none)."""
         ks = self.ks(tenant)
         task_id = validate_task_id(task_id)
@@ -638,7 +660,7 @@ class Core:
         result: TaskResult | None = decode_result(task_id, res) if res is not None else None
         return task, result
 
-    def get_results(self, tenant: str, task_ids: list[str]) -> Plan:
+    def get_results(self, tenant: str, task_ids: list[str]) -> Plan[dict[str, tuple[Task, TaskResult | None]]]:
         """``get_result`` for many tasks in one round trip: {id: (task, result | None)}; ids with no
         task are left out."""
         ks = self.ks(tenant)
@@ -657,12 +679,12 @@ class Core:
                 found[task_id] = (decode_task(tenant, task_id, raw), result)
         return found
 
-    def commands(self, tenant: str) -> Plan:
+    def commands(self, tenant: str) -> Plan[list[str]]:
         ks = self.ks(tenant)
         replies = yield ("pipe", [("SMEMBERS", ks.key(s, "cmds")) for s in range(ks.shards)])
         return sorted({m.decode() for members in replies for m in members})
 
-    def queue_stats(self, tenant: str, command: str) -> Plan:
+    def queue_stats(self, tenant: str, command: str) -> Plan[QueueStats]:
         """Depths and counters of one command, without scanning any queue."""
         ks = self.ks(tenant)
         cmd = validate_command(command)
@@ -697,14 +719,14 @@ class Core:
                 if (shard, p) in first or raw is None:
                     continue
                 task = decode_task(tenant, tid, raw)
-                if task.state == "ready" and task.priority == p and task.command.lower() == cmd:
+                if task.state == "ready" and task.priority == p and task.command_key == cmd:
                     first[(shard, p)] = task.updated_ms
             stats.oldest_ready_ms = min(first.values()) if first else None
         return stats
 
     def _zset_page(self, tenant: str, name: str, limit: int, cursor: str | None, newest_first: bool,
                    command: str = "", dlq: bool = False, low: int | None = None,
-                   high: int | None = None) -> Plan:  # fmt: skip
+                   high: int | None = None) -> Plan[Page]:  # fmt: skip
         """A page of a score-ordered set merged over the shards; the cursor is ``score:id`` of the
         last item returned. With ``command`` on a shared set, other commands' entries are skipped:
         the page may be short, never the scan unbounded. ``low``/``high`` bound the scores (inclusive)."""
@@ -756,29 +778,31 @@ class Core:
         raws = yield ("pipe", [("HGET", ks.key(s, "tasks"), tid) for _, tid, s in entries])
         tasks = [decode_task(tenant, tid, raw) for (_, tid, _), raw in zip(entries, raws, strict=True) if raw]
         if command and not dlq:
-            tasks = [t for t in tasks if t.command.lower() == command]
-        last = entries[-1]
-        return Page(tasks, f"{last[0]}:{last[1]}" if more else None)
+            tasks = [t for t in tasks if t.command_key == command]
+        last_score, last_id, _ = entries[-1]
+        return Page(tasks, f"{last_score}:{last_id}" if more else None)
 
-    def leases(self, tenant: str, limit: int = 50, cursor: str | None = None, command: str = "") -> Plan:
+    def leases(self, tenant: str, limit: int = 50, cursor: str | None = None, command: str = "") -> Plan[Page]:
         """Active leases, soonest expiry first."""
         cmd = validate_command(command) if command else ""
         return (yield from self._zset_page(tenant, "leases", limit, cursor, False, cmd))
 
-    def delayed(self, tenant: str, limit: int = 50, cursor: str | None = None, command: str = "") -> Plan:
+    def delayed(self, tenant: str, limit: int = 50, cursor: str | None = None, command: str = "") -> Plan[Page]:
         """Delayed tasks, earliest due first."""
         cmd = validate_command(command) if command else ""
         return (yield from self._zset_page(tenant, "delayed", limit, cursor, False, cmd))
 
     def dlq(self, tenant: str, command: str, limit: int = 50, cursor: str | None = None,
-            since_ms: int | None = None, until_ms: int | None = None) -> Plan:  # fmt: skip
+            since_ms: int | None = None, until_ms: int | None = None) -> Plan[Page]:  # fmt: skip
         """Dead-lettered tasks of one command, newest death first; ``since_ms``/``until_ms`` bound
         the time of death (inclusive), read as a score range of the DLQ's sorted set."""
         cmd = validate_command(command)
         return (yield from self._zset_page(tenant, "dlq", limit, cursor, True, cmd, dlq=True,
                                            low=since_ms, high=until_ms))  # fmt: skip
 
-    def dlq_count(self, tenant: str, command: str, since_ms: int | None = None, until_ms: int | None = None) -> Plan:
+    def dlq_count(
+        self, tenant: str, command: str, since_ms: int | None = None, until_ms: int | None = None
+    ) -> Plan[int]:
         """How many dead-lettered tasks of one command died within the bounds (ZCOUNT: no scan)."""
         ks = self.ks(tenant)
         cmd = validate_command(command)
@@ -787,7 +811,7 @@ class Core:
         counts = yield ("pipe", [("ZCOUNT", ks.dlq_key(s, cmd), floor, ceiling) for s in range(ks.shards)])
         return sum(counts)
 
-    def ready(self, tenant: str, command: str, limit: int = 50, cursor: str | None = None) -> Plan:
+    def ready(self, tenant: str, command: str, limit: int = 50, cursor: str | None = None) -> Plan[Page]:
         """Ready tasks of one command in claim order (per shard); cursor ``shard:priority:offset``."""
         ks = self.ks(tenant)
         cmd = validate_command(command)
@@ -810,7 +834,7 @@ class Core:
             raws = yield ("pipe", [("HGET", ks.key(s, "tasks"), tid) for s, tid in found])
             for (_, tid), raw in zip(found, raws, strict=True):
                 task = decode_task(tenant, tid, raw) if raw else None
-                if task and task.state == "ready" and task.command.lower() == cmd:
+                if task and task.state == "ready" and task.command_key == cmd:
                     tasks.append(task)
         more = shard < ks.shards
         return Page(tasks, f"{shard}:{prio}:{offset}" if more else None)

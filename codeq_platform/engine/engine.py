@@ -1,35 +1,41 @@
 """The two faces of the engine, ``Engine`` (sync) and ``AsyncEngine`` (asyncio), over one core.
 
 Both run the plans of ``core.Core``; they differ only in how a yielded call reaches the store,
-over the links of ``transport.py``. Scripts are called by SHA; after ``SCRIPT FLUSH`` or a restart
-of a server that forgot them, the call falls back to EVAL with the source, which also caches the
-script again. Connection loss, timeouts and cluster outages surface as ``StoreUnavailable`` and
-nothing else.
+over the links of ``transport.py``. Each public plan is a method of both faces, made once per face
+by ``_sync_verb`` / ``_async_verb``: editors and type checkers see the plan's own parameters and
+its result (``Engine.enqueue(...) -> Enqueued``, ``await AsyncEngine.enqueue(...) -> Enqueued``).
+
+Scripts are called by SHA; after ``SCRIPT FLUSH`` or a restart of a server that forgot them, the
+call falls back to EVAL with the source, which also caches the script again. Connection loss,
+timeouts and cluster outages surface as ``StoreUnavailable`` and nothing else.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import re
-import time
-from collections.abc import Callable
-from functools import partial
+from collections.abc import Callable, Coroutine
+from functools import update_wrapper
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar, get_args
 
 import redis
 import redis.asyncio
 from redis.exceptions import ClusterDownError, ClusterError, NoScriptError, ResponseError, TryAgainError
 
 from codeq_platform.engine import activity, store
-from codeq_platform.engine.core import Core, EngineConfig, Plan
+from codeq_platform.engine.core import Call, Core, EngineConfig, Plan
 from codeq_platform.engine.transport import AsyncLink, SyncLink
 from codeq_platform.errors import StoreUnavailable
 
 SCRIPT_DIR = Path(__file__).with_name("scripts")
 OPERATIONS = ("enqueue", "claim", "heartbeat", "complete", "fail", "settle_batch", "nack", "abandon", "progress",
-              "cancel", "delete", "replay", "sweep", "trim", "outbox_ack")  # fmt: skip
+              "cancel", "delete", "replay", "due", "sweep", "trim", "outbox_ack")  # fmt: skip
+P = ParamSpec("P")
+R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
 UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, ClusterDownError, ClusterError, TryAgainError)
 
 
@@ -86,35 +92,25 @@ LIBRARY, FUNCTIONS, LIBRARY_CODE = _library()
 
 
 class _Face:
-    """What both faces share: the core and the public verbs, each one plan run by ``_run``."""
+    """What both faces share: the core, its configuration and the tenants' shard counts.
 
-    core: Core
-    _run: Callable[[Plan], Any]
+    Every time the engine stores or compares (lease expiry, due times, backoff, finish and death
+    times, retention) is the store's clock, read by the scripts themselves, so hosts whose clocks
+    differ agree. ``clock`` is for tests alone: a callable giving seconds that the scripts use
+    instead of the store's clock, so a test moves time by hand and knows every time exactly.
+    """
+
     _functions: bool | None = None  # None until the first script call finds out
 
     def __init__(self, client: Any, config: EngineConfig | None = None,
-                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 clock: Callable[[], float] | None = None) -> None:  # fmt: skip
         self.client = client
         self.core = Core(config or EngineConfig(), clock)
         self.marks = activity.Marks(self.core)
-        core = self.core
-        for verb in ("enqueue", "enqueue_batch", "settle_batch", "claim", "heartbeat", "nack", "abandon", "progress",
-                     "cancel", "delete", "replay", "replay_many", "replay_all", "delete_many",
-                     "purge_dlq", "sweep", "trim", "get_task", "get_result", "get_results", "commands",
-                     "queue_stats", "leases", "delayed", "dlq", "dlq_count", "ready", "watch_events",
-                     "outbox", "outbox_ack"):  # fmt: skip
-            setattr(self, verb, partial(self._call, getattr(core, verb)))
-
-    def _call(self, plan_fn: Callable[..., Plan], *args: Any, **kwargs: Any) -> Any:
-        return self._run(plan_fn(*args, **kwargs))
 
     @property
     def config(self) -> EngineConfig:
         return self.core.config
-
-    def run(self, plan: Plan) -> Any:
-        """Run a plan made outside the core (the scheduler's activity-index plans, engine/activity.py)."""
-        return self._run(plan)
 
     def register_tenant(self, tenant: str, shards: int) -> None:
         """Spread ``tenant``'s keys over ``shards`` hash slots (default: ``config.shards``). A tenant's
@@ -123,33 +119,92 @@ class _Face:
             raise ValueError("shards must be between 1 and 1024")
         self.core.tenant_shards[tenant] = shards
 
-    def complete(self, tenant: str, task_id: str, worker: str, result: Any, **kw: Any) -> Any:
-        """Store a COMPLETED result (any JSON); ``next_commands=[...]`` claims the next task too."""
-        return self._run(self.core.settle(tenant, task_id, worker, completed=True, result=result, **kw))
 
-    def fail(self, tenant: str, task_id: str, worker: str, error: str, **kw: Any) -> Any:
-        """Store a final FAILED result: never retried, never dead-lettered."""
-        return self._run(self.core.settle(tenant, task_id, worker, completed=False, error=error, **kw))
+def _like(plan: Callable[..., Any], verb: F) -> F:
+    """``verb`` under the plan's name, docstring and parameters, returning what the plan returns
+    (so ``help()`` and ``inspect.signature`` show ``-> Enqueued``, not the plan's generator type)."""
+    update_wrapper(verb, plan)
+    signature = inspect.signature(plan, eval_str=True)
+    verb.__signature__ = signature.replace(return_annotation=get_args(signature.return_annotation)[2])  # type: ignore[attr-defined]
+    return verb
+
+
+def _sync_verb(plan: Callable[Concatenate[Core, P], Plan[R]]) -> Callable[Concatenate[Engine, P], R]:
+    """``Engine``'s method for one plan of the core."""
+
+    def verb(self: Engine, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._run(plan(self.core, *args, **kwargs))
+
+    return _like(plan, verb)
+
+
+def _async_verb(
+    plan: Callable[Concatenate[Core, P], Plan[R]],
+) -> Callable[Concatenate[AsyncEngine, P], Coroutine[Any, Any, R]]:
+    """``AsyncEngine``'s coroutine method for one plan of the core."""
+
+    async def verb(self: AsyncEngine, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await self._run(plan(self.core, *args, **kwargs))
+
+    return _like(plan, verb)
 
 
 class Engine(_Face):
     """The synchronous engine, for the scheduler, the dashboard and management commands."""
 
+    enqueue = _sync_verb(Core.enqueue)
+    enqueue_batch = _sync_verb(Core.enqueue_batch)
+    claim = _sync_verb(Core.claim)
+    heartbeat = _sync_verb(Core.heartbeat)
+    complete = _sync_verb(Core.complete)
+    fail = _sync_verb(Core.fail)
+    settle_batch = _sync_verb(Core.settle_batch)
+    nack = _sync_verb(Core.nack)
+    abandon = _sync_verb(Core.abandon)
+    progress = _sync_verb(Core.progress)
+    cancel = _sync_verb(Core.cancel)
+    delete = _sync_verb(Core.delete)
+    replay = _sync_verb(Core.replay)
+    replay_many = _sync_verb(Core.replay_many)
+    replay_all = _sync_verb(Core.replay_all)
+    delete_many = _sync_verb(Core.delete_many)
+    purge_dlq = _sync_verb(Core.purge_dlq)
+    sweep = _sync_verb(Core.sweep)
+    trim = _sync_verb(Core.trim)
+    watch_events = _sync_verb(Core.watch_events)
+    outbox = _sync_verb(Core.outbox)
+    outbox_ack = _sync_verb(Core.outbox_ack)
+    get_task = _sync_verb(Core.get_task)
+    get_result = _sync_verb(Core.get_result)
+    get_results = _sync_verb(Core.get_results)
+    commands = _sync_verb(Core.commands)
+    queue_stats = _sync_verb(Core.queue_stats)
+    leases = _sync_verb(Core.leases)
+    delayed = _sync_verb(Core.delayed)
+    dlq = _sync_verb(Core.dlq)
+    dlq_count = _sync_verb(Core.dlq_count)
+    ready = _sync_verb(Core.ready)
+
     def __init__(self, client: Any, config: EngineConfig | None = None,
-                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 clock: Callable[[], float] | None = None) -> None:  # fmt: skip
         super().__init__(client, config, clock)
         self.link = SyncLink(client)
 
-    def _run(self, plan: Plan) -> Any:
-        try:
-            call = next(plan)
-            while True:
-                call = plan.send(self._do(call))
-        except StopIteration as stop:
-            self._mark(stop.value)
-            return stop.value
+    def run(self, plan: Plan[R]) -> R:
+        """Run a plan made outside the core (the scheduler's activity-index plans, engine/activity.py)."""
+        return self._run(plan)
 
-    def _mark(self, result: Any) -> None:
+    def _run(self, plan: Plan[R]) -> R:
+        reply: Any = None
+        try:
+            while True:
+                reply = self._do(plan.send(reply))
+        except StopIteration as stop:
+            result: R = stop.value
+            self._mark(result)
+            return result
+
+    def _mark(self, result: object) -> None:
         """Tell the scheduler's activity index what the operation changed (engine/activity.py)."""
         calls = self.marks.calls(result)
         if calls:
@@ -158,7 +213,7 @@ class Engine(_Face):
             except StoreUnavailable:  # the operation itself succeeded; the next one writes again
                 self.marks.forget()
 
-    def _do(self, call: tuple) -> Any:
+    def _do(self, call: Call) -> Any:
         try:
             kind = call[0]
             if kind == "script":
@@ -213,21 +268,59 @@ class Engine(_Face):
 class AsyncEngine(_Face):
     """The asyncio engine, for the API's hot path."""
 
+    enqueue = _async_verb(Core.enqueue)
+    enqueue_batch = _async_verb(Core.enqueue_batch)
+    claim = _async_verb(Core.claim)
+    heartbeat = _async_verb(Core.heartbeat)
+    complete = _async_verb(Core.complete)
+    fail = _async_verb(Core.fail)
+    settle_batch = _async_verb(Core.settle_batch)
+    nack = _async_verb(Core.nack)
+    abandon = _async_verb(Core.abandon)
+    progress = _async_verb(Core.progress)
+    cancel = _async_verb(Core.cancel)
+    delete = _async_verb(Core.delete)
+    replay = _async_verb(Core.replay)
+    replay_many = _async_verb(Core.replay_many)
+    replay_all = _async_verb(Core.replay_all)
+    delete_many = _async_verb(Core.delete_many)
+    purge_dlq = _async_verb(Core.purge_dlq)
+    sweep = _async_verb(Core.sweep)
+    trim = _async_verb(Core.trim)
+    watch_events = _async_verb(Core.watch_events)
+    outbox = _async_verb(Core.outbox)
+    outbox_ack = _async_verb(Core.outbox_ack)
+    get_task = _async_verb(Core.get_task)
+    get_result = _async_verb(Core.get_result)
+    get_results = _async_verb(Core.get_results)
+    commands = _async_verb(Core.commands)
+    queue_stats = _async_verb(Core.queue_stats)
+    leases = _async_verb(Core.leases)
+    delayed = _async_verb(Core.delayed)
+    dlq = _async_verb(Core.dlq)
+    dlq_count = _async_verb(Core.dlq_count)
+    ready = _async_verb(Core.ready)
+
     def __init__(self, client: Any, config: EngineConfig | None = None,
-                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 clock: Callable[[], float] | None = None) -> None:  # fmt: skip
         super().__init__(client, config, clock)
         self.link = AsyncLink(client)
 
-    async def _run(self, plan: Plan) -> Any:  # type: ignore[override]
-        try:
-            call = next(plan)
-            while True:
-                call = plan.send(await self._do(call))
-        except StopIteration as stop:
-            await self._mark(stop.value)
-            return stop.value
+    async def run(self, plan: Plan[R]) -> R:
+        """As ``Engine.run``."""
+        return await self._run(plan)
 
-    async def _mark(self, result: Any) -> None:
+    async def _run(self, plan: Plan[R]) -> R:
+        reply: Any = None
+        try:
+            while True:
+                reply = await self._do(plan.send(reply))
+        except StopIteration as stop:
+            result: R = stop.value
+            await self._mark(result)
+            return result
+
+    async def _mark(self, result: object) -> None:
         """As ``Engine._mark``."""
         calls = self.marks.calls(result)
         if calls:
@@ -236,7 +329,7 @@ class AsyncEngine(_Face):
             except StoreUnavailable:
                 self.marks.forget()
 
-    async def _do(self, call: tuple) -> Any:
+    async def _do(self, call: Call) -> Any:
         try:
             kind = call[0]
             if kind == "script":

@@ -3,17 +3,33 @@
 Every key of a tenant's shard carries the hash tag ``{t:<tenant>:<shard>}``, so one script only
 ever touches one hash slot and the engine runs unchanged on Redis Cluster / KVRocks cluster. Keys
 are built from the validated tenant slug, the shard number and validated (lowercased) command
-names; request input never becomes a key on its own.
+names in their routing form (``command_key``); request input never becomes a key on its own.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 SHARD_KEYS = ("tasks", "results", "leases", "delayed", "done", "stats", "cmds", "idem", "dedup", "outbox")
 PRIORITIES = range(10)
+
+
+def command_key(command: str) -> str:
+    """The routing form of a command name, the one form that names its queues, counters, dedup
+    entries and wake-ups, so ``Media.Resize`` and ``MEDIA.RESIZE`` are one queue.
+
+    NFKC, Unicode case folding, NFKC again: compatibility variants (full-width letters, ligatures)
+    and every case variant (sharp s and SS, the three Greek sigmas, dotted capital I) meet in one
+    form, and a second pass changes nothing. An ASCII name maps to its ASCII lowercase, as it always
+    has. Computed here only: the scripts receive it (and store it in the task's record) and never
+    lowercase a name themselves.
+    """
+    if command.isascii():
+        return command.lower()
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", command).casefold())
 
 
 def fnv1a_32(text: str) -> int:
@@ -48,7 +64,7 @@ class Keyspace:
         return self._shard_keys[shard][SHARD_KEYS.index(name)]
 
     def command_block(self, shard: int, command: str) -> list[str]:
-        """Ready lists for priorities 0..9 and the DLQ of one (lowercased) command in one shard."""
+        """Ready lists for priorities 0..9 and the DLQ of one command (its routing form) in one shard."""
         block = self._blocks.get((shard, command))
         if block is None:
             tag = f"{self.prefix}:{{t:{self.tenant}:{shard}}}"

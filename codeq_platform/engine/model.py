@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -22,6 +23,7 @@ class State(StrEnum):
     CANCELLED = "cancelled"
 
 
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 MAX_EVENTS = 20  # a task keeps its last 20 events (MAX_EVENTS in scripts/lib.lua)
 STATES = list(State)  # index = the state code stored in records
 STATUS = {
@@ -46,7 +48,7 @@ class TaskEvent:
 
 @dataclass(slots=True)
 class Task:
-    """A task as stored in the engine."""
+    """A task as stored in the engine: ``command`` as sent, ``command_key`` its routing form."""
 
     id: str
     tenant: str
@@ -69,6 +71,7 @@ class Task:
     due_ms: int
     finished_ms: int
     history: str = ""
+    command_key: str = ""
 
     @property
     def status(self) -> str:
@@ -263,11 +266,25 @@ def decode_task(tenant: str, task_id: str, raw: bytes) -> Task:
         due_ms=r[16],
         finished_ms=r[17],
         history=r[18],
+        command_key=_command_key(r),
     )
 
 
-def encode_result(status: str, result: str, error: str, artifacts: str, completed_ms: int) -> bytes:
-    return msgpack.packb([status, result, error, artifacts, completed_ms])
+def _command_key(r: list[Any]) -> str:
+    """The routing form of a record's command as the scripts read it (``cmd_key`` in lib.lua): stored
+    when it differs from the command as sent; a record written before it was stored has an ASCII
+    lowercase routing form, the only one such records could be claimed under."""
+    command: str = r[0]
+    if len(r) <= 20:
+        return command.translate(_ASCII_LOWER)
+    key: str = r[20]
+    return key or command
+
+
+def encode_result(status: str, result: str, error: str, artifacts: str) -> bytes:
+    """A stored result without its last field, the completion ms, which the script appends from the
+    store's clock: the header of a five-element msgpack array, then the first four elements."""
+    return b"\x95" + b"".join(msgpack.packb(value) for value in (status, result, error, artifacts))
 
 
 def decode_result(task_id: str, raw: bytes) -> TaskResult:

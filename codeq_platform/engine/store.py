@@ -94,7 +94,7 @@ async def listen_urls(url: str, tls: TLS | None = None) -> list[str]:
     ``url`` itself, except on a KVRocks cluster, where it is every primary (messages stay on their node)."""
     if not is_cluster(url):
         return [url]
-    seed = redis.asyncio.Redis.from_url(node_url(url), **options(url, tls))
+    seed: Any = redis.asyncio.Redis.from_url(node_url(url), **options(url, tls))
     try:
         info = await seed.info("server")
         if "kvrocks_version" not in info:
@@ -118,7 +118,7 @@ async def psubscribe(url: str, pattern: str, tls: TLS | None = None, *,
     change (checked every ``TOPOLOGY_CHECK_SECONDS``): the caller subscribes again.
     """
     urls = await listen_urls(url, tls)
-    clients = [redis.asyncio.Redis.from_url(u, **options(url, tls)) for u in urls]
+    clients: list[Any] = [redis.asyncio.Redis.from_url(u, **options(url, tls)) for u in urls]
     inbox: asyncio.Queue[tuple[str, bytes] | BaseException] = asyncio.Queue()
     tasks: list[asyncio.Task[None]] = []
 

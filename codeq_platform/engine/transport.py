@@ -73,7 +73,7 @@ class SyncLink:
             held = self._local.held = _Held(self.client.connection_pool)
         return held.conn
 
-    def execute(self, args: tuple) -> Any:
+    def execute(self, args: tuple[Any, ...]) -> Any:
         """Send one command and read its reply. A command is sent again only when it cannot have
         reached the store (the send itself failed); once sent, a lost reply is the caller's error,
         never a second execution."""
@@ -99,12 +99,12 @@ class SyncLink:
             conn.disconnect()
             raise
 
-    def execute_many(self, commands: list[tuple]) -> list[Any]:
+    def execute_many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         if self.cluster:
             pipe = self.client.pipeline(transaction=False)
             for args in commands:
                 pipe.execute_command(*args)
-            return pipe.execute()
+            return list(pipe.execute())
         for attempt in (0, 1):
             conn = self._conn()
             try:
@@ -171,7 +171,8 @@ def _tls_context(pool: Any) -> ssl.SSLContext | None:
     (CA, client certificate and key, verification), so both paths verify alike."""
     if not issubclass(pool.connection_class, redis.asyncio.SSLConnection):
         return None
-    return pool.connection_class(**pool.connection_kwargs).ssl_context.get()
+    context: ssl.SSLContext = pool.connection_class(**pool.connection_kwargs).ssl_context.get()
+    return context
 
 
 class AsyncLink:
@@ -227,7 +228,7 @@ class AsyncLink:
         finally:
             self._connecting = None
 
-    def _send(self, protocol: _Protocol, args: tuple) -> asyncio.Future[Any]:
+    def _send(self, protocol: _Protocol, args: tuple[Any, ...]) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self._outbox.append(hiredis.pack_command(args))
@@ -269,7 +270,7 @@ class AsyncLink:
             if not fut.done():
                 fut.set_exception(exc)
 
-    async def execute(self, args: tuple) -> Any:
+    async def execute(self, args: tuple[Any, ...]) -> Any:
         """Queue one command on the shared connection. Connecting is tried twice; a command once
         queued is never sent again (its reply lost means the caller's error, not a second run)."""
         if self.cluster:
@@ -285,12 +286,12 @@ class AsyncLink:
                 protocol = await self._connect()
         return await self._send(protocol, args)
 
-    async def execute_many(self, commands: list[tuple]) -> list[Any]:
+    async def execute_many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         if self.cluster:
             pipe = self.client.pipeline(transaction=False)
             for args in commands:
                 pipe.execute_command(*args)
-            return await pipe.execute()
+            return list(await pipe.execute())
         return list(await asyncio.gather(*(self.execute(args) for args in commands)))
 
     async def aclose(self) -> None:

@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.engine import activity
 from codeq_platform.errors import CodeqError
 from tenants import selectors
@@ -40,7 +40,7 @@ def active_tenants() -> list:
 
 def tenants_named(slugs: Iterable[str]) -> dict:
     """The active tenants among ``slugs`` (one query), registered with the engines: {slug: tenant}."""
-    found = {t.slug: t for t in selectors.all_tenants().filter(active=True, slug__in=list(slugs))}
+    found = selectors.active_tenants_among(slugs)
     for tenant in found.values():
         kv.register_tenant(tenant.slug, tenant.shards)
     return found
@@ -92,8 +92,8 @@ def retention() -> int:
             while True:
                 moved = engine.trim(
                     tenant.slug,
-                    finished_before_ms=started_ms - tenant.result_retention_seconds * 1000,
-                    dead_before_ms=started_ms - tenant.dlq_retention_seconds * 1000,
+                    finished_older_than_ms=tenant.result_retention_seconds * 1000,
+                    dead_older_than_ms=tenant.dlq_retention_seconds * 1000,
                     limit=1000,
                 )
                 removed += moved.count

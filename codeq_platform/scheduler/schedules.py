@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 
 from django.utils import timezone
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.engine import NewTask
 from codeq_platform.errors import CodeqError
-from tenants import cron, selectors, services
-from tenants.models import Schedule
+from codeq_platform.scheduler import cron, selectors, services
+from codeq_platform.scheduler.models import Schedule
 
 log = logging.getLogger("codeq.scheduler")
 

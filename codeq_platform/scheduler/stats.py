@@ -32,7 +32,7 @@ import orjson
 import redis
 from channels.layers import get_channel_layer
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.engine import activity
 from codeq_platform.errors import CodeqError, StoreUnavailable
 from codeq_platform.scheduler.jobs import tenants_named

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -30,16 +30,16 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from codeq_platform import kv
-from codeq_platform.api.representations import result_json, rfc3339
+from codeq_platform.base import kv
+from codeq_platform.base.representations import result_json, rfc3339
 from codeq_platform.engine import Engine, NewTask, OutboxEvent, State, Task, TaskResult, activity
 from codeq_platform.errors import CodeqError, Conflict, NotFound
-from codeq_platform.scheduler.jobs import tenants_named
-from codeq_platform.webhooks.models import Delivery, DeliveryAttempt
+from codeq_platform.webhooks import selectors as webhook_selectors
+from codeq_platform.webhooks.models import Delivery, DeliveryAttempt, WebhookSubscription
 from codeq_platform.webhooks.outbound import Attempt
 from codeq_platform.webhooks.secrets import tenant_secrets
 from tenants import selectors
-from tenants.models import INTERNAL_TENANT_SLUG, Tenant, WebhookSubscription
+from tenants.models import INTERNAL_TENANT_SLUG, Tenant
 from tenants.services import record_audit
 
 log = logging.getLogger("codeq.webhooks")
@@ -132,9 +132,11 @@ def plan_deliveries(engine: Engine, tenant: Tenant, events: list[OutboxEvent]) -
                                 body=callback_body(task, result).decode(),
                                 max_attempts=policy_for(Delivery.Kind.RESULT).attempts))  # fmt: skip
         event_type = EVENT_TYPES[event.kind]
-        key = (event_type, task.command.lower())
+        key = (event_type, task.command_key)
         if key not in subscribers:
-            subscribers[key] = selectors.subscriptions_for_event(tenant=tenant, event=event_type, command=task.command)
+            subscribers[key] = webhook_selectors.subscriptions_for_event(
+                tenant=tenant, event=event_type, command=task.command
+            )
         body = event_body(event_type, task, result, event.at_ms).decode() if subscribers[key] else ""
         for sub in subscribers[key]:
             out.append(Delivery(id=delivery_id(event.id, f"subscription:{sub.pk}"), tenant=tenant, subscription=sub,
@@ -175,7 +177,9 @@ def move_outbox(limit: int = 500, *, every_tenant: bool = False) -> int:
             kv.register_tenant(tenant.slug, tenant.shards)
     else:
         since = int(time.time() * 1000) - OUTBOX_WINDOW_MS
-        tenants = tenants_named(engine.run(activity.active_since(engine.config.prefix, since)))
+        tenants = selectors.active_tenants_among(engine.run(activity.active_since(engine.config.prefix, since)))
+        for tenant in tenants.values():
+            kv.register_tenant(tenant.slug, tenant.shards)
     groups: dict[tuple[str, int], list[OutboxEvent]] = defaultdict(list)
     for event in engine.outbox(list(tenants), limit=limit):
         groups[(event.tenant, event.shard)].append(event)
@@ -369,9 +373,8 @@ def prune() -> int:
     end_stuck()
     cutoff = timezone.now() - timedelta(days=settings.CODEQ_WEBHOOK_RETENTION_DAYS)
     _, removed_by_model = Delivery.objects.filter(updated__lt=cutoff).delete()
-    now_ms = int(datetime.now(UTC).timestamp() * 1000)
     engine = kv.sync_engine()
-    while engine.trim(INTERNAL_TENANT, finished_before_ms=now_ms - 86_400_000,
-                      dead_before_ms=now_ms - 7 * 86_400_000, limit=1000).remaining:  # fmt: skip
+    while engine.trim(INTERNAL_TENANT, finished_older_than_ms=86_400_000, dead_older_than_ms=7 * 86_400_000,
+                      limit=1000).remaining:  # fmt: skip
         pass
     return removed_by_model.get(Delivery._meta.label, 0)

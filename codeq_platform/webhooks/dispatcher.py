@@ -23,7 +23,7 @@ import uuid
 import orjson
 from django.conf import settings
 
-from codeq_platform import db, kv
+from codeq_platform.base import db, kv
 from codeq_platform.engine import Task
 from codeq_platform.errors import CodeqError
 from codeq_platform.webhooks import deliveries

@@ -1,15 +1,81 @@
-"""What the platform keeps of outbound webhooks: each delivery, each attempt, and the per-tenant secret
-that signs result callbacks and worker wake-ups."""
+"""What the platform keeps of outbound webhooks: tenants' subscriptions, each delivery, each attempt, and
+the per-tenant secret that signs result callbacks and worker wake-ups."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import models
 from django.utils import timezone
 
-from tenants.models import RotatingSecret, Tenant, WebhookSubscription
-from tenants.sealing import SealedSecretField
+from codeq_platform.webhooks.sealing import SealedSecretField
+from tenants.models import Tenant
+
+
+class RotatingSecret:
+    """What a row holding a signing secret with a rotation grace period does (``secret``,
+    ``previous_secret``, ``previous_secret_expires_at``): tenant subscriptions and tenants' own secrets."""
+
+    SECRET_FIELDS = ("secret", "previous_secret", "previous_secret_expires_at")
+
+    def signing_secrets(self, now: datetime | None = None) -> list[str]:
+        """The secrets that sign a delivery at ``now``: the current one, then a still-valid previous one."""
+        now = now or timezone.now()
+        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
+
+    def rotate_secret(self, new_secret: str, grace_seconds: int) -> None:
+        """Put ``new_secret`` in place (unsaved); the current one keeps signing for ``grace_seconds``."""
+        if grace_seconds:
+            self.previous_secret = self.secret
+            self.previous_secret_expires_at = timezone.now() + timedelta(seconds=grace_seconds)
+        else:
+            self.previous_secret = ""
+            self.previous_secret_expires_at = None
+        self.secret = new_secret
+
+
+class WebhookSubscription(RotatingSecret, models.Model):
+    """A tenant's endpoint for event callbacks, signed with a per-subscription secret.
+
+    The secret is kept (deliveries are signed with it) but shown only once, when it is created or rotated.
+    During a rotation's grace period deliveries are signed with both the new and the previous secret.
+    """
+
+    class Event(models.TextChoices):
+        AVAILABLE = "task.available"
+        COMPLETED = "task.completed"
+        FAILED = "task.failed"
+        DEAD = "task.dead"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="webhook_subscriptions")
+    url = models.URLField(max_length=2000, validators=[URLValidator(schemes=["http", "https"])])
+    events = models.JSONField(default=list)
+    commands = models.JSONField(default=list, blank=True, help_text="Empty = every command")
+    secret = SealedSecretField(editable=False)
+    previous_secret = SealedSecretField(blank=True, default="", editable=False)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    active = models.BooleanField(default=True)
+    paused_reason = models.CharField(max_length=500, blank=True, default="")
+    created = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ("tenant__slug", "-created")
+
+    def __str__(self) -> str:
+        return f"{self.url} ({self.tenant})"
+
+    def clean(self) -> None:
+        """Events must be a non-empty list of known events; commands a list of non-empty strings."""
+        known = set(self.Event.values)
+        if not isinstance(self.events, list) or not self.events or not set(self.events) <= known:
+            raise ValidationError({"events": f"A non-empty list among {', '.join(sorted(known))}."})
+        if not isinstance(self.commands, list) or not all(isinstance(c, str) and c for c in self.commands):
+            raise ValidationError({"commands": "A list of command names (empty = every command)."})
 
 
 class SigningSecret(RotatingSecret, models.Model):

@@ -10,8 +10,9 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 
 from codeq_platform.webhooks.models import SigningSecret
+from codeq_platform.webhooks.services import new_webhook_secret
 from tenants.models import Tenant
-from tenants.services import new_webhook_secret, record_audit
+from tenants.services import record_audit
 
 
 def _row(tenant_id: int) -> SigningSecret:

@@ -11,7 +11,8 @@ from django.db.models.signals import post_delete, post_save
 
 from codeq_platform.errors import CodeqError
 from codeq_platform.webhooks.deliveries import sync_event_flags
-from tenants.models import Tenant, WebhookSubscription
+from codeq_platform.webhooks.models import WebhookSubscription
+from tenants.models import Tenant
 
 log = logging.getLogger("codeq.webhooks")
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from codeq_platform.engine.keys import SubscriptionKeys
+from codeq_platform.engine.keys import SubscriptionKeys, command_key
 from codeq_platform.errors import Conflict, NotFound
 
 MODES = ("fanout", "group", "hash")
@@ -142,7 +142,7 @@ class WorkerSubscription:
     expires_ms: int = 0
 
     def wants(self, command: str) -> bool:
-        return not self.event_types or command.lower() in self.event_types
+        return not self.event_types or command_key(command) in self.event_types
 
     def record(self) -> bytes:
         return orjson.dumps({

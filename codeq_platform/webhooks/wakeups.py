@@ -34,15 +34,17 @@ import orjson
 import redis
 from django.conf import settings
 
-from codeq_platform import db, kv
+from codeq_platform.base import db, kv
 from codeq_platform.engine import store as kv_store
 from codeq_platform.engine.keys import SubscriptionKeys
+from codeq_platform.webhooks import selectors as webhook_selectors
 from codeq_platform.webhooks import subscriptions as store
+from codeq_platform.webhooks.models import WebhookSubscription
 from codeq_platform.webhooks.outbound import deliver, loggable, new_client
 from codeq_platform.webhooks.secrets import tenant_secrets
 from codeq_platform.webhooks.subscriptions import WorkerSubscription
 from tenants import selectors
-from tenants.models import Tenant, WebhookSubscription
+from tenants.models import Tenant
 
 log = logging.getLogger("codeq.wakeups")
 
@@ -72,7 +74,7 @@ def _tenant_view(slug: str, command: str) -> _TenantView | None:
     tenant = selectors.all_tenants().filter(slug=slug, active=True).first()
     if tenant is None:
         return None
-    return _TenantView(tenant, selectors.subscriptions_for_event(tenant=tenant, event="task.available",
+    return _TenantView(tenant, webhook_selectors.subscriptions_for_event(tenant=tenant, event="task.available",
                                                                  command=command))  # fmt: skip
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import pytest
 
@@ -61,6 +62,31 @@ async def test_commands_match_case_insensitively(http, producer_bearer, worker_b
     task = await claim(http, worker_bearer, "MEDIA.RESIZE")
 
     assert task["id"] == created["id"] and task["command"] == "Media.Resize"
+
+
+@pytest.mark.parametrize(
+    ("sent", "named"),
+    [("Ärepro", "Ärepro"), ("Ärepro", "ärepro"), ("İstanbul", "İSTANBUL"), ("Straße", "STRASSE"), ("ΟΔΟΣ", "οδος"),
+     ("Mail-Ärger-Σ-日本", "MAIL-ÄRGER-ς-日本")],
+)  # fmt: skip
+async def test_non_ascii_commands_match_in_any_case(http, producer_bearer, worker_bearer, admin_bearer, sent, named):
+    created = await create(http, producer_bearer, sent)
+    queue = await get(http, f"/admin/queues/{quote(named)}", admin_bearer)
+    assert queue.status_code == 200 and queue.json()["ready"] == 1
+
+    task = await claim(http, worker_bearer, named)
+
+    assert task["id"] == created["id"] and task["command"] == sent
+    assert (await get(http, f"/admin/queues/{quote(sent)}", admin_bearer)).json()["ready"] == 0
+
+
+@pytest.mark.parametrize("sent", ["Ärepro", "İstanbul", "ß", "Σ"])
+async def test_claim_without_commands_takes_a_non_ascii_command(http, producer_bearer, worker_bearer, sent):
+    created = await create(http, producer_bearer, sent)
+
+    r = await post(http, "/tasks/claim", worker_bearer, {})
+
+    assert r.status_code == 200 and r.json()["id"] == created["id"]
 
 
 async def test_claim_takes_only_the_commands_asked_for(http, producer_bearer, worker_bearer):

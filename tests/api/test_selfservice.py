@@ -1,7 +1,8 @@
 import pytest
 from rest_framework.test import APIClient
 
-from tenants.models import ApiToken, AuditEntry, WebhookSubscription
+from codeq_platform.webhooks.models import WebhookSubscription
+from tenants.models import ApiToken, AuditEntry
 
 
 def client(token: str) -> APIClient:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from tests.api.calls import API_DB
 from tests.api.conftest import bearer
 

@@ -87,7 +87,3 @@ def log_in(page, username: str) -> None:
     page.screenshot(path=SCREENSHOTS / "login.png")
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/dashboard/t/acme/")
-
-
-def api(base: str, token: str, path: str, body: dict) -> httpx.Response:
-    return httpx.post(f"{base}/v1/codeq{path}", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10)

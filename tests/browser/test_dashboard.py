@@ -9,9 +9,10 @@ Django refuses database calls.
 
 from __future__ import annotations
 
+import codeq
 import pytest
 
-from tests.browser.platform import CHROMIUM, SCREENSHOTS, api, browser_page, log_in
+from tests.browser.platform import CHROMIUM, SCREENSHOTS, browser_page, log_in
 
 pytestmark = [
     pytest.mark.skipif(
@@ -32,10 +33,9 @@ def test_the_overview_updates_live_after_an_enqueue(server, operator, producer_b
         updated = page.locator("[data-updated]")
         expect(updated).not_to_have_text(updated.inner_text())  # the stats job has looked at the tenant
 
-        for priority in (5, 5, 9):
-            created = api(server, producer_bearer, "/tasks", {"command": "media.resize", "payload": {"w": 640},
-                                                               "priority": priority})  # fmt: skip
-            assert created.status_code == 202, created.text
+        with codeq.Client(server, producer_bearer) as producer:
+            for priority in (5, 5, 9):
+                producer.create("media.resize", {"w": 640}, priority=priority)
 
         row = page.locator('tr[data-command="media.resize"]')
         expect(row.locator("td").nth(0)).to_have_text("3")
@@ -43,9 +43,10 @@ def test_the_overview_updates_live_after_an_enqueue(server, operator, producer_b
         expect(page.locator('[data-total="ready"]')).to_have_text("3")
         assert page.evaluate("window.loadedOnce") is True  # updated in place, never reloaded
 
-        doomed = api(server, producer_bearer, "/tasks", {"command": "report.build", "payload": {}, "maxAttempts": 1})
-        api(server, worker_bearer, "/tasks/claim", {"commands": ["report.build"]})
-        api(server, worker_bearer, f"/tasks/{doomed.json()['id']}/nack", {"reason": "out of paper"})
+        with codeq.Client(server, producer_bearer) as producer, codeq.Client(server, worker_bearer) as worker:
+            doomed = producer.create("report.build", {}, max_attempts=1)
+            worker.claim(["report.build"])
+            worker.nack(doomed.id, reason="out of paper")
         dead = page.locator('tr[data-command="report.build"] a.badge-bad')
         expect(dead).to_have_text("1")
         expect(dead).to_have_attribute("href", "/dashboard/t/acme/dlq/report.build/")
@@ -63,10 +64,9 @@ def test_leases_count_down_and_the_task_page_opens_from_the_search_box(
     from playwright.sync_api import expect
 
     # A command of its own: the module's store keeps the tasks of the test before.
-    created = api(server, producer_bearer, "/tasks", {"command": "mail.send", "payload": {"src": "cat.jpg"}})
-    claimed = api(server, worker_bearer, "/tasks/claim", {"commands": ["mail.send"], "leaseSeconds": 120})
-    assert claimed.status_code == 200, claimed.text
-    task_id = created.json()["id"]
+    with codeq.Client(server, producer_bearer) as producer, codeq.Client(server, worker_bearer) as worker:
+        task_id = producer.create("mail.send", {"src": "cat.jpg"}).id
+        assert worker.claim(["mail.send"], lease_seconds=120).id == task_id
 
     with browser_page(server) as page:
         log_in(page, operator)

@@ -12,9 +12,10 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import codeq
 import pytest
 
-from tests.browser.platform import CHROMIUM, SCREENSHOTS, api, browser_page, log_in
+from tests.browser.platform import CHROMIUM, SCREENSHOTS, browser_page, log_in
 
 pytestmark = [
     pytest.mark.skipif(
@@ -50,13 +51,11 @@ def receiver() -> Iterator[tuple[str, list[dict]]]:
 
 def kill(server: str, producer: str, worker: str, command: str, error: str) -> str:
     """One dead task of ``command`` whose last error is ``error``; returns its id."""
-    created = api(server, producer, "/tasks", {"command": command, "payload": {"src": "cat.jpg"}, "maxAttempts": 1})
-    assert created.status_code == 202, created.text
-    claimed = api(server, worker, "/tasks/claim", {"commands": [command]})
-    assert claimed.status_code == 200, claimed.text
-    nacked = api(server, worker, f"/tasks/{claimed.json()['id']}/nack", {"reason": error})
-    assert nacked.json()["status"] == "dlq", nacked.text
-    return created.json()["id"]
+    with codeq.Client(server, producer) as producing, codeq.Client(server, worker) as working:
+        created = producing.create(command, {"src": "cat.jpg"}, max_attempts=1)
+        claimed = working.claim([command])
+        assert working.nack(claimed.id, reason=error).dead
+    return created.id
 
 
 def test_a_task_replayed_with_the_button_leaves_the_dlq_and_is_claimed(
@@ -86,10 +85,9 @@ def test_a_task_replayed_with_the_button_leaves_the_dlq_and_is_claimed(
         expect(page.locator(f'tr[data-task-id="{other}"]')).to_have_count(1)
         page.screenshot(path=SCREENSHOTS / "dlq-after-replay.png", full_page=True)
 
-    claimed = api(server, worker_bearer, "/tasks/claim", {"commands": ["img.thumb"]})
-    assert claimed.status_code == 200, claimed.text
-    assert claimed.json()["id"] == task_id
-    assert claimed.json()["attempts"] == 1
+    with codeq.Client(server, worker_bearer) as worker:
+        claimed = worker.claim(["img.thumb"])
+    assert (claimed.id, claimed.attempts) == (task_id, 1)
 
 
 def test_replay_all_matching_shows_the_count_before_anything_moves(server, operator, producer_bearer, worker_bearer):
@@ -147,7 +145,8 @@ def test_an_admin_purges_after_confirming_and_sees_tokens_webhooks_and_audit(
         page.get_by_role("button", name="Issue token").click()
         bearer = page.get_by_test_id("new-bearer").locator("code").inner_text()
         page.screenshot(path=SCREENSHOTS / "tokens.png", full_page=True)
-        assert api(server, bearer, "/tasks/claim", {"commands": ["mail.send"]}).status_code == 204
+        with codeq.Client(server, bearer) as issued:
+            assert issued.claim(["mail.send"]) is None
 
         page.get_by_role("link", name="Webhooks").click()
         page.get_by_label("Endpoint URL").fill("https://hooks.example.com/codeq")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from django.test import Client
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.engine import Engine
 from tests.factories import MembershipFactory, UserFactory
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.engine import NewTask, Task
 
 

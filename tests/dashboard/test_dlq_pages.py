@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from django.test import Client
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.engine import NewTask
 from tenants.models import AuditEntry
 from tests.dashboard.dead import dlq_ids, kill

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.engine import State
 from codeq_platform.errors import InvalidInput
 from dashboard import dlq

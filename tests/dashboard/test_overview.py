@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import socket
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.engine import NewTask
 from codeq_platform.scheduler import stats
 

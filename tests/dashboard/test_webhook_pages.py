@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from codeq_platform import kv
-from codeq_platform.webhooks.models import Delivery, DeliveryAttempt
-from tenants.models import INTERNAL_TENANT_SLUG, AuditEntry, WebhookSubscription
+from codeq_platform.base import kv
+from codeq_platform.webhooks.models import Delivery, DeliveryAttempt, WebhookSubscription
+from tenants.models import INTERNAL_TENANT_SLUG, AuditEntry
 from tests.dashboard.forms import login_as, submit
 from tests.factories import WebhookSubscriptionFactory
 

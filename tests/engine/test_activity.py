@@ -19,7 +19,7 @@ def _index(kv_url: str, prefix: str) -> tuple[dict[str, int], dict[str, int], di
 
 
 def test_leases_and_delayed_tasks_put_their_shard_in_the_index_at_its_earliest_time(engine, kv_url, prefix, clock):
-    now = engine.core.now_ms()
+    now = activity.wall_ms(engine.core)
     engine.enqueue("acme", NewTask("scan", {}, delay_ms=60_000))
     engine.enqueue("acme", NewTask("scan", {}))
     engine.claim("acme", "w", ["scan"], lease_ms=30_000)
@@ -33,7 +33,7 @@ def test_leases_and_delayed_tasks_put_their_shard_in_the_index_at_its_earliest_t
 
 def test_a_later_lease_within_a_second_writes_nothing_an_earlier_one_lowers_the_score(engine, kv_url, prefix, clock):
     engine.enqueue_batch("acme", [NewTask("scan", {}) for _ in range(3)])
-    now = engine.core.now_ms()
+    now = activity.wall_ms(engine.core)
     engine.claim("acme", "w", ["scan"], lease_ms=30_000)
     clock.advance(0.5)
     engine.claim("acme", "w", ["scan"], lease_ms=30_000)
@@ -47,7 +47,7 @@ def test_a_later_lease_within_a_second_writes_nothing_an_earlier_one_lowers_the_
 def test_the_sweep_raises_or_drops_a_score_only_if_nobody_wrote_since_it_read(engine, kv_url, prefix, clock):
     engine.enqueue("acme", NewTask("scan", {}))
     engine.claim("acme", "w", ["scan"], lease_ms=30_000)
-    read_ms = engine.core.now_ms() + 2_000
+    read_ms = activity.wall_ms(engine.core) + 2_000
     ((_, _, touch),) = engine.run(activity.due_shards(prefix, read_ms + 60_000))
 
     engine.run(activity.settle(prefix, read_ms, [("acme", 0, touch, read_ms + 90_000)]))
@@ -72,4 +72,4 @@ def test_reconcile_restores_a_lost_index_entry(engine, kv_url, prefix):
 
     assert engine.run(activity.reconcile(engine.core, [("acme", 0)])) == 1
 
-    assert _index(kv_url, prefix)[0] == {"acme/0": engine.core.now_ms() + 60_000}
+    assert _index(kv_url, prefix)[0] == {"acme/0": activity.wall_ms(engine.core) + 60_000}

@@ -112,9 +112,9 @@ def test_retention_trims_finished_and_dead_tasks_by_age(engine, clock):
     done = engine.enqueue(T, NewTask("x", {}, idempotency_key="k1")).task
     engine.claim(T, "w", ["x"])
     engine.complete(T, done.id, "w", {})
-    cutoff = int(clock.now * 1000) + 1
     clock.advance(10)
-    moved = engine.trim(T, finished_before_ms=cutoff, dead_before_ms=cutoff)
+    assert engine.trim(T, finished_older_than_ms=10_000).count == 0  # finished exactly 10 s ago
+    moved = engine.trim(T, finished_older_than_ms=9_999, dead_older_than_ms=9_999)
     assert moved.count == 3
     with pytest.raises(NotFound):
         engine.get_task(T, done.id)

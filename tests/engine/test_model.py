@@ -209,7 +209,7 @@ class EngineMachine(RuleBasedStateMachine):
     # -- helpers -----------------------------------------------------------------------------
 
     def now(self) -> int:
-        return self.engine.core.now_ms()
+        return int(self.clock() * 1000)
 
     def snapshot(self, task_id: str) -> Task | None:
         try:

@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.engine import NewTask, State, activity
 from codeq_platform.engine.store import connect as connect_store
 from codeq_platform.errors import NotFound

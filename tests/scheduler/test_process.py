@@ -18,13 +18,13 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.engine import NewTask, State
 from codeq_platform.engine.store import connect as connect_store
+from codeq_platform.scheduler import services
 from codeq_platform.scheduler.lock import JobLock
-from tenants import services
-from tenants.management.commands.codeq_scheduler import Command
-from tenants.models import Schedule
+from codeq_platform.scheduler.management.commands.codeq_scheduler import Command
+from codeq_platform.scheduler.models import Schedule
 from tests.processes import child_database_url
 
 pytestmark = pytest.mark.django_db(transaction=True, available_apps=["django.contrib.contenttypes",

@@ -11,10 +11,9 @@ import orjson
 import pytest
 from django.db import connection
 
-from codeq_platform import kv
-from codeq_platform.scheduler import schedules
-from tenants import services
-from tenants.models import Schedule
+from codeq_platform.base import kv
+from codeq_platform.scheduler import schedules, services
+from codeq_platform.scheduler.models import Schedule
 
 BERLIN = ZoneInfo("Europe/Berlin")
 T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings as django_settings
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.engine import NewTask, activity
 from codeq_platform.engine.store import connect as connect_store
 from codeq_platform.scheduler import stats
@@ -114,10 +114,10 @@ def test_pages_reading_snapshots_do_not_write_history(tenant):
 
 def test_oldest_ready_age_and_totals(tenant):
     engine = kv.sync_engine()
-    engine.enqueue("acme", NewTask("media.resize", {}))
+    first = engine.enqueue("acme", NewTask("media.resize", {})).task
     engine.enqueue("acme", NewTask("mail.send", {}))
 
-    snapshot = stats.tenant_snapshot("acme", now_ms=engine.core.now_ms() + 90_000)
+    snapshot = stats.tenant_snapshot("acme", now_ms=first.created_ms + 90_000)
 
     assert snapshot["totals"]["ready"] == 2
     assert 90_000 <= snapshot["totals"]["oldest_ready_age_ms"] < 95_000

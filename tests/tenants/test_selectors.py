@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from codeq_platform.errors import NotFound
+from codeq_platform.webhooks import selectors as webhook_selectors
 from tenants import selectors
 from tests.factories import (
     ApiTokenFactory,
@@ -56,11 +57,11 @@ def test_subscriptions_for_event_match_event_and_command(tenant, foreign_tenant)
     WebhookSubscriptionFactory(tenant=tenant, events=["task.failed"])
     WebhookSubscriptionFactory(tenant=foreign_tenant, events=["task.completed"])
 
-    assert selectors.subscriptions_for_event(tenant=tenant, event="task.completed", command="billing") == [
+    assert webhook_selectors.subscriptions_for_event(tenant=tenant, event="task.completed", command="billing") == [
         every,
         billing,
     ]
-    assert selectors.subscriptions_for_event(tenant=tenant, event="task.completed", command="email") == [every]
+    assert webhook_selectors.subscriptions_for_event(tenant=tenant, event="task.completed", command="email") == [every]
 
 
 def test_audit_entries_for_returns_the_tenants_latest_first(tenant, foreign_tenant):

@@ -12,8 +12,9 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from codeq_platform.errors import NotFound
+from codeq_platform.webhooks import services as webhook_services
+from codeq_platform.webhooks.models import WebhookSubscription
 from tenants import selectors, services
-from tenants.models import WebhookSubscription
 from tests.conftest import JWT_SECRET
 from tests.factories import ApiTokenFactory, MembershipFactory, UserFactory, WebhookSubscriptionFactory
 
@@ -120,7 +121,7 @@ def test_remove_member_reports_whether_there_was_one(tenant):
 
 
 def test_webhook_secret_is_whsec_and_24_random_bytes(tenant):
-    created = services.create_webhook_subscription(
+    created = webhook_services.create_webhook_subscription(
         tenant=tenant, url="https://hooks.example.com/codeq", events=["task.completed"], commands=["billing"]
     )
 
@@ -132,13 +133,13 @@ def test_webhook_secret_is_whsec_and_24_random_bytes(tenant):
 
 def test_webhook_subscription_rejects_unknown_events(tenant):
     with pytest.raises(ValidationError):
-        services.create_webhook_subscription(tenant=tenant, url="https://h.example.com", events=["task.lost"])
+        webhook_services.create_webhook_subscription(tenant=tenant, url="https://h.example.com", events=["task.lost"])
 
 
 def test_rotation_keeps_the_old_secret_for_the_grace_period(tenant):
     subscription = WebhookSubscriptionFactory(tenant=tenant, secret="whsec_old")
 
-    new = services.rotate_webhook_secret(subscription=subscription, grace_seconds=300)
+    new = webhook_services.rotate_webhook_secret(subscription=subscription, grace_seconds=300)
 
     subscription.refresh_from_db()
     assert new != "whsec_old" and new.startswith("whsec_")
@@ -151,8 +152,8 @@ def test_two_rotations_from_copies_read_before_either_keep_the_first_rotations_s
     first_copy = WebhookSubscriptionFactory(tenant=tenant, secret="whsec_old")
     second_copy = WebhookSubscription.objects.get(pk=first_copy.pk)
 
-    first = services.rotate_webhook_secret(subscription=first_copy, grace_seconds=300)
-    second = services.rotate_webhook_secret(subscription=second_copy, grace_seconds=300)
+    first = webhook_services.rotate_webhook_secret(subscription=first_copy, grace_seconds=300)
+    second = webhook_services.rotate_webhook_secret(subscription=second_copy, grace_seconds=300)
 
     second_copy.refresh_from_db()
     assert second_copy.previous_secret == first
@@ -162,7 +163,7 @@ def test_two_rotations_from_copies_read_before_either_keep_the_first_rotations_s
 def test_rotation_without_grace_drops_the_old_secret_at_once(tenant):
     subscription = WebhookSubscriptionFactory(tenant=tenant, secret="whsec_old")
 
-    new = services.rotate_webhook_secret(subscription=subscription, grace_seconds=0)
+    new = webhook_services.rotate_webhook_secret(subscription=subscription, grace_seconds=0)
 
     subscription.refresh_from_db()
     assert subscription.signing_secrets() == [new]

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.engine import NewTask, Report
 from codeq_platform.webhooks import deliveries
 from codeq_platform.webhooks.deliveries import INTERNAL_TENANT, RetryPolicy, move_outbox

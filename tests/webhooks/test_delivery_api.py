@@ -10,7 +10,7 @@ import pytest
 from rest_framework.test import APIClient
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.webhooks.models import Delivery
 from codeq_platform.webhooks.secrets import tenant_secrets
 from tenants.models import INTERNAL_TENANT_SLUG, AuditEntry

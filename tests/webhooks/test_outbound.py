@@ -8,7 +8,7 @@ from standardwebhooks.webhooks import Webhook
 
 from codeq_platform.webhooks.guard import BlockedAddress
 from codeq_platform.webhooks.outbound import RESPONSE_BODY_LIMIT, deliver, loggable, new_client
-from tenants.services import new_webhook_secret
+from codeq_platform.webhooks.services import new_webhook_secret
 from tests.webhooks.receivers import Receiver
 
 BODY = json.dumps({"taskId": "t-1", "status": "COMPLETED", "result": {"n": 1}}).encode()

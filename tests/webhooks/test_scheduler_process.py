@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.engine import NewTask
 from codeq_platform.webhooks import deliveries
 from codeq_platform.webhooks.models import Delivery

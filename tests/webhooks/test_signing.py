@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from codeq_platform.webhooks.services import new_webhook_secret
 from codeq_platform.webhooks.signing import signature_headers
-from tenants.services import new_webhook_secret
 
 BODY = b'{"taskId":"t-1","status":"COMPLETED","result":{"ok":true}}'
 

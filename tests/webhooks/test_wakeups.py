@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.webhooks.secrets import tenant_secrets
+from codeq_platform.webhooks.services import new_webhook_secret
 from codeq_platform.webhooks.wakeups import HASH_BUCKET_SECONDS, WakeupListener
-from tenants.services import new_webhook_secret
 from tests.api.calls import create, mint, post
 from tests.conftest import JWT_SECRET
 from tests.engine._redis_servers import RedisProcess, require_binary

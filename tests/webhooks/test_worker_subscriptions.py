@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.engine.keys import SubscriptionKeys
 from codeq_platform.webhooks import subscriptions as store
 from codeq_platform.webhooks.subscriptions import WorkerSubscription

@@ -13,7 +13,7 @@ if code ~= 0 then return {code} end
 release_lease(r)
 r[R_ATT] = math.max(r[R_ATT] - 1, 0)
 event(r, 'abandoned', worker)
-push_ready(id, r, CMDIDX[lc(r)])
+push_ready(id, r, CMDIDX[cmd_key(r)])
 local blob = save(id, r)
 drop_lease(id)
 commit()

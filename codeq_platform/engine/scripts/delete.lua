@@ -19,7 +19,7 @@ local deleted = 0
 local codes = {}
 for i, id in ipairs(ids) do
   local r = load(id)
-  local ci = r and CMDIDX[lc(r)]
+  local ci = r and CMDIDX[cmd_key(r)]
   if not r then
     codes[i] = E_NOT_FOUND
   elseif not ci then

@@ -4,8 +4,9 @@
   KEYS, ARGV header: see lib.lua (one command block per distinct command in the batch).
   ARGV[A+1] max live tasks in this shard (0 = no limit)   ARGV[A+2] number of tasks n
   ARGV[A+3] one flag per command block, '1' where the command may not be in the known set yet
-  then 11 values per task: id, command index, command as sent, payload, priority, max attempts,
-  due ms (0 = ready now), idempotency key, dedup key, webhook, tags ('' when absent).
+  then 12 values per task: id, command index, command as sent, payload, priority, max attempts,
+  run-at ms (0 = none), idempotency key, dedup key, webhook, tags ('' when absent), delay ms from
+  now (0 = none; due = NOW + delay, by the store's clock).
   Returns per task {code, id, record}: 1 created, 0 an existing task answered (same id,
   idempotency key, or a pending task with the same dedup key), -5 the shard is full (no record).
   Write order: the queue entry first, then the record, so a crash leaves at most an entry that
@@ -18,7 +19,7 @@ local out = {}
 local live_now = 0
 if max_live > 0 then live_now = tonumber(redis.call('HGET', K_STATS, 'live') or '0') end
 for i = 0, n - 1 do
-  local b = A + 3 + i * 11
+  local b = A + 3 + i * 12
   local id, ci, cmd = ARGV[b + 1], tonumber(ARGV[b + 2]), ARGV[b + 3]
   local idem, dedup = ARGV[b + 8], ARGV[b + 9]
   local existing = nil
@@ -41,8 +42,12 @@ for i = 0, n - 1 do
     out[#out + 1] = {E_QUEUE_FULL, id, ''}
   else
     local due = tonumber(ARGV[b + 7])
+    local delay = tonumber(ARGV[b + 12])
+    if delay > 0 then due = NOW + delay end
+    local key = CMDS[ci]
+    if key == cmd then key = '' end
     local r = {cmd, ARGV[b + 4], tonumber(ARGV[b + 5]), READY, 0, tonumber(ARGV[b + 6]), NOW, NOW, '', 0,
-               '', idem, dedup, ARGV[b + 10], ARGV[b + 11], '', 0, 0, '', 0}
+               '', idem, dedup, ARGV[b + 10], ARGV[b + 11], '', 0, 0, '', 0, key}
     event(r, 'enqueued', '')
     if due > NOW then
       to_delayed(id, r, due)

@@ -12,12 +12,19 @@
     KEYS[9] dedup keys (hash "<command>\n<key>" -> id)    KEYS[10] outbox (list of terminal events)
     then one block of 11 keys per command named in ARGV: ready lists for priority 0..9, then its DLQ
     (zset, score = time of death ms).
-  ARGV header: [1] now ms  [2] random seed  [3] backoff base ms  [4] backoff cap ms
-               [5] wake channel  [6] number of commands N  [7..6+N] lowercased commands
+  ARGV header: [1] now ms: '' (the store's clock) but in tests  [2] random seed  [3] backoff base ms  [4] backoff cap ms
+               [5] wake channel  [6] number of commands N  [7..6+N] the commands' routing forms
+  A command's routing form (keys.command_key: NFKC + Unicode case folding) is computed by the engine
+  alone; scripts compare and concatenate it and lowercase nothing (but see cmd_key for old records).
   The operation's own arguments follow at ARGV[A + 1].
 
+  Time: NOW is the store's clock (TIME), read once per call, so every host calling the store agrees
+  on lease expiry, due times and retention whatever its own clock says. Scripts replicate by their
+  effects (Redis 5+, KVRocks), so reading TIME before writing is allowed. Only tests pass a time of
+  their own in ARGV[1], to move it by hand.
+
   Record fields (msgpack array): see R_* below. Absent values are '' or 0, never nil, so the array
-  has no holes.
+  has no holes; only R_KEY, the last, is missing from records written before it existed.
 
   Outbox: a terminal transition (COMPLETED or FAILED result, cancel, dead-lettering) of a task that
   has its own webhook, or of a tenant whose platform set the event's bit in the counters' 'hooks'
@@ -32,7 +39,7 @@ local deltas, woken, hooks
 local R_CMD, R_PAYLOAD, R_PRIO, R_STATE, R_ATT, R_MAX = 1, 2, 3, 4, 5, 6
 local R_CREATED, R_UPDATED, R_WORKER, R_LEASE, R_ERROR = 7, 8, 9, 10, 11
 local R_IDEM, R_DEDUP, R_WEBHOOK, R_TAGS, R_PROGRESS = 12, 13, 14, 15, 16
-local R_DUE, R_FINISHED, R_EVENTS, R_NEVENTS = 17, 18, 19, 20
+local R_DUE, R_FINISHED, R_EVENTS, R_NEVENTS, R_KEY = 17, 18, 19, 20, 21
 
 local READY, DELAYED, LEASED, COMPLETED, FAILED, DEAD, CANCELLED = 0, 1, 2, 3, 4, 5, 6
 local MAX_EVENTS = 20
@@ -41,8 +48,13 @@ local E_NOT_FOUND, E_NOT_OWNER, E_NOT_IN_PROGRESS = -1, -2, -3
 local E_IN_PROGRESS, E_QUEUE_FULL, E_FINISHED, E_NOT_IN_DLQ = -4, -5, -6, -7
 
 local function begin()
-  NOW = tonumber(ARGV[1])
-  NOW_TEXT = ARGV[1]
+  if ARGV[1] == '' then
+    local t = redis.call('TIME')
+    NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  else
+    NOW = tonumber(ARGV[1])
+  end
+  NOW_TEXT = string.format('%d', NOW)
   math.randomseed(tonumber(ARGV[2]))
   BACKOFF_BASE = tonumber(ARGV[3])
   BACKOFF_CAP = tonumber(ARGV[4])
@@ -93,7 +105,15 @@ local function event(r, code, detail)
   r[R_EVENTS] = ev
 end
 
-local function lc(r) return string.lower(r[R_CMD]) end
+-- The routing form of the task's command: R_KEY holds it when it differs from the command as sent
+-- ('' when they are equal). Records written before R_KEY existed lack it; the only ones of those that
+-- ever matched their queue have ASCII names, whose routing form is their ASCII lowercase.
+local function cmd_key(r)
+  local key = r[R_KEY]
+  if key == nil then return string.lower(r[R_CMD]) end
+  if key == '' then return r[R_CMD] end
+  return key
+end
 
 -- Appends a terminal event to the outbox when someone will be called back about it. The tenant's
 -- 'hooks' bits are read at most once per call, and only for tasks without a webhook of their own.
@@ -111,13 +131,13 @@ end
 -- settles and is replaced by the next claim in one call costs no in-flight writes at all.
 local function bump(field, by) deltas[field] = (deltas[field] or 0) + by end
 
-local function count(r, name, by) bump(lc(r) .. '/' .. name, by) end
+local function count(r, name, by) bump(cmd_key(r) .. '/' .. name, by) end
 
 local function live(by) bump('live', by) end
 
 -- A ready task that leaves its list without being popped (cancel, delete) leaves its entry behind;
 -- the entry is counted stale and skipped by the claim that pops it.
-local function mark_stale(r) bump(lc(r) .. '/stale/' .. r[R_PRIO], 1) end
+local function mark_stale(r) bump(cmd_key(r) .. '/stale/' .. r[R_PRIO], 1) end
 
 local function unmark_stale(ci, prio)
   local field = CMDS[ci] .. '/stale/' .. prio
@@ -126,7 +146,7 @@ end
 
 local function release_dedup(id, r)
   if r[R_DEDUP] ~= '' then
-    local field = lc(r) .. '\n' .. r[R_DEDUP]
+    local field = cmd_key(r) .. '\n' .. r[R_DEDUP]
     if redis.call('HGET', K_DEDUP, field) == id then redis.call('HDEL', K_DEDUP, field) end
   end
 end
@@ -216,7 +236,7 @@ local function expire_one(id)
     if not r or r[R_STATE] ~= LEASED then redis.call('ZREM', K_LEASES, id) end
     return 0
   end
-  local ci = CMDIDX[lc(r)]
+  local ci = CMDIDX[cmd_key(r)]
   if not ci then return 0 end
   local worker = r[R_WORKER]
   release_lease(r)
@@ -233,7 +253,7 @@ local function promote_one(id)
     redis.call('ZREM', K_DELAYED, id)
     return 0
   end
-  local ci = CMDIDX[lc(r)]
+  local ci = CMDIDX[cmd_key(r)]
   if not ci or r[R_DUE] > NOW then return 0 end
   push_ready(id, r, ci)
   save(id, r)
@@ -284,7 +304,7 @@ local function claim_tasks(worker, lease_ms, want, skip_limit)
         local head = redis.call('LRANGE', q, 0, 0)[1]
         if not head then break end
         local r = load(head)
-        if not r or r[R_STATE] ~= READY or r[R_PRIO] ~= prio or lc(r) ~= CMDS[ci] then
+        if not r or r[R_STATE] ~= READY or r[R_PRIO] ~= prio or cmd_key(r) ~= CMDS[ci] then
           redis.call('LPOP', q)
           unmark_stale(ci, prio)
           skipped = skipped + 1
@@ -330,7 +350,7 @@ local function settle(id, worker, state, result_blob, err)
   end
   local code = owned(r, worker)
   if code ~= 0 then return code, '' end
-  redis.call('HSET', K_RESULTS, id, result_blob)
+  redis.call('HSET', K_RESULTS, id, result_blob .. cmsgpack.pack(NOW))
   count(r, 'inflight', -1)
   r[R_LEASE] = 0
   r[R_ERROR] = err

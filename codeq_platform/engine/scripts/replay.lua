@@ -25,9 +25,9 @@ for i, id in ipairs(ids) do
   if not r then
     codes[i] = E_NOT_FOUND
     redis.call('ZREM', q, id)
-  elseif r[R_STATE] ~= DEAD or lc(r) ~= CMDS[ci] then
+  elseif r[R_STATE] ~= DEAD or cmd_key(r) ~= CMDS[ci] then
     codes[i] = E_NOT_IN_DLQ
-    if lc(r) == CMDS[ci] then redis.call('ZREM', q, id) end
+    if cmd_key(r) == CMDS[ci] then redis.call('ZREM', q, id) end
   else
     r[R_ATT] = 0
     r[R_ERROR] = ''

@@ -1,14 +1,16 @@
 --[[
-  trim: retention. Removes finished tasks (COMPLETED, FAILED, cancelled) that finished before a
-  cutoff, and dead-lettered tasks of the given commands that died before another cutoff.
+  trim: retention. Removes finished tasks (COMPLETED, FAILED, cancelled) that finished longer ago
+  than an age, and dead-lettered tasks of the given commands that died longer ago than another age.
+  Ages count back from NOW, the store's clock.
 
   KEYS, ARGV header: see lib.lua (one block per command whose DLQ is trimmed).
-  ARGV[A+1] finished cutoff ms (0 = skip)   ARGV[A+2] DLQ cutoff ms (0 = skip)   ARGV[A+3] batch size
+  ARGV[A+1] finished age ms (-1 = skip)   ARGV[A+2] DLQ age ms (-1 = skip)   ARGV[A+3] batch size
   Returns {finished removed, dead removed, more left (0/1)}.
 ]]
-local finished_cutoff, dlq_cutoff, limit = tonumber(ARGV[A + 1]), tonumber(ARGV[A + 2]), tonumber(ARGV[A + 3])
+local finished_age, dlq_age, limit = tonumber(ARGV[A + 1]), tonumber(ARGV[A + 2]), tonumber(ARGV[A + 3])
+local finished_cutoff, dlq_cutoff = NOW - finished_age, NOW - dlq_age
 local done, dead, more = 0, 0, 0
-if finished_cutoff > 0 then
+if finished_age >= 0 then
   local ids = redis.call('ZRANGEBYSCORE', K_DONE, '-inf', string.format('(%d', finished_cutoff), 'LIMIT', 0, limit)
   for _, id in ipairs(ids) do
     local r = load(id)
@@ -22,7 +24,7 @@ if finished_cutoff > 0 then
   end
   if #ids == limit then more = 1 end
 end
-if dlq_cutoff > 0 then
+if dlq_age >= 0 then
   for ci = 1, NCMDS do
     local ids = redis.call('ZRANGEBYSCORE', dlq_key(ci), '-inf', string.format('(%d', dlq_cutoff), 'LIMIT', 0, limit)
     for _, id in ipairs(ids) do

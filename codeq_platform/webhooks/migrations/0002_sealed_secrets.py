@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-import tenants.sealing
+import codeq_platform.webhooks.sealing
 
 
 class Migration(migrations.Migration):
@@ -14,12 +14,12 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="signingsecret",
             name="previous_secret",
-            field=tenants.sealing.SealedSecretField(blank=True, default="", editable=False),
+            field=codeq_platform.webhooks.sealing.SealedSecretField(blank=True, default="", editable=False),
         ),
         migrations.AlterField(
             model_name="signingsecret",
             name="secret",
-            field=tenants.sealing.SealedSecretField(editable=False),
+            field=codeq_platform.webhooks.sealing.SealedSecretField(editable=False),
         ),
-        tenants.sealing.seal_stored("webhooks", "signingsecret", "secret", "previous_secret"),
+        codeq_platform.webhooks.sealing.seal_stored("webhooks", "signingsecret", "secret", "previous_secret"),
     ]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from django.db import connection
 from django.http import HttpRequest, HttpResponse
 
-from codeq_platform import db, kv
 from codeq_platform.api.errors import json_response
+from codeq_platform.base import db, kv
 
 
 async def healthz(request: HttpRequest) -> HttpResponse:
@@ -14,18 +13,9 @@ async def healthz(request: HttpRequest) -> HttpResponse:
     return json_response({"status": "ok"})
 
 
-def database_ok() -> bool:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        return True
-    except Exception:  # any driver error means "not ready"; the probe must answer, not raise
-        return False
-
-
 async def readyz(request: HttpRequest) -> HttpResponse:
     """The database and the KV store both answer; 503 otherwise."""
-    database = await db.run(database_ok)
+    database = await db.run(db.database_ok)
     try:
         store = await kv.async_engine().link.execute(("PING",)) in (b"PONG", "PONG", True)
     except Exception:  # connection refused, timeout, cluster down: all mean "not ready"

@@ -11,9 +11,9 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from codeq_platform.webhooks import sealing, services
+from codeq_platform.webhooks.models import WebhookSubscription
 from codeq_platform.webhooks.secrets import tenant_secrets
-from tenants import services
-from tenants.models import WebhookSubscription
 
 KEY_1, KEY_2 = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 
@@ -79,15 +79,17 @@ def test_the_migration_seals_secrets_stored_in_clear_and_reversing_it_opens_them
                 " active, paused_reason, created) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, CURRENT_TIMESTAMP)",
                 [tenant.pk, "https://hooks.example.com/a", '["task.completed"]', "[]", "whsec_clear", "", True, ""],
             )
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id FROM tenants_webhooksubscription WHERE tenant_id = %s", [tenant.pk])
+            (pk,) = cursor.fetchone()
         executor = MigrationExecutor(connection)
         executor.migrate([("tenants", "0004_sealed_secrets")])
-        subscription = WebhookSubscription.objects.get(tenant=tenant)
-        assert subscription.secret == "whsec_clear"
-        assert stored(WebhookSubscription._meta.db_table, subscription.pk)[0] != "whsec_clear"
+        sealed = stored("tenants_webhooksubscription", pk)[0]
+        assert sealed != "whsec_clear" and sealing.unseal(sealed) == "whsec_clear"
 
         executor = MigrationExecutor(connection)
         executor.migrate([("tenants", "0003_schedule")])
-        assert stored(WebhookSubscription._meta.db_table, subscription.pk)[0] == "whsec_clear"
+        assert stored("tenants_webhooksubscription", pk)[0] == "whsec_clear"
     finally:
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()

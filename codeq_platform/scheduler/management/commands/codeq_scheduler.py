@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.scheduler import jobs, schedules, stats
 from codeq_platform.scheduler.lock import JobLock
 from codeq_platform.webhooks import deliveries

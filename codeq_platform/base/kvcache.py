@@ -14,7 +14,7 @@ from typing import Any
 
 from django_redis.pool import ConnectionFactory
 
-from codeq_platform import kv
+from codeq_platform.base import kv
 from codeq_platform.engine import store
 
 _clients: dict[str, Any] = {}

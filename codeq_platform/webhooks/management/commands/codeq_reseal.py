@@ -10,7 +10,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from tenants.sealing import SealedSecretField
+from codeq_platform.webhooks.sealing import SealedSecretField
 
 
 class Command(BaseCommand):

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from codeq_platform import kv
-from codeq_platform.health import database_ok
+from codeq_platform.base import db, kv
 
 
 class Command(BaseCommand):
@@ -20,7 +19,7 @@ class Command(BaseCommand):
             store = kv.sync_engine().link.execute(("PING",)) in (b"PONG", "PONG", True)
         except Exception:  # connection refused, timeout, cluster down: all mean "not ready"
             store = False
-        database = database_ok()
+        database = db.database_ok()
         self.stdout.write(f"database {'ok' if database else 'down'}, kv {'ok' if store else 'down'}")
         if not (database and store):
             raise CommandError("not ready")

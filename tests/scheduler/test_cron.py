@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from codeq_platform.errors import InvalidSchedule
-from tenants import cron
+from codeq_platform.scheduler import cron
 
 NOON = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 

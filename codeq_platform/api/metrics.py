@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from codeq_platform import db, kv
+from codeq_platform.base import db, kv
 from tenants import selectors
 
 REQUEST_SECONDS = Histogram(
