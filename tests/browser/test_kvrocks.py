@@ -8,10 +8,11 @@ import os
 import uuid
 from collections.abc import Iterator
 
+import codeq
 import pytest
 from django.db import connection
 
-from tests.browser.platform import CHROMIUM, Platform, api, browser_page, log_in
+from tests.browser.platform import CHROMIUM, Platform, browser_page, log_in
 from tests.conftest import JWT_SECRET
 from tests.engine._redis_servers import KvrocksProcess, kvrocks_binary
 from tests.processes import child_database_url
@@ -55,8 +56,8 @@ def test_an_operator_sees_a_live_update_with_the_platform_on_kvrocks(kvrocks_pla
         expect(page.locator("[data-live-state]")).to_have_text("Live")
         page.evaluate("window.loadedOnce = true")
 
-        created = api(server, producer_bearer, "/tasks", {"command": "kv.check", "payload": {}, "priority": 7})
-        assert created.status_code == 202, created.text
+        with codeq.Client(server, producer_bearer) as producer:
+            producer.create("kv.check", {}, priority=7)
 
         row = page.locator('tr[data-command="kv.check"]')
         expect(row.locator("td").nth(0)).to_have_text("1")
