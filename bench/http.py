@@ -11,7 +11,9 @@ possible. Figures:
                       claims of 10, the contract's largest)
   p50_ms_<endpoint>, p99_ms_<endpoint> for create, claim, heartbeat, result
 Environment: BENCH_SECONDS (default 10) per phase, BENCH_CLIENTS (default 50), BENCH_SERVER (uvicorn or
-granian; default granian).
+granian; default granian). ``--stores redis,kvrocks`` runs the whole benchmark on each store named (see
+bench/_stores.py: ``kvrocks`` starts a stock KVRocks from CODEQ_KVROCKS_BIN) and names each figure for
+its store.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
+from _stores import stores, suffixed  # noqa: E402
 
 COMMAND = "bench.resize"
 PAYLOAD = {"tenant": "acme", "user_id": 1234567, "action": "resize", "src": "s3://media/u/1234567/img1.jpg", "w": 640}
@@ -203,29 +206,8 @@ def prepare(env: dict[str, str]) -> tuple[str, str]:
     return producer, worker
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--json", action="store_true", help="one JSON line per figure")
-    parser.add_argument("--drive", nargs=3, metavar=("PORT", "PRODUCER", "WORKER"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    seconds = float(os.environ.get("BENCH_SECONDS", "10"))
-    server_name = os.environ.get("BENCH_SERVER", "granian")
-    clients = int(os.environ.get("BENCH_CLIENTS", "50"))
-    if args.drive:
-        port, producer, worker = args.drive
-        print(json.dumps(asyncio.run(drive(int(port), producer, worker, clients, seconds))))
-        return
-
-    tmp = Path(tempfile.mkdtemp(prefix="codeq-bench-"))
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "codeq_platform.settings", "CODEQ_VAR_DIR": str(tmp),
-           "SECRET_KEY": os.environ.get("SECRET_KEY", secrets.token_urlsafe(48)),
-           "CODEQ_KV_PREFIX": "cqbenchhttp", "PYTHONPATH": str(ROOT)}  # fmt: skip
-    kv_server = None
-    if not env.get("CODEQ_KV_URL"):
-        from codeq_platform.base.embedded_kv import EmbeddedKV
-
-        kv_server = EmbeddedKV(tmp / "kv")
-        env["CODEQ_KV_URL"] = kv_server.start()
+def measure(env: dict[str, str], server_name: str) -> dict[str, float]:
+    """Serve the platform on the store ``env`` names and drive it from a separate process."""
     producer, worker = prepare(env)
     port = free_port()
     server = subprocess.Popen(SERVERS[server_name](port), env=env, cwd=ROOT)
@@ -241,24 +223,56 @@ def main() -> None:
                 time.sleep(0.2)
         out = subprocess.run([sys.executable, __file__, "--drive", str(port), producer, worker], env=env,
                              check=True, capture_output=True, text=True)  # fmt: skip
-        figures = json.loads(out.stdout.strip().splitlines()[-1])
+        return json.loads(out.stdout.strip().splitlines()[-1])
     finally:
         server.terminate()
         server.wait(timeout=20)
-        import redis
+        from codeq_platform.engine.store import connect
 
-        store = redis.Redis.from_url(env["CODEQ_KV_URL"])
+        store = connect(env["CODEQ_KV_URL"])
         for key in store.scan_iter(match="cqbenchhttp:*", count=1000):
             store.unlink(key)
-        if kv_server is not None:
+        store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="one JSON line per figure")
+    parser.add_argument("--stores", default="", help="comma-separated: redis, kvrocks (default: CODEQ_KV_URL)")
+    parser.add_argument("--drive", nargs=3, metavar=("PORT", "PRODUCER", "WORKER"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    seconds = float(os.environ.get("BENCH_SECONDS", "10"))
+    server_name = os.environ.get("BENCH_SERVER", "granian")
+    clients = int(os.environ.get("BENCH_CLIENTS", "50"))
+    if args.drive:
+        port, producer, worker = args.drive
+        print(json.dumps(asyncio.run(drive(int(port), producer, worker, clients, seconds))))
+        return
+
+    tmp = Path(tempfile.mkdtemp(prefix="codeq-bench-"))
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "codeq_platform.settings", "CODEQ_VAR_DIR": str(tmp),
+           "SECRET_KEY": os.environ.get("SECRET_KEY", secrets.token_urlsafe(48)),
+           "CODEQ_KV_PREFIX": "cqbenchhttp", "PYTHONPATH": str(ROOT)}  # fmt: skip
+    figures: dict[str, float] = {}
+    if not args.stores and not env.get("CODEQ_KV_URL"):
+        from codeq_platform.base.embedded_kv import EmbeddedKV
+
+        kv_server = EmbeddedKV(tmp / "kv")
+        try:
+            figures = measure({**env, "CODEQ_KV_URL": kv_server.start()}, server_name)
+        finally:
             kv_server.stop()
+    else:
+        with stores(args.stores) as urls:
+            for name, url in urls.items():
+                figures.update(suffixed(measure({**env, "CODEQ_KV_URL": url}, server_name), name))
     if args.json:
         for name, value in figures.items():
             print(json.dumps({"metric": name, "value": round(value, 2)}))
     else:
-        print(f"{'metric':<22}{'value':>12}   ({clients} clients, {seconds:g}s per phase, 2 {server_name} workers)")
+        print(f"{'metric':<30}{'value':>12}   ({clients} clients, {seconds:g}s per phase, 2 {server_name} workers)")
         for name, value in figures.items():
-            print(f"{name:<22}{value:>12,.2f}")
+            print(f"{name:<30}{value:>12,.2f}")
 
 
 if __name__ == "__main__":

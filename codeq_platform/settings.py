@@ -6,6 +6,7 @@ from pathlib import Path
 import dj_database_url
 
 from codeq_platform.base.embedded_kv import url_for
+from codeq_platform.engine import store as _store
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CODEQ_VAR_DIR") or BASE_DIR / "var")
@@ -108,15 +109,25 @@ CODEQ_KV_URL = (
     or (_RUN_KV_URL.read_text().strip() if _RUN_KV_URL.exists() else "")
     or url_for(VAR_DIR / "kv")
 )
+# TLS for a rediss:// store: the CA bundle that verifies the server (empty: the system's), and the
+# client certificate and key for a server that asks for one. Every client of the store uses them.
+CODEQ_KV_TLS_CA_FILE = os.environ.get("CODEQ_KV_TLS_CA_FILE", "")
+CODEQ_KV_TLS_CERT_FILE = os.environ.get("CODEQ_KV_TLS_CERT_FILE", "")
+CODEQ_KV_TLS_KEY_FILE = os.environ.get("CODEQ_KV_TLS_KEY_FILE", "")
 
-# The control plane's cache (token grants, last-used throttles) lives in the KV store under its own prefix.
+# The control plane's cache (token grants, last-used throttles) lives in the KV store under its own prefix,
+# reached through the same clients as the engine (RESP2, TLS, cluster).
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": CODEQ_KV_URL,
         "KEY_PREFIX": os.environ.get("CODEQ_CACHE_PREFIX", "codeq:cache"),
         "TIMEOUT": 300,
-        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+        "OPTIONS": {
+            "CONNECTION_FACTORY": "codeq_platform.base.kvcache.StoreConnectionFactory",
+            "SOCKET_CONNECT_TIMEOUT": 2,
+            "SOCKET_TIMEOUT": 2,
+        },
     }
 }
 
@@ -186,13 +197,21 @@ CODEQ_WEBHOOK_CONCURRENCY = int(os.environ.get("CODEQ_WEBHOOK_CONCURRENCY", "50"
 CODEQ_WEBHOOK_STOP_GRACE_SECONDS = float(os.environ.get("CODEQ_WEBHOOK_STOP_GRACE_SECONDS", "10"))
 
 # The dashboard's live stats: the scheduler publishes snapshots, every web process's websocket consumers
-# relay them. Pub/sub only (no lists or sorted sets), so KVRocks and the embedded server serve it too; on
-# a cluster a PUBLISH reaches every node, so one node's address is enough.
+# relay them. Pub/sub only (no lists or sorted sets), so KVRocks and the embedded server serve it too. On a
+# cluster, publisher and subscribers all meet on the node the URL names: a KVRocks cluster does not pass a
+# PUBLISH to its other nodes, so the layer must never depend on that.
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {
-            "hosts": [CODEQ_KV_URL.replace("redis+cluster://", "redis://", 1)],
+            "hosts": [
+                {
+                    "address": _store.node_url(CODEQ_KV_URL),
+                    **_store.options(
+                        CODEQ_KV_URL, _store.TLS(CODEQ_KV_TLS_CA_FILE, CODEQ_KV_TLS_CERT_FILE, CODEQ_KV_TLS_KEY_FILE)
+                    ),
+                }
+            ],
             "prefix": f"{CODEQ_KV_PREFIX}:ws",
         },
     }

@@ -3,24 +3,35 @@
 The group joined is derived from the URL's tenant only once ``access_for`` has accepted the session's
 user for it, and the socket takes no instructions from the browser, so another tenant's group can
 never be joined. A socket lives for hours: the check is repeated every ``RECHECK_SECONDS``, so a removed
-membership, a deactivated user or a logout ends the stream within that time.
+membership, a deactivated user or a logout ends the stream within that time. While it is open the socket
+registers its tenant as watched (renewed every ``WATCH_RENEW_MS``), so the stats job keeps sending
+snapshots of a tenant with no activity.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 
-from codeq_platform.scheduler.stats import group_name
+from codeq_platform.base import kv
+from codeq_platform.engine import activity
+from codeq_platform.errors import StoreUnavailable
+from codeq_platform.scheduler.stats import WATCH_MS, WATCH_RENEW_MS, group_name
 from dashboard.access import NoAccess, access_for
+
+log = logging.getLogger("codeq.dashboard")
 
 
 class StatsConsumer(AsyncJsonWebsocketConsumer):
     RECHECK_SECONDS = 10.0
     group: str | None = None
+    watching: asyncio.Task[None] | None = None
     recheck_at = 0.0
 
     async def connect(self) -> None:
@@ -32,10 +43,22 @@ class StatsConsumer(AsyncJsonWebsocketConsumer):
         self.group = group_name(self.slug)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        self.watching = asyncio.create_task(self._watch())
 
     async def disconnect(self, code: int) -> None:
+        if self.watching is not None:
+            self.watching.cancel()
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def _watch(self) -> None:
+        while True:
+            until = int(time.time() * 1000) + WATCH_MS
+            try:
+                await kv.async_engine().run(activity.watch(settings.CODEQ_KV_PREFIX, self.slug, until))
+            except StoreUnavailable as exc:  # tried again at the next renewal
+                log.warning("could not register the overview of %s as watched: %s", self.slug, exc)
+            await asyncio.sleep(WATCH_RENEW_MS / 1000)
 
     async def stats_snapshot(self, event: dict) -> None:
         if time.monotonic() >= self.recheck_at:

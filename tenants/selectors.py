@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -82,6 +83,11 @@ def tenant_by_slug(*, slug: str) -> Tenant:
 def all_tenants() -> QuerySet[Tenant]:
     """Every tenant, by slug (for platform operators and the CLI)."""
     return Tenant.objects.order_by("slug")
+
+
+def active_tenants_among(slugs: Iterable[str]) -> dict[str, Tenant]:
+    """The active tenants whose slugs are among ``slugs``, in one query: {slug: tenant}."""
+    return {t.slug: t for t in Tenant.objects.filter(active=True, slug__in=list(slugs))}
 
 
 def tenants_for_user(*, user) -> QuerySet[Tenant]:

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
@@ -22,6 +21,7 @@ from rest_framework.test import APIClient
 from codeq_platform.api.auth import forget_cached_grants
 from codeq_platform.base import kv
 from codeq_platform.base.embedded_kv import EmbeddedKV
+from codeq_platform.engine.store import connect as connect_store
 from tenants import bearer
 from tests.factories import ApiTokenFactory, TenantFactory
 
@@ -125,7 +125,7 @@ def fresh_kv_prefix(settings) -> Iterator[str]:
     kv.reset()
     yield prefix
     kv.reset()
-    client = redis.Redis.from_url(store_url)
+    client = connect_store(store_url)
     for key in client.scan_iter(match=f"{prefix}:*", count=1000):
         client.delete(key)
     client.close()

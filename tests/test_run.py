@@ -194,7 +194,7 @@ def test_the_readmes_first_steps_work_as_printed_with_commands_in_a_second_plain
     assert json.loads(bash(exports, dlq)) is not None
 
     second_shell = plain_shell(platform.var)
-    tenant, issue, listing, revoke, member = readme_commands("manage.py codeq_tenant create")
+    tenant, issue, listing, revoke, member = readme_commands(".venv/bin/python manage.py codeq_tenant create")
     bash("", tenant, second_shell)
     token = bash("", issue, second_shell).strip()
     debug_token = bash("", issue, {**second_shell, "DEBUG": "1"}).strip()

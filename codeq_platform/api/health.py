@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 
 from django.conf import settings
-from django.db import connection
 from django.http import HttpRequest, HttpResponse
 
 from codeq_platform.api.errors import json_response
@@ -18,20 +17,11 @@ async def healthz(request: HttpRequest) -> HttpResponse:
     return json_response({"status": "ok"})
 
 
-def _database_ok() -> bool:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        return True
-    except Exception:  # any driver error means "not ready"; the probe must answer, not raise
-        return False
-
-
 async def readyz(request: HttpRequest) -> HttpResponse:
     """The database and the KV store both answer; 503 otherwise. The scheduler's state is shown
     beside them (``ok``, ``degraded``: a loop down or a job failing, ``down``: no live scheduler) but
     does not make this web process unready: it serves the API without a scheduler."""
-    database = await db.run(_database_ok)
+    database = await db.run(db.database_ok)
     link = kv.async_engine().link
     try:
         store = await link.execute(("PING",)) in (b"PONG", "PONG", True)

@@ -15,10 +15,10 @@ import weakref
 from collections.abc import Iterator
 
 import redis
-import redis.asyncio
 from django.conf import settings
 
-from codeq_platform.engine import command_key
+from codeq_platform.base import kv
+from codeq_platform.engine import command_key, store
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 class WakeHub:
     """The process's listener and the waiting claims it wakes."""
 
-    def __init__(self, url: str, prefix: str) -> None:
-        self.url = url.replace("redis+cluster://", "redis://", 1)  # PUBLISH reaches every cluster node
+    def __init__(self, url: str, prefix: str, tls: store.TLS | None = None) -> None:
+        self.url = url
+        self.tls = tls
         self.prefix = f"{prefix}:wake:"
         self.waiters: dict[tuple[str, str], set[asyncio.Event]] = {}
         self.task: asyncio.Task[None] | None = None
@@ -38,22 +39,16 @@ class WakeHub:
             self.task = asyncio.get_running_loop().create_task(self._listen())
 
     async def _listen(self) -> None:
+        # Every node whose scripts publish wake-ups is listened to (all primaries of a KVRocks cluster).
         while True:
-            client = redis.asyncio.Redis.from_url(self.url, protocol=2)
             try:
-                async with client.pubsub() as pubsub:
-                    await pubsub.psubscribe(self.prefix + "*")
-                    self.ready.set()
-                    async for message in pubsub.listen():
-                        if message["type"] == "pmessage":
-                            tenant = message["channel"].decode()[len(self.prefix) :]
-                            self._wake(tenant, message["data"].decode())
+                async for channel, command in store.psubscribe(self.url, self.prefix + "*", self.tls,
+                                                               on_ready=self.ready.set):  # fmt: skip
+                    self._wake(channel[len(self.prefix) :], command.decode())
             except (redis.RedisError, OSError) as exc:
                 self.ready.clear()
                 log.warning("wake-up listener lost the store (%s); claims fall back to polling", exc)
                 await asyncio.sleep(1)
-            finally:
-                await client.aclose()
 
     def _wake(self, tenant: str, command: str) -> None:
         for key in ((tenant, command), (tenant, "*")):
@@ -87,5 +82,5 @@ def hub() -> WakeHub:
     loop = asyncio.get_running_loop()
     found = _hubs.get(loop)
     if found is None:
-        found = _hubs[loop] = WakeHub(settings.CODEQ_KV_URL, settings.CODEQ_KV_PREFIX)
+        found = _hubs[loop] = WakeHub(settings.CODEQ_KV_URL, settings.CODEQ_KV_PREFIX, kv.tls())
     return found

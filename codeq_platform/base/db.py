@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db import connections
+from django.db import connection, connections
 
 T = TypeVar("T")
 
@@ -34,3 +34,13 @@ def _recycled(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 async def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run ``fn`` on Django's sync thread with fresh-enough connections."""
     return await sync_to_async(_recycled)(fn, *args, **kwargs)
+
+
+def database_ok() -> bool:
+    """The database answers a query (readiness: ``/readyz`` and ``manage.py codeq_ready``)."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except Exception:  # any driver error means "not ready"; the probe must answer, not raise
+        return False

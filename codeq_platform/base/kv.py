@@ -12,6 +12,7 @@ import weakref
 from django.conf import settings
 
 from codeq_platform.engine import AsyncEngine, Engine, EngineConfig, connect, connect_async
+from codeq_platform.engine.store import TLS
 
 _TENANT_SHARDS: dict[str, int] = {}
 _lock = threading.Lock()
@@ -29,12 +30,17 @@ def engine_config() -> EngineConfig:
     )
 
 
+def tls() -> TLS:
+    """The TLS files every client of a ``rediss://`` store uses."""
+    return TLS(settings.CODEQ_KV_TLS_CA_FILE, settings.CODEQ_KV_TLS_CERT_FILE, settings.CODEQ_KV_TLS_KEY_FILE)
+
+
 def sync_engine() -> Engine:
     """The process's synchronous engine (thread-safe: one connection per thread)."""
     global _sync
     with _lock:
         if _sync is None:
-            _sync = Engine(connect(settings.CODEQ_KV_URL), engine_config())
+            _sync = Engine(connect(settings.CODEQ_KV_URL, tls()), engine_config())
             _sync.core.tenant_shards = _TENANT_SHARDS
         return _sync
 
@@ -44,7 +50,7 @@ def async_engine() -> AsyncEngine:
     loop = asyncio.get_running_loop()
     engine = _async.get(loop)
     if engine is None:
-        engine = AsyncEngine(connect_async(settings.CODEQ_KV_URL), engine_config())
+        engine = AsyncEngine(connect_async(settings.CODEQ_KV_URL, tls()), engine_config())
         engine.core.tenant_shards = _TENANT_SHARDS
         _async[loop] = engine
     return engine

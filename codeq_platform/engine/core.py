@@ -569,12 +569,12 @@ class Core:
 
     # -- maintenance -----------------------------------------------------------------------------
 
-    def sweep(self, tenant: str) -> Plan[SweepReport]:
-        """Expire leases and promote due delayed tasks, a bounded batch per shard."""
+    def sweep(self, tenant: str, shards: Iterable[int] | None = None) -> Plan[SweepReport]:
+        """Expire leases and promote due delayed tasks, a bounded batch per shard (of ``shards``: all)."""
         ks = self.ks(tenant)
         report = SweepReport()
         batch = self.config.sweep_batch
-        for shard in range(ks.shards):
+        for shard in range(ks.shards) if shards is None else shards:
             leases, delayed = yield ("script", "due", ks.shard_keys(shard), [*self.header(ks, ()), batch])
             ids = [i.decode() for i in leases + delayed]
             if not ids:

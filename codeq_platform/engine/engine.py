@@ -25,6 +25,7 @@ import redis
 import redis.asyncio
 from redis.exceptions import ClusterDownError, ClusterError, NoScriptError, ResponseError, TryAgainError
 
+from codeq_platform.engine import activity, store
 from codeq_platform.engine.core import Call, Core, EngineConfig, Plan
 from codeq_platform.engine.transport import AsyncLink, SyncLink
 from codeq_platform.errors import StoreUnavailable
@@ -105,6 +106,7 @@ class _Face:
                  clock: Callable[[], float] | None = None) -> None:  # fmt: skip
         self.client = client
         self.core = Core(config or EngineConfig(), clock)
+        self.marks = activity.Marks(self.core)
 
     @property
     def config(self) -> EngineConfig:
@@ -188,6 +190,10 @@ class Engine(_Face):
         super().__init__(client, config, clock)
         self.link = SyncLink(client)
 
+    def run(self, plan: Plan[R]) -> R:
+        """Run a plan made outside the core (the scheduler's activity-index plans, engine/activity.py)."""
+        return self._run(plan)
+
     def _run(self, plan: Plan[R]) -> R:
         reply: Any = None
         try:
@@ -195,7 +201,17 @@ class Engine(_Face):
                 reply = self._do(plan.send(reply))
         except StopIteration as stop:
             result: R = stop.value
+            self._mark(result)
             return result
+
+    def _mark(self, result: object) -> None:
+        """Tell the scheduler's activity index what the operation changed (engine/activity.py)."""
+        calls = self.marks.calls(result)
+        if calls:
+            try:
+                self._do(("pipe", calls))
+            except StoreUnavailable:  # the operation itself succeeded; the next one writes again
+                self.marks.forget()
 
     def _do(self, call: Call) -> Any:
         try:
@@ -290,6 +306,10 @@ class AsyncEngine(_Face):
         super().__init__(client, config, clock)
         self.link = AsyncLink(client)
 
+    async def run(self, plan: Plan[R]) -> R:
+        """As ``Engine.run``."""
+        return await self._run(plan)
+
     async def _run(self, plan: Plan[R]) -> R:
         reply: Any = None
         try:
@@ -297,7 +317,17 @@ class AsyncEngine(_Face):
                 reply = await self._do(plan.send(reply))
         except StopIteration as stop:
             result: R = stop.value
+            await self._mark(result)
             return result
+
+    async def _mark(self, result: object) -> None:
+        """As ``Engine._mark``."""
+        calls = self.marks.calls(result)
+        if calls:
+            try:
+                await self._do(("pipe", calls))
+            except StoreUnavailable:
+                self.marks.forget()
 
     async def _do(self, call: Call) -> Any:
         try:
@@ -352,20 +382,18 @@ def _client_options() -> dict[str, Any]:
 
     # redis-py's retry covers connecting only here (the links send commands themselves and never
     # resend one that may have run); more than one would only delay the StoreUnavailable answer.
-    # RESP2: KVRocks' RESP3 support is partial, and the plans read RESP2 reply shapes.
     return {"socket_timeout": 5, "socket_connect_timeout": 2, "retry": Retry(NoBackoff(), 1),
-            "health_check_interval": 0, "protocol": 2}  # fmt: skip
+            "health_check_interval": 0}  # fmt: skip
 
 
-def connect(url: str) -> Any:
-    """A sync client for ``url``; ``redis+cluster://host:port`` selects a cluster client."""
-    if url.startswith("redis+cluster://"):
-        return redis.RedisCluster.from_url("redis://" + url.removeprefix("redis+cluster://"), protocol=2)
-    return redis.Redis.from_url(url, **_client_options())
+def connect(url: str, tls: store.TLS | None = None) -> Any:
+    """A sync client for ``url`` (RESP2: KVRocks' RESP3 support is partial, and the plans read RESP2
+    reply shapes); ``redis+cluster://host:port`` selects a cluster client."""
+    return store.connect(url, tls) if store.is_cluster(url) else store.connect(url, tls, **_client_options())
 
 
-def connect_async(url: str) -> Any:
+def connect_async(url: str, tls: store.TLS | None = None) -> Any:
     """An asyncio client for ``url``; ``redis+cluster://host:port`` selects a cluster client."""
-    if url.startswith("redis+cluster://"):
-        return redis.asyncio.RedisCluster.from_url("redis://" + url.removeprefix("redis+cluster://"), protocol=2)
-    return redis.asyncio.Redis.from_url(url, **_client_options())
+    if store.is_cluster(url):
+        return store.connect_async(url, tls)
+    return store.connect_async(url, tls, **_client_options())

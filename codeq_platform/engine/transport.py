@@ -8,6 +8,8 @@ checkout, retry wrapper, response callbacks), more than the store needs to run a
 - ``AsyncLink`` multiplexes every coroutine of a process over one connection of its own, with
   hiredis: all commands issued in one turn of the event loop go out in one write and the replies
   are matched in order (auto-pipelining). A waiting coroutine costs a future, not a connection.
+  A ``rediss://`` client's connection is wrapped in TLS with the context redis-py builds from
+  the client's own TLS options.
 
 For a cluster client both fall back to redis-py's own cluster routing. Connection failures and
 timeouts raise redis-py's ConnectionError / TimeoutError, which the engine turns into
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import threading
 import time
 from collections import deque
@@ -26,6 +29,7 @@ from typing import Any
 
 import hiredis
 import redis
+import redis.asyncio
 from redis.exceptions import BusyLoadingError, NoScriptError, ResponseError
 
 
@@ -166,6 +170,15 @@ class _Protocol(asyncio.Protocol):
         self.link._lost(self, redis.ConnectionError(f"connection to the store lost: {exc or 'closed'}"))
 
 
+def _tls_context(pool: Any) -> ssl.SSLContext | None:
+    """The TLS context of a ``rediss://`` client, built by redis-py from the client's TLS options
+    (CA, client certificate and key, verification), so both paths verify alike."""
+    if not issubclass(pool.connection_class, redis.asyncio.SSLConnection):
+        return None
+    context: ssl.SSLContext = pool.connection_class(**pool.connection_kwargs).ssl_context.get()
+    return context
+
+
 class AsyncLink:
     """Every coroutine of the process over one auto-pipelined connection."""
 
@@ -194,7 +207,10 @@ class AsyncLink:
                 if kw.get("path"):
                     coro = loop.create_unix_connection(factory, kw["path"])
                 else:
-                    coro = loop.create_connection(factory, kw.get("host", "127.0.0.1"), kw.get("port", 6379))
+                    host = kw.get("host", "127.0.0.1")
+                    tls = _tls_context(self.client.connection_pool)
+                    coro = loop.create_connection(factory, host, kw.get("port", 6379), ssl=tls,
+                                                  server_hostname=host if tls else None)  # fmt: skip
                 _, protocol = await asyncio.wait_for(coro, connect_timeout)
             except (TimeoutError, OSError) as exc:
                 raise redis.ConnectionError(f"cannot connect to the store: {exc}") from exc

@@ -1,14 +1,19 @@
 """Live queue statistics for the dashboard: a snapshot of every tenant each second, and its history.
 
-The scheduler's ``stats`` job builds one snapshot per active tenant from the engine's counters (no
-queue is scanned: depths are list lengths, set cardinalities and counters) and publishes it to the
-tenant's channel-layer group, where the dashboard's websocket consumers relay it to browsers.
+The scheduler's ``stats`` job builds one snapshot per tenant from the engine's counters (no queue is
+scanned: depths are list lengths, set cardinalities and counters) and publishes it to the tenant's
+channel-layer group, where the dashboard's websocket consumers relay it to browsers. It visits the
+tenants that changed lately (the engine's activity index: an operation in the current or the previous
+minute, and 10 s more, so the minute after the last change is closed) and the tenants someone is
+watching (an open overview registers its tenant for ``WATCH_MS``, renewed while it lives); idle,
+unwatched tenants cost nothing.
 
 Completed and failed tasks per minute come from the engine's ever-growing counters: the job keeps,
-per command, the counters as they were when the current minute began and the finished minutes'
-differences, at most ``HISTORY_MINUTES`` of them, in one hash per tenant in the store. A restart of
-any process loses nothing, and only the job writes it (once a minute per command). Minutes in which
-no job ran show 0; their tasks count in the last minute the job saw before the gap.
+per command, the counters as they were when the current minute began, as they were at its last look,
+and the finished minutes' differences, at most ``HISTORY_MINUTES`` of them, in one hash per tenant in
+the store. A restart of any process loses nothing, and only the job writes it (when a counter moved).
+A minute is closed with what the job had seen by its last look; what finished after that look (a
+tenant idle until now, or no job running) counts in the minute the job next looks.
 
 The job's first look at a tenant takes the counters as they are (the past has no minutes to go to);
 a command that appears after that starts from zero, so the tasks it finished before the job's next
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -27,12 +33,19 @@ import redis
 from channels.layers import get_channel_layer
 
 from codeq_platform.base import kv
+from codeq_platform.engine import activity
 from codeq_platform.errors import CodeqError, StoreUnavailable
-from codeq_platform.scheduler.jobs import active_tenants
+from codeq_platform.scheduler.jobs import tenants_named
 
 log = logging.getLogger("codeq.scheduler")
 
 HISTORY_MINUTES = 60
+# How long an open overview counts as watching its tenant without renewing.
+WATCH_MS = 60_000
+WATCH_RENEW_MS = 20_000
+# The job visits a tenant this long after its last operation, past the next minute's start.
+MINUTE_CLOSE_MS = 10_000
+SNAPSHOT_THREADS = 8
 # A snapshot covers at most this many commands (alphabetically), so a tenant with very many commands
 # still gets a snapshot a second; the page says how many were left out.
 MAX_COMMANDS = 200
@@ -78,10 +91,14 @@ def tenant_snapshot(tenant: str, *, record: bool = False, now_ms: int | None = N
                      "failed": 0 if new else ended_badly, "points": []}  # fmt: skip
             changed[name] = orjson.dumps(entry)
         elif entry["minute"] < minute:
-            done = [entry["minute"], max(stats.completed - entry["completed"], 0),
-                    max(ended_badly - entry["failed"], 0)]  # fmt: skip
+            seen_completed, seen_failed = entry.get("seen", (stats.completed, ended_badly))
+            done = [entry["minute"], max(seen_completed - entry["completed"], 0),
+                    max(seen_failed - entry["failed"], 0)]  # fmt: skip
             points = [p for p in [*entry["points"], done] if p[0] > minute - HISTORY_MINUTES]
-            entry = {"minute": minute, "completed": stats.completed, "failed": ended_badly, "points": points}
+            entry = {"minute": minute, "completed": seen_completed, "failed": seen_failed, "points": points}
+            changed[name] = orjson.dumps(entry)
+        if entry.get("seen") != [stats.completed, ended_badly]:
+            entry["seen"] = [stats.completed, ended_badly]
             changed[name] = orjson.dumps(entry)
         by_minute = {p[0]: p for p in entry["points"]}
         by_minute[minute] = [minute, max(stats.completed - entry["completed"], 0),
@@ -138,17 +155,33 @@ class _Publisher:
 
 
 _publisher = _Publisher()
+_snapshot_pool = ThreadPoolExecutor(max_workers=SNAPSHOT_THREADS, thread_name_prefix="codeq-stats")
+
+
+def tenants_to_visit(now_ms: int) -> list[str]:
+    """Tenants changed lately (the current or the previous minute, and ``MINUTE_CLOSE_MS`` into the next)
+    and tenants someone is watching."""
+    engine = kv.sync_engine()
+    since = (now_ms - MINUTE_CLOSE_MS) // 60_000 * 60_000 - 60_000
+    changed = engine.run(activity.active_since(engine.config.prefix, since))
+    return sorted(set(changed) | set(engine.run(activity.watched(engine.config.prefix, now_ms))))
+
+
+def _recorded_snapshot(slug: str, now_ms: int) -> dict[str, Any] | None:
+    try:
+        return tenant_snapshot(slug, record=True, now_ms=now_ms)
+    except CodeqError:
+        log.exception("stats snapshot failed for tenant %s", slug)
+        return None
 
 
 def broadcast() -> int:
-    """The stats job: snapshot every active tenant, advance its history, publish it; returns tenants sent."""
-    messages = []
-    for tenant in active_tenants():
-        try:
-            snapshot = tenant_snapshot(tenant.slug, record=True)
-        except CodeqError:
-            log.exception("stats snapshot failed for tenant %s", tenant.slug)
-            continue
-        messages.append((group_name(tenant.slug), {"type": MESSAGE_TYPE, "snapshot": snapshot}))
+    """The stats job: snapshot each tenant to visit, advance its history, publish it; returns tenants sent.
+    Snapshots are a few store round trips each, taken ``SNAPSHOT_THREADS`` at a time."""
+    now_ms = int(time.time() * 1000)
+    slugs = sorted(tenants_named(tenants_to_visit(now_ms)))
+    snapshots = _snapshot_pool.map(_recorded_snapshot, slugs, [now_ms] * len(slugs))
+    messages = [(group_name(slug), {"type": MESSAGE_TYPE, "snapshot": snapshot})
+                for slug, snapshot in zip(slugs, snapshots, strict=True) if snapshot is not None]  # fmt: skip
     _publisher.send(messages)
     return len(messages)

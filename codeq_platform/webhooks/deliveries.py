@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from codeq_platform.base import kv
 from codeq_platform.base.representations import result_json, rfc3339
-from codeq_platform.engine import Engine, NewTask, OutboxEvent, State, Task, TaskResult
+from codeq_platform.engine import Engine, NewTask, OutboxEvent, State, Task, TaskResult, activity
 from codeq_platform.errors import CodeqError, Conflict, NotFound
 from codeq_platform.webhooks import selectors as webhook_selectors
 from codeq_platform.webhooks.models import Delivery, DeliveryAttempt, WebhookSubscription
@@ -48,6 +48,8 @@ INTERNAL_TENANT = INTERNAL_TENANT_SLUG
 COMMAND = "webhook.deliver"
 EVENT_TYPES = {"completed": "task.completed", "failed": "task.failed", "dead": "task.dead"}
 TEST_EVENT = "webhook.test"
+# The outbox move reads the outboxes of tenants with an operation this recent.
+OUTBOX_WINDOW_MS = 60_000
 _ID_SPACE = uuid.UUID("5a0d8a4e-3f51-4d57-9a55-6f1f0f6b2c11")
 _AGREES = {"completed": {"completed"}, "failed": {"failed", "cancelled"}, "dead": {"dead"}}
 
@@ -162,14 +164,22 @@ def lease_seconds(timeout: float) -> float:
     return timeout + 30
 
 
-def move_outbox(limit: int = 500) -> int:
-    """The scheduler job: turn every active tenant's outbox events into queued deliveries, then
-    acknowledge them (at-least-once: a crash before the acknowledgement moves them again, to the
-    same deliveries). Returns the events moved."""
+def move_outbox(limit: int = 500, *, every_tenant: bool = False) -> int:
+    """The scheduler job: turn outbox events into queued deliveries, then acknowledge them (at-least-once:
+    a crash before the acknowledgement moves them again, to the same deliveries). Returns the events
+    moved. Every second it reads the outboxes of the tenants with an operation in the last
+    ``OUTBOX_WINDOW_MS`` (events come from operations); once a minute, ``every_tenant``, all of them,
+    for events a failed move left behind."""
     engine = kv.sync_engine()
-    tenants = {t.slug: t for t in selectors.all_tenants().filter(active=True)}
-    for tenant in tenants.values():
-        kv.register_tenant(tenant.slug, tenant.shards)
+    if every_tenant:
+        tenants = {t.slug: t for t in selectors.all_tenants().filter(active=True)}
+        for tenant in tenants.values():
+            kv.register_tenant(tenant.slug, tenant.shards)
+    else:
+        since = int(time.time() * 1000) - OUTBOX_WINDOW_MS
+        tenants = selectors.active_tenants_among(engine.run(activity.active_since(engine.config.prefix, since)))
+        for tenant in tenants.values():
+            kv.register_tenant(tenant.slug, tenant.shards)
     groups: dict[tuple[str, int], list[OutboxEvent]] = defaultdict(list)
     for event in engine.outbox(list(tenants), limit=limit):
         groups[(event.tenant, event.shard)].append(event)

@@ -33,10 +33,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import orjson
-import redis.asyncio
 from django.conf import settings
 
 from codeq_platform.base import db, kv
+from codeq_platform.engine import store as kv_store
 from codeq_platform.engine.keys import SubscriptionKeys
 from codeq_platform.webhooks import selectors as webhook_selectors
 from codeq_platform.webhooks import subscriptions as store
@@ -93,8 +93,10 @@ class WakeupListener:
     """The scheduler's wake-up sender: ``start()`` it, ``stop()`` it (in-flight wake-ups finish or
     time out first). ``ready`` is set while it is subscribed to the store."""
 
-    def __init__(self, *, kv_url: str, prefix: str, allow_private: bool, timeout: float = TIMEOUT_SECONDS) -> None:
-        self.url = kv_url.replace("redis+cluster://", "redis://", 1)  # PUBLISH reaches every cluster node
+    def __init__(self, *, kv_url: str, prefix: str, allow_private: bool, timeout: float = TIMEOUT_SECONDS,
+                 tls: kv_store.TLS | None = None) -> None:  # fmt: skip
+        self.url = kv_url
+        self.tls = tls
         self.prefix = prefix
         self.pattern = f"{prefix}:wake:"
         self.allow_private = allow_private
@@ -112,7 +114,7 @@ class WakeupListener:
     @classmethod
     def from_settings(cls) -> WakeupListener:
         return cls(kv_url=settings.CODEQ_KV_URL, prefix=settings.CODEQ_KV_PREFIX,
-                   allow_private=settings.CODEQ_WEBHOOK_ALLOW_PRIVATE)  # fmt: skip
+                   allow_private=settings.CODEQ_WEBHOOK_ALLOW_PRIVATE, tls=kv.tls())  # fmt: skip
 
     @property
     def alive(self) -> bool:
@@ -151,24 +153,21 @@ class WakeupListener:
         await kv.async_engine().aclose()
 
     async def _listen(self) -> None:
+        # Every node whose scripts publish wake-ups is listened to (all primaries of a KVRocks cluster).
         while True:
-            client = redis.asyncio.Redis.from_url(self.url, protocol=2)
             try:
-                async with client.pubsub() as pubsub:
-                    await pubsub.psubscribe(self.pattern + "*")
-                    self.ready.set()
-                    log.info("wake-up listener subscribed to %s*", self.pattern)
-                    async for message in pubsub.listen():
-                        if message["type"] == "pmessage":
-                            tenant = message["channel"].decode()[len(self.pattern) :]
-                            self._on_wake(tenant, message["data"].decode())
+                async for channel, command in kv_store.psubscribe(self.url, self.pattern + "*", self.tls,
+                                                                  on_ready=self._subscribed):  # fmt: skip
+                    self._on_wake(channel[len(self.pattern) :], command.decode())
             except Exception as exc:  # the store down or restarting, or anything else: listen again
                 if self.ready.is_set():
                     log.warning("wake-up listener lost the store (%r); reconnecting", exc)
                 self.ready.clear()
                 await asyncio.sleep(1)
-            finally:
-                await client.aclose()
+
+    def _subscribed(self) -> None:
+        self.ready.set()
+        log.info("wake-up listener subscribed to %s*", self.pattern)
 
     def _on_wake(self, tenant: str, command: str) -> None:
         # Messages for a (tenant, command) already being handled add nothing: every receiver it

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 
 import codeq
 import pytest
-import redis
 from django.conf import settings
 from django.db import connection
 
+from codeq_platform.engine.store import connect as connect_store
 from tests.api.calls import mint
 from tests.conftest import JWT_SECRET
 from tests.processes import api_server, child_database_url
@@ -40,7 +40,7 @@ def server(django_db_setup, django_db_blocker) -> Iterator[str]:
         with api_server(env) as base:
             yield base
     finally:
-        store = redis.Redis.from_url(settings.CODEQ_KV_URL)
+        store = connect_store(settings.CODEQ_KV_URL)
         for key in store.scan_iter(match=f"{prefix}:*", count=1000):
             store.delete(key)
         store.close()

@@ -7,10 +7,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-import redis
 from django.conf import settings
 from django.db import connection
 
+from codeq_platform.engine.store import connect as connect_store
 from tests.browser.platform import PASSWORD, Platform
 from tests.conftest import JWT_SECRET
 from tests.factories import MembershipFactory, UserFactory
@@ -34,7 +34,7 @@ def platform(django_db_setup, django_db_blocker) -> Iterator[Platform]:
         yield running
     finally:
         running.stop()
-        store = redis.Redis.from_url(settings.CODEQ_KV_URL)
+        store = connect_store(settings.CODEQ_KV_URL)
         for key in store.scan_iter(match=f"{prefix}:*", count=1000):
             store.delete(key)
         store.close()

@@ -1,15 +1,15 @@
 """One clock: every time the engine stores or compares is the store's, never the calling host's."""
 
 import pytest
-import redis
 
 from codeq_platform.engine import Engine, NewTask, State, connect
+from codeq_platform.engine.store import connect as connect_store
 
 T = "acme"
 
 
 def store_ms(kv_url: str) -> int:
-    with redis.Redis.from_url(kv_url) as raw:
+    with connect_store(kv_url) as raw:
         seconds, micros = raw.time()
     return seconds * 1000 + micros // 1000
 

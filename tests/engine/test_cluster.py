@@ -7,18 +7,15 @@ create``) on free local ports and kills it afterwards.
 
 from __future__ import annotations
 
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
 
 from codeq_platform.engine import AsyncEngine, Engine, EngineConfig, NewTask, State, connect, connect_async
 from codeq_platform.engine.keys import keyspace
-from tests.engine._redis_servers import RedisProcess, free_port, require_binary
+from tests.engine._redis_servers import RedisProcess, start_redis_cluster
 
 pytestmark = pytest.mark.cluster
 
@@ -38,34 +35,11 @@ class Cluster:
         return [node.client() for node in self.nodes]
 
 
-def _wait_cluster_ok(nodes: list[RedisProcess], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    for node in nodes:
-        with node.client() as c:
-            while "cluster_state:ok" not in c.execute_command("CLUSTER", "INFO").decode():
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"node {node.port} never reported cluster_state:ok")
-                time.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    require_binary("redis-server")
-    cli = require_binary("redis-cli")
-    tmp: Path = tmp_path_factory.mktemp("redis-cluster")
     nodes: list[RedisProcess] = []
     try:
-        for _ in range(3):
-            port = free_port(with_bus=True)
-            node = RedisProcess(tmp, port, extra=["--cluster-enabled", "yes",
-                                                  "--cluster-config-file", str(tmp / f"nodes-{port}.conf"),
-                                                  "--appendonly", "no"])  # fmt: skip
-            nodes.append(node)
-            node.start()
-        subprocess.run([cli, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in nodes),
-                        "--cluster-replicas", "0", "--cluster-yes"],
-                       check=True, capture_output=True, timeout=60)  # fmt: skip
-        _wait_cluster_ok(nodes)
+        start_redis_cluster(tmp_path_factory.mktemp("redis-cluster"), nodes)
         yield Cluster(nodes)
     finally:
         for node in nodes:

@@ -5,9 +5,9 @@ import unicodedata
 
 import msgpack
 import pytest
-import redis
 
 from codeq_platform.engine import NewTask, State, command_key
+from codeq_platform.engine.store import connect as connect_store
 from codeq_platform.errors import InvalidInput
 
 T = "acme"
@@ -87,7 +87,7 @@ def test_a_name_whose_routing_form_is_not_a_valid_command_is_refused(engine, com
 def test_a_record_written_before_routing_forms_were_stored_is_still_claimed(engine, kv_url, config):
     task = engine.enqueue(T, NewTask("Media.Resize", {})).task
     tasks_key = f"{config.prefix}:{{t:{T}:0}}:tasks"
-    with redis.Redis.from_url(kv_url) as raw:
+    with connect_store(kv_url) as raw:
         record = msgpack.unpackb(raw.hget(tasks_key, task.id))
         assert record[20] == "media.resize"
         raw.hset(tasks_key, task.id, msgpack.packb(record[:20]))

@@ -20,6 +20,7 @@ from django.conf import settings as django_settings
 
 from codeq_platform.base import kv
 from codeq_platform.engine import NewTask, State
+from codeq_platform.engine.store import connect as connect_store
 from codeq_platform.scheduler import services
 from codeq_platform.scheduler.heartbeat import JobHealth
 from codeq_platform.scheduler.lock import JobLock
@@ -40,7 +41,7 @@ def prefix(settings) -> Iterator[str]:
     kv.reset()
     yield name
     kv.reset()
-    client = redis.Redis.from_url(django_settings.CODEQ_KV_URL)
+    client = connect_store(django_settings.CODEQ_KV_URL)
     for key in client.scan_iter(match=f"{name}:*", count=1000):
         client.delete(key)
     client.close()
@@ -48,7 +49,7 @@ def prefix(settings) -> Iterator[str]:
 
 @pytest.fixture
 def store() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(django_settings.CODEQ_KV_URL, decode_responses=True)
+    client = connect_store(django_settings.CODEQ_KV_URL, decode_responses=True)
     yield client
     client.close()
 
@@ -193,7 +194,7 @@ def test_a_job_that_raises_is_logged_with_its_name_and_runs_again_at_its_next_ti
         if len(calls) == 1:
             raise RuntimeError("the database went away")
 
-    client = redis.Redis.from_url(django_settings.CODEQ_KV_URL)
+    client = connect_store(django_settings.CODEQ_KV_URL)
     health = JobHealth()
     run = Command._guarded("flaky", flaky, JobLock(client, f"{prefix}:scheduler:lock:flaky", ttl_ms=3000), health)
     with caplog.at_level(logging.ERROR, logger="codeq.scheduler"):

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
-import redis
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings as django_settings
 
 from codeq_platform.base import kv
-from codeq_platform.engine import NewTask
+from codeq_platform.engine import NewTask, activity
+from codeq_platform.engine.store import connect as connect_store
 from codeq_platform.scheduler import stats
 
 MINUTE = 60_000
@@ -55,7 +56,7 @@ def test_history_survives_a_restart_of_every_process(tenant):
 
     later = stats.tenant_snapshot("acme", now_ms=T0 + 5 * MINUTE)
 
-    assert _command(later)["completed"][-6:] == [3, 0, 0, 0, 0, 0]
+    assert _command(later)["completed"][-6:] == [0, 3, 0, 0, 0, 0]  # finished after the T0 look: next minute
     assert later["totals"]["completed"] == 3
     assert later["command_count"] == 1
 
@@ -77,15 +78,27 @@ def test_the_jobs_first_look_does_not_pour_the_past_into_this_minute(tenant):
     assert sum(first_look["completed"]) == 0
 
 
+def test_what_finished_while_the_job_did_not_look_counts_in_the_minute_it_looks_again(tenant):
+    _finish(completed=1)
+    stats.tenant_snapshot("acme", record=True, now_ms=T0)
+    _finish(completed=1)
+    stats.tenant_snapshot("acme", record=True, now_ms=T0 + 50_000)
+    _finish(completed=2)  # the tenant was idle for minutes, then these finished just before the next look
+
+    resumed = _command(stats.tenant_snapshot("acme", record=True, now_ms=T0 + 7 * MINUTE))
+
+    assert resumed["completed"][-8:] == [1, 0, 0, 0, 0, 0, 0, 2]
+
+
 def test_history_keeps_one_hour(tenant):
     for minute in range(70):
         _finish(completed=1)
         stats.tenant_snapshot("acme", record=True, now_ms=T0 + minute * MINUTE)
-    store = redis.Redis.from_url(django_settings.CODEQ_KV_URL)
+    store = connect_store(django_settings.CODEQ_KV_URL)
 
     snapshot = stats.tenant_snapshot("acme", now_ms=T0 + 69 * MINUTE)
 
-    assert _command(snapshot)["completed"] == [1] * 59 + [0]
+    assert _command(snapshot)["completed"] == [1] * 60
     raw = store.hget(stats.history_key(django_settings.CODEQ_KV_PREFIX, "acme"), "media.resize")
     assert raw.count(b"[") <= stats.HISTORY_MINUTES + 1
 
@@ -94,7 +107,7 @@ def test_pages_reading_snapshots_do_not_write_history(tenant):
     _finish(completed=1)
     stats.tenant_snapshot("acme", now_ms=T0)
     stats.tenant_snapshot("acme", now_ms=T0 + MINUTE)
-    store = redis.Redis.from_url(django_settings.CODEQ_KV_URL)
+    store = connect_store(django_settings.CODEQ_KV_URL)
 
     assert not store.exists(stats.history_key(django_settings.CODEQ_KV_PREFIX, "acme"))
 
@@ -121,10 +134,26 @@ async def test_the_job_publishes_each_tenants_snapshot_to_its_group(tenant, fore
     sent = await database_sync_to_async(stats.broadcast)()
     message = await asyncio.wait_for(layer.receive(channel), 5)
 
-    assert sent == 2
+    assert sent == 1  # globex is idle and nobody watches it
     assert message["type"] == stats.MESSAGE_TYPE
     assert message["snapshot"]["tenant"] == "acme" and message["snapshot"]["totals"]["ready"] == 1
     await layer.group_discard(stats.group_name("acme"), channel)
+
+
+def test_the_job_visits_tenants_changed_lately_or_watched_not_idle_ones(tenant, foreign_tenant):
+    engine = kv.sync_engine()
+    prefix = django_settings.CODEQ_KV_PREFIX
+    now = int(time.time() * 1000)
+    assert stats.tenants_to_visit(now) == []
+
+    engine.enqueue("acme", NewTask("media.resize", {}))
+    engine.run(activity.watch(prefix, "globex", now + 1000))  # an overview open for one more second
+
+    assert stats.tenants_to_visit(now) == ["acme", "globex"]
+    # globex's overview has closed; acme's change is watched into the next minute, then 10 s more
+    later = (now // MINUTE + 2) * MINUTE + stats.MINUTE_CLOSE_MS + 1
+    assert stats.tenants_to_visit(later - MINUTE) == ["acme"]
+    assert stats.tenants_to_visit(later) == []
 
 
 @pytest.mark.django_db(transaction=True)

@@ -20,6 +20,7 @@ import signal
 import threading
 import time
 from datetime import UTC, datetime
+from functools import partial
 
 import redis
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -27,6 +28,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
+from codeq_platform.base import kv
 from codeq_platform.scheduler import jobs, schedules, stats
 from codeq_platform.scheduler.heartbeat import JobHealth, Supervisor
 from codeq_platform.scheduler.lock import JobLock
@@ -42,6 +44,7 @@ JOBS = (
     ("stats", stats.broadcast, 1.0),
     ("schedules", schedules.fire_due, 1.0),
     ("webhook-outbox", deliveries.move_outbox, 1.0),
+    ("webhook-outbox-all", partial(deliveries.move_outbox, every_tenant=True), 60.0),
     ("webhook-flags", deliveries.sync_all_event_flags, 60.0),
     ("webhook-retention", deliveries.prune, 60.0),
 )
@@ -54,7 +57,7 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="run every job once and exit")
 
     def handle(self, *args, **options):
-        client = redis.Redis.from_url(settings.CODEQ_KV_URL)
+        client = kv.sync_engine().client  # the engine's client: RESP2, TLS and cluster alike
         prefix = settings.CODEQ_KV_PREFIX
         if options["once"]:
             for name, job, _ in JOBS:
