@@ -15,18 +15,18 @@ import orjson
 from django.http import HttpRequest, HttpResponse
 
 from codeq_platform import errors
-from codeq_platform.api import docs, inputs
+from codeq_platform.api import inputs, outputs
 from codeq_platform.api.auth import Principal
-from codeq_platform.api.endpoint import PRODUCE, READ, WORK, endpoint, read_json
+from codeq_platform.api.endpoint import PRODUCE, READ, WORK, endpoint
 from codeq_platform.api.errors import error_body, error_response, json_response
 from codeq_platform.api.wakeups import hub
 from codeq_platform.base import kv
 from codeq_platform.base.representations import artifact_url, result_json, rfc3339, task_json
 from codeq_platform.engine import NewTask, Report
 
-MAX_CLAIM_WAIT = 30
-MAX_RESULT_WAIT = 60
 NO_CONTENT = 204
+TASKS = ("tasks",)
+WORKERS = ("workers",)
 
 
 def _no_content() -> HttpResponse:
@@ -43,21 +43,25 @@ async def _enqueue(principal: Principal, spec: NewTask):
                                 payload_limit=principal.max_payload_bytes)  # fmt: skip
 
 
-@endpoint(methods=("POST",), roles=PRODUCE, operation="create", doc=docs.CreateTask)
-async def create_task(request: HttpRequest, principal: Principal) -> HttpResponse:
-    spec = inputs.new_task(read_json(request, principal.max_body_bytes))
+@endpoint("POST", roles=PRODUCE, operation="create", body=inputs.NewTaskBody, tags=TASKS,
+          responses={202: outputs.Task}, raises=(429,), summary="Create a task",
+          description="A repeated idempotencyKey or taskId answers 202 with the first task; 429 past the "
+                      "tenant's queued-task limit.")  # fmt: skip
+async def create_task(request: HttpRequest, principal: Principal, body: dict) -> HttpResponse:
+    spec = inputs.new_task(body)
     out = await _enqueue(principal, spec)
     return json_response(task_json(out.task), 202)
 
 
-@endpoint(methods=("POST",), roles=PRODUCE, operation="create", doc=docs.CreateBatch)
-async def create_batch(request: HttpRequest, principal: Principal) -> HttpResponse:
-    items = inputs.batch(read_json(request, principal.max_body_bytes), "tasks", "tasks")
+@endpoint("POST", roles=PRODUCE, operation="create", body=inputs.CreateBatchBody, tags=TASKS,
+          responses={200: outputs.CreateBatchAnswer}, summary="Create up to 100 tasks")  # fmt: skip
+async def create_batch(request: HttpRequest, principal: Principal, body: dict) -> HttpResponse:
+    items = body["tasks"]
     results: list[dict | None] = [None] * len(items)
     specs, where = [], []
     for i, item in enumerate(items):
         try:
-            specs.append(inputs.new_task(item))
+            specs.append(inputs.new_task(inputs.NewTaskBody.parse(item)))
             where.append(i)
         except errors.InvalidInput as exc:
             results[i] = {"error": exc.message}
@@ -73,12 +77,12 @@ async def create_batch(request: HttpRequest, principal: Principal) -> HttpRespon
     return json_response({"results": results})
 
 
-async def _claim(principal: Principal, data: dict, count: int) -> list:
+async def _claim(principal: Principal, body: dict, count: int) -> list:
     engine = kv.async_engine()
     tenant = principal.tenant_slug
-    commands = inputs.commands(data)
-    lease_ms = inputs.seconds(data, "leaseSeconds") * 1000
-    wait = inputs.integer(data, "waitSeconds", 0, 0, MAX_CLAIM_WAIT)
+    commands = body["commands"]
+    lease_ms = (body["leaseSeconds"] or inputs.DEFAULT_LEASE_SECONDS) * 1000
+    wait = body["waitSeconds"]
     targets = commands or await engine.commands(tenant)
     if targets:
         tasks = await engine.claim(tenant, principal.worker_id, targets[:100], lease_ms=lease_ms, count=count)
@@ -104,20 +108,31 @@ async def _claim(principal: Principal, data: dict, count: int) -> list:
                 await asyncio.wait_for(woken.wait(), timeout=min(remaining, 1.0))
 
 
-@endpoint(methods=("POST",), roles=WORK, operation="claim", doc=docs.Claim)
-async def claim(request: HttpRequest, principal: Principal) -> HttpResponse:
-    data = inputs.require_object(read_json(request, principal.max_body_bytes))
-    tasks = await _claim(principal, data, 1)
+@endpoint(
+    "POST",
+    roles=WORK,
+    operation="claim",
+    body=inputs.ClaimBody,
+    tags=WORKERS,
+    responses={200: outputs.Task, 204: None},
+    summary="Claim the next task (long-poll with waitSeconds)",
+)
+async def claim(request: HttpRequest, principal: Principal, body: dict) -> HttpResponse:
+    tasks = await _claim(principal, body, 1)
     return json_response(task_json(tasks[0])) if tasks else _no_content()
 
 
-@endpoint(methods=("POST",), roles=WORK, operation="claim", doc=docs.ClaimBatch)
-async def claim_batch(request: HttpRequest, principal: Principal) -> HttpResponse:
-    data = inputs.require_object(read_json(request, principal.max_body_bytes))
-    if data.get("count") is None:
-        raise errors.InvalidInput("'count' is required", field="count")
-    count = inputs.integer(data, "count", 1, 1, 10)
-    tasks = await _claim(principal, data, count)
+@endpoint(
+    "POST",
+    roles=WORK,
+    operation="claim",
+    body=inputs.ClaimBatchBody,
+    tags=WORKERS,
+    responses={200: outputs.ClaimBatchAnswer, 204: None},
+    summary="Claim up to 10 tasks",
+)
+async def claim_batch(request: HttpRequest, principal: Principal, body: dict) -> HttpResponse:
+    tasks = await _claim(principal, body, body["count"])
     return json_response({"tasks": [task_json(t) for t in tasks]}) if tasks else _no_content()
 
 
@@ -130,10 +145,18 @@ def _holder_only(exc: errors.CodeqError) -> HttpResponse:
     return error_response(exc)
 
 
-@endpoint(methods=("POST",), roles=WORK, operation="heartbeat", doc=docs.Heartbeat)
-async def heartbeat(request: HttpRequest, principal: Principal, task_id: str) -> HttpResponse:
-    data = inputs.require_object(read_json(request, principal.max_body_bytes))
-    lease_ms = inputs.seconds(data, "extendSeconds") * 1000
+@endpoint(
+    "POST",
+    roles=WORK,
+    operation="heartbeat",
+    body=inputs.HeartbeatBody,
+    tags=WORKERS,
+    responses={200: outputs.Ok},
+    raises=(404,),
+    summary="Extend the lease",
+)
+async def heartbeat(request: HttpRequest, principal: Principal, task_id: str, body: dict) -> HttpResponse:
+    lease_ms = (body["extendSeconds"] or inputs.DEFAULT_LEASE_SECONDS) * 1000
     try:
         await kv.async_engine().heartbeat(principal.tenant_slug, task_id, principal.worker_id, lease_ms=lease_ms)
     except errors.CodeqError as exc:
@@ -141,9 +164,16 @@ async def heartbeat(request: HttpRequest, principal: Principal, task_id: str) ->
     return json_response({"ok": True})
 
 
-@endpoint(methods=("POST",), roles=WORK, operation="abandon", doc=docs.Abandon)
+@endpoint(
+    "POST",
+    roles=WORK,
+    operation="abandon",
+    tags=WORKERS,
+    responses={200: outputs.GivenBack},
+    raises=(404,),
+    summary="Give the task back now (attempt not charged)",
+)
 async def abandon(request: HttpRequest, principal: Principal, task_id: str) -> HttpResponse:
-    read_json(request, principal.max_body_bytes)
     try:
         await kv.async_engine().abandon(principal.tenant_slug, task_id, principal.worker_id)
     except errors.CodeqError as exc:
@@ -151,15 +181,14 @@ async def abandon(request: HttpRequest, principal: Principal, task_id: str) -> H
     return json_response({"status": "requeued"})
 
 
-@endpoint(methods=("POST",), roles=WORK, operation="nack", doc=docs.Nack)
-async def nack(request: HttpRequest, principal: Principal, task_id: str) -> HttpResponse:
-    data = inputs.require_object(read_json(request, principal.max_body_bytes))
-    delay = data.get("delaySeconds")
+@endpoint("POST", roles=WORK, operation="nack", body=inputs.NackBody, tags=WORKERS,
+          responses={200: outputs.GivenBack}, raises=(404,),
+          summary="Give the task back for a retry (backoff when no delay)")  # fmt: skip
+async def nack(request: HttpRequest, principal: Principal, task_id: str, body: dict) -> HttpResponse:
+    delay = body["delaySeconds"]
     if delay is not None:
-        if isinstance(delay, bool) or not isinstance(delay, int) or delay < 0:
-            raise errors.InvalidInput("invalid 'delaySeconds' (must be >= 0)", field="delaySeconds")
         delay = min(delay, inputs.MAX_NACK_DELAY_SECONDS)
-    reason = inputs.string(data, "reason", 4096)
+    reason = body["reason"]
     try:
         out = await kv.async_engine().nack(principal.tenant_slug, task_id, principal.worker_id,
                                            delay_ms=None if delay is None else delay * 1000, reason=reason)  # fmt: skip
@@ -207,19 +236,35 @@ def _report_error(exc: errors.CodeqError) -> tuple[str, errors.CodeqError]:
     return exc.message, exc
 
 
-@endpoint(methods=("POST",), roles=WORK, operation="result", doc=docs.Result)
-async def result(request: HttpRequest, principal: Principal, task_id: str) -> HttpResponse:
-    data = read_json(request, principal.max_body_bytes)
+@endpoint(
+    "POST",
+    roles=WORK,
+    operation="result",
+    body=inputs.ResultBody,
+    tags=WORKERS,
+    responses={200: outputs.ResultAnswer},
+    raises=(404, 409),
+    summary="Report the final result",
+)
+async def result(request: HttpRequest, principal: Principal, task_id: str, body: dict) -> HttpResponse:
     try:
-        return json_response(await _report(principal, task_id, data))
+        return json_response(await _report(principal, task_id, body))
     except (errors.NotFound, errors.NotOwner, errors.NotInProgress) as exc:
         message, exc = _report_error(exc)
         return error_response(exc, message)
 
 
-@endpoint(methods=("POST",), roles=WORK, operation="result", doc=docs.ResultBatch)
-async def result_batch(request: HttpRequest, principal: Principal) -> HttpResponse:
-    items = inputs.batch(read_json(request, principal.max_body_bytes), "results", "results")
+@endpoint(
+    "POST",
+    roles=WORK,
+    operation="result",
+    body=inputs.ResultBatchBody,
+    tags=WORKERS,
+    responses={200: outputs.ResultBatchAnswer},
+    summary="Report up to 100 results",
+)
+async def result_batch(request: HttpRequest, principal: Principal, body: dict) -> HttpResponse:
+    items = body["results"]
     out: list[dict] = [{} for _ in items]
     reports, parsed, where = [], [], []
     for i, item in enumerate(items):
@@ -228,7 +273,7 @@ async def result_batch(request: HttpRequest, principal: Principal) -> HttpRespon
             out[i] = {"taskId": task_id, "error": "taskId is required"}
             continue
         try:
-            completed, result, error, artifacts = inputs.result_report(item)
+            completed, result, error, artifacts = inputs.result_report(inputs.ResultBody.parse(item))
         except errors.CodeqError as exc:
             out[i] = {"taskId": task_id, "error": exc.message}
             continue
@@ -248,9 +293,18 @@ async def result_batch(request: HttpRequest, principal: Principal) -> HttpRespon
     return json_response({"results": out})
 
 
-@endpoint(methods=("POST",), roles=WORK, operation="progress", doc=docs.Progress)
-async def progress(request: HttpRequest, principal: Principal, task_id: str) -> HttpResponse:
-    value = inputs.progress_body(read_json(request, principal.max_body_bytes))
+@endpoint(
+    "POST",
+    roles=WORK,
+    operation="progress",
+    body=inputs.ProgressBody,
+    tags=WORKERS,
+    responses={200: outputs.Ok},
+    raises=(404, 409),
+    summary="Record progress (kept across retries)",
+)
+async def progress(request: HttpRequest, principal: Principal, task_id: str, body: dict) -> HttpResponse:
+    value = inputs.progress_value(body["progress"])
     try:
         await kv.async_engine().progress(principal.tenant_slug, task_id, principal.worker_id, value)
     except errors.NotFound as exc:
@@ -258,7 +312,9 @@ async def progress(request: HttpRequest, principal: Principal, task_id: str) -> 
     return json_response({"ok": True})
 
 
-@endpoint(methods=("GET",), roles=READ, operation="get", doc=docs.GetTask)
+@endpoint(
+    "GET", roles=READ, operation="get", tags=TASKS, responses={200: outputs.Task}, raises=(404,), summary="Get a task"
+)
 async def get_task(request: HttpRequest, principal: Principal, task_id: str) -> HttpResponse:
     try:
         task = await kv.async_engine().get_task(principal.tenant_slug, task_id)
@@ -267,9 +323,18 @@ async def get_task(request: HttpRequest, principal: Principal, task_id: str) -> 
     return json_response(task_json(task))
 
 
-@endpoint(methods=("GET",), roles=READ, operation="get", doc=docs.GetResult)
-async def get_result(request: HttpRequest, principal: Principal, task_id: str) -> HttpResponse:
-    wait = inputs.query_int(request.GET, "waitSeconds", 0, 0, MAX_RESULT_WAIT, clamp=True)
+@endpoint(
+    "GET",
+    roles=READ,
+    operation="get",
+    query=inputs.ResultQuery,
+    tags=TASKS,
+    responses={200: outputs.TaskAndResult},
+    raises=(404,),
+    summary="Get a task's result",
+)
+async def get_result(request: HttpRequest, principal: Principal, task_id: str, query: dict) -> HttpResponse:
+    wait = query["waitSeconds"]
     engine = kv.async_engine()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
@@ -288,16 +353,32 @@ async def get_result(request: HttpRequest, principal: Principal, task_id: str) -
         pause = min(pause * 2, 0.5)
 
 
-@endpoint(methods=("GET",), roles=READ, operation="get", doc=docs.GetArtifact)
-async def get_artifact(request: HttpRequest, principal: Principal, task_id: str, name: str) -> HttpResponse:
+@endpoint(
+    "GET",
+    roles=READ,
+    operation="get",
+    tags=TASKS,
+    raises=(404,),
+    summary="Download an inline artifact",
+    responses={(200, "*/*"): {"type": "string", "format": "binary"}},
+)
+async def get_artifact(request: HttpRequest, principal: Principal, task_id: str, artifact: str) -> HttpResponse:
     _, stored = await kv.async_engine().get_result(principal.tenant_slug, task_id)
     for item in orjson.loads(stored.artifacts) if stored and stored.artifacts else ():
-        if item["name"] == name and "contentBase64" in item:
+        if item["name"] == artifact and "contentBase64" in item:
             return HttpResponse(base64.b64decode(item["contentBase64"]), content_type=item["contentType"])
     return json_response(error_body("artifact not found", errors.NotFound.code), 404)
 
 
-@endpoint(methods=("POST",), roles=PRODUCE, operation="cancel", doc=docs.Cancel)
+@endpoint(
+    "POST",
+    roles=PRODUCE,
+    operation="cancel",
+    tags=TASKS,
+    responses={200: outputs.Task},
+    raises=(404, 409),
+    summary="Cancel a pending or delayed task (it ends FAILED, error CANCELLED)",
+)
 async def cancel(request: HttpRequest, principal: Principal, task_id: str) -> HttpResponse:
     try:
         task = await kv.async_engine().cancel(principal.tenant_slug, task_id)
