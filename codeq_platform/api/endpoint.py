@@ -107,7 +107,7 @@ def failure_response(exc: BaseException) -> HttpResponse | None:
     if isinstance(exc, errors.CodeqError):
         return error_response(exc)
     if isinstance(exc, STORE_ERRORS):
-        log.warning("the store failed: %r", exc)
+        log.warning("the store failed: %s: %s", type(exc).__name__, exc)
         return error_response(errors.StoreUnavailable())
     return None
 

@@ -8,68 +8,25 @@ and tokens (transactional_db) and uses commands no other test uses.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-import redis
-from django.conf import settings
-from django.db import connection
 
 from tests.api.calls import mint
-from tests.conftest import JWT_SECRET
-from tests.processes import child_database_url, free_port
+from tests.api.live import live_server
 
 pytestmark = pytest.mark.django_db(transaction=True, available_apps=["django.contrib.contenttypes",
                                                                       "django.contrib.auth", "tenants"])  # fmt: skip
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def server(django_db_setup, django_db_blocker) -> Iterator[str]:
     """The base URL of a uvicorn serving the app on the test database."""
-    with django_db_blocker.unblock():
-        name = connection.settings_dict["NAME"]
-    prefix = f"cqlive{uuid.uuid4().hex[:10]}"
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": child_database_url(name), "CODEQ_KV_PREFIX": prefix,
-           "CODEQ_KV_URL": settings.CODEQ_KV_URL, "CODEQ_JWT_SECRET": JWT_SECRET,
-           "SECRET_KEY": "test-only-django-secret-key", "CODEQ_CACHE_PREFIX": f"{prefix}:cache"}  # fmt: skip
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "codeq_platform.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert process.poll() is None, "the server exited"
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
+    with live_server(django_db_blocker) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        store = redis.Redis.from_url(settings.CODEQ_KV_URL)
-        for key in store.scan_iter(match=f"{prefix}:*", count=1000):
-            store.delete(key)
-        store.close()
 
 
 @pytest.fixture

@@ -33,7 +33,11 @@ def _routes(patterns, prefix: str = ""):
                 continue  # the probes and metrics outside the API
             template = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", full)
             url = re.sub(r"<(?:(\w+):)?\w+>", lambda m: SAMPLES[m.group(1) or "str"], full)
-            yield template, url, {m for m in ("get", "post", "put", "patch", "delete") if hasattr(entry.callback.cls, m)}
+            yield (
+                template,
+                url,
+                {m for m in ("get", "post", "put", "patch", "delete") if hasattr(entry.callback.cls, m)},
+            )
 
 
 def api_routes() -> dict[str, set[str]]:
