@@ -12,7 +12,7 @@ import base64
 import binascii
 import contextlib
 import ipaddress
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -48,7 +48,10 @@ MAX_TTL_SECONDS = 86_400
 DEFAULT_INTERVAL_SECONDS = 5
 MAX_INTERVAL_SECONDS = 3600
 ARTIFACT_NAME = r"^[^/\x00-\x1f\x7f]{1,200}$"
-COMMAND = COMMAND_RE.pattern
+# The engine's command rule, written so that a JSON-schema (ECMA) reader means the same: its \s leaves out
+# the NEL character that Python's \s counts as space.
+COMMAND = COMMAND_RE.pattern.replace(r"\s", r"\s\x85")
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # text the database stores (PostgreSQL's text refuses NUL)
 TASK_ID = TASK_ID_RE.pattern
 
 
@@ -70,8 +73,18 @@ def _lease(description: str) -> Integer:
     return Integer(0, MAX_LEASE_SECONDS, default=0, description=description + " (0 or absent: 300)")
 
 
+def _given(*names: str) -> dict[str, Any]:
+    """The JSON schema of "each of ``names`` is a non-empty string" (what the server counts as given)."""
+    return {"required": list(names), "properties": {name: {"type": "string", "minLength": 1} for name in names}}
+
+
 class NewTaskBody(Shape):
-    """A task to create (``POST /tasks``, or an item of ``POST /tasks/batch``)."""
+    """A task to create (``POST /tasks``, or an item of ``POST /tasks/batch``). At most one of
+    ``idempotencyKey``, ``deduplicationKey`` and ``taskId``."""
+
+    rules: ClassVar[dict[str, Any]] = {"not": {"anyOf": [
+        _given("idempotencyKey", "deduplicationKey"), _given("idempotencyKey", "taskId"),
+        _given("deduplicationKey", "taskId")]}}  # fmt: skip
 
     command = String(required=True, max_length=200, pattern=COMMAND, message="invalid command",
                      description="routing name; queues match it case-insensitively")  # fmt: skip
@@ -84,9 +97,8 @@ class NewTaskBody(Shape):
     deduplicationKey = String(max_length=256, description="while a task with it is pending, returns that one")
     taskId = String(max_length=200, pattern=TASK_ID, blank=True, message="invalid taskId",
                     description="a client id; creating an existing one returns it")  # fmt: skip
-    runAt = DateTime(
-        blank=True, message="invalid 'runAt' (use RFC3339)", description="when it becomes ready; wins over delay"
-    )
+    runAt = DateTime(blank=True, message="invalid 'runAt' (use RFC3339)",
+                     description="when it becomes ready (at most a year ahead); wins over delaySeconds")  # fmt: skip
     delaySeconds = Integer(0, MAX_DELAY_SECONDS, default=0, message="invalid 'delaySeconds' (must be >= 0)")
     tags = Array(String(min_length=1, max_length=64), max_items=32, default=[],
                  message="tags must be a list of at most 32 strings of 1-64 characters")  # fmt: skip
@@ -186,10 +198,16 @@ def _artifacts(items: list[dict[str, Any]]) -> list[dict[str, str]]:
 class ResultBody(Shape):
     """A task's final result: ``result`` is required when COMPLETED, ``error`` when FAILED."""
 
+    rules: ClassVar[dict[str, Any]] = {"anyOf": [
+        {"properties": {"status": {"enum": ["COMPLETED"]}, "result": {"type": "object"}}, "required": ["result"]},
+        {"properties": {"status": {"enum": ["FAILED"]}, "error": {"type": "string", "minLength": 1}},
+         "required": ["error"]}]}  # fmt: skip
+
     status = String(required=True, enum=("COMPLETED", "FAILED"), message="invalid status")
     result = Object(message="invalid 'result' (must be an object)")
     error = String(default="")
-    artifacts = Array(Object(ArtifactIn), max_items=100, default=[], check=_artifacts)
+    artifacts = Array(Object(ArtifactIn), max_items=100, default=[], check=_artifacts,
+                      description="their names are unique")  # fmt: skip
 
 
 def result_report(body: dict[str, Any]) -> tuple[bool, Any, str, list[dict[str, str]]]:
@@ -276,10 +294,14 @@ def _event_types(value: list[str]) -> tuple[str, ...]:
 class SubscribeBody(Shape):
     """Wake-ups for a worker pool; lapses after ``ttlSeconds`` unless heartbeated."""
 
+    rules: ClassVar[dict[str, Any]] = {"anyOf": [
+        {"not": {"required": ["deliveryMode"], "properties": {"deliveryMode": {"enum": ["group"]}}}},
+        _given("groupId")]}  # fmt: skip
+
     callbackUrl = Text("uri", required=True, max_length=2048, check=_callback_url,
                        missing="callbackUrl is required", message="invalid callbackUrl (an http(s) URL)",
                        description="wake-ups are POSTed here")  # fmt: skip
-    eventTypes = Array(String(max_length=200), max_items=100, default=[], check=_event_types,
+    eventTypes = Array(String(max_length=200, pattern=COMMAND), max_items=100, default=[], check=_event_types,
                        message="invalid 'eventTypes' (a list of at most 100 commands)",
                        description='commands; absent, empty or ["*"]: every command')  # fmt: skip
     ttlSeconds = Integer(1, MAX_TTL_SECONDS, default=DEFAULT_TTL_SECONDS)
@@ -344,7 +366,7 @@ def schedule_name(name: str) -> bool:
 class TokenBody(Shape):
     """A token to issue."""
 
-    name = String(required=True, min_length=1, max_length=100)
+    name = String(required=True, min_length=1, max_length=100, pattern=PRINTABLE)
     role = String(required=True, enum=("producer", "worker", "admin"))
     expiresInDays = Integer(1, 3650, description="absent: it never expires")
 
@@ -357,8 +379,8 @@ class WebhookBody(Shape):
 
     url = Text("uri", required=True, max_length=2000)
     events = Array(String(enum=EVENTS), required=True, min_items=1, message=f"events must be 1 or more of {EVENTS}")
-    commands = Array(String(min_length=1, max_length=200), default=[],
-                     message="commands must be a list of strings of 1-200 characters")  # fmt: skip
+    commands = Array(String(max_length=200, pattern=COMMAND), default=[],
+                     message="commands must be a list of commands (1-200 characters, no space or '/')")  # fmt: skip
 
 
 class WebhookPatchBody(Shape):
@@ -366,8 +388,8 @@ class WebhookPatchBody(Shape):
 
     url = Text("uri", max_length=2000)
     events = Array(String(enum=EVENTS), min_items=1, message=f"events must be 1 or more of {EVENTS}")
-    commands = Array(String(min_length=1, max_length=200),
-                     message="commands must be a list of strings of 1-200 characters")  # fmt: skip
+    commands = Array(String(max_length=200, pattern=COMMAND),
+                     message="commands must be a list of commands (1-200 characters, no space or '/')")  # fmt: skip
     active = Boolean(description="true clears pausedReason")
 
 
@@ -377,4 +399,5 @@ class RotateBody(Shape):
 
 class DeliveryPage(Shape):
     limit = Integer(1, 100, default=20, description="page size")
-    cursor = String(max_length=200, default="", description="the previous page's nextCursor")
+    cursor = String(pattern=r"^[0-9]{1,16}:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", blank=True,
+                    default="", message="invalid cursor", description="the previous page's nextCursor")  # fmt: skip

@@ -20,13 +20,21 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     },
     "subscription_id": {"type": "string"},
 }
+# Deleting is idempotent (reference §5: 204 also when absent): any name, and one that cannot be a schedule's
+# is absent.
+DELETE_PARAMETERS = {**PATH_PARAMETERS, "name": {"type": "string", "description": "any name; 204 also when absent"}}
 
 
 def finish(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """drf-spectacular post-processing hook."""
     for operations in result.get("paths", {}).values():
-        for operation in operations.values():
+        for method, operation in operations.items():
+            known = DELETE_PARAMETERS if method == "delete" else PATH_PARAMETERS
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+            shape = shapes.named(body.get("$ref", "").rpartition("/")[2])
+            if shape is not None and shape.required():
+                operation["requestBody"]["required"] = True
             for parameter in operation.get("parameters", ()):
-                if parameter.get("in") == "path" and parameter["name"] in PATH_PARAMETERS:
-                    parameter["schema"] = {**parameter.get("schema", {}), **PATH_PARAMETERS[parameter["name"]]}
+                if parameter.get("in") == "path" and parameter["name"] in known:
+                    parameter["schema"] = {**parameter.get("schema", {}), **known[parameter["name"]]}
     return shapes.add_components(result)

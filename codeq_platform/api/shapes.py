@@ -77,17 +77,19 @@ class Field:
         """A query-string value (always text) as the JSON value it stands for."""
         return raw
 
-    def type_schema(self) -> Schema:
+    def type_schema(self, request: bool) -> Schema:
         raise NotImplementedError
 
+    def is_nullable(self, request: bool) -> bool:
+        return self.nullable if self.nullable is not None else (request and not self.required)
+
     def json_schema(self, *, request: bool) -> Schema:
-        schema = self.type_schema()
+        schema = self.type_schema(request)
         if self.description:
             schema["description"] = self.description
         if self.default is not None and not callable(self.default):
             schema["default"] = self.default
-        nullable = self.nullable if self.nullable is not None else (request and not self.required)
-        if nullable:
+        if self.is_nullable(request):
             schema = {"anyOf": [schema], "nullable": True} if "$ref" in schema else {**schema, "nullable": True}
         return schema
 
@@ -117,7 +119,7 @@ class Integer(Field):
     def from_query(self, raw: str) -> Any:
         return int(raw) if re.fullmatch(r"-?[0-9]{1,4300}", raw) else raw
 
-    def type_schema(self) -> Schema:
+    def type_schema(self, request: bool) -> Schema:
         schema: Schema = {"type": "integer"}
         if self.low is not None and not self.clamp:
             schema["minimum"] = self.low
@@ -142,7 +144,7 @@ class String(Field):
     def blank_is_absent(self) -> bool:
         return self.blank
 
-    def convert(self, value: Any) -> str:
+    def convert(self, value: Any) -> Any:
         if not isinstance(value, str):
             raise self.invalid()
         if len(value) < self.min_length or (self.max_length is not None and len(value) > self.max_length):
@@ -151,10 +153,11 @@ class String(Field):
             raise self.out_of_range()
         return value
 
-    def type_schema(self) -> Schema:
+    def type_schema(self, request: bool) -> Schema:
         schema: Schema = {"type": "string"}
         if self.enum:
-            schema["enum"] = list(self.enum)
+            # OpenAPI 3.0: an enum lists null itself when the field may be null
+            schema["enum"] = [*self.enum, *([""] if self.blank else []), *([None] if self.is_nullable(request) else [])]
         if self.min_length:
             schema["minLength"] = self.min_length
         if self.max_length is not None:
@@ -174,9 +177,9 @@ class Text(String):
         super().__init__(**kwargs)
         self.format = format
 
-    def type_schema(self) -> Schema:
+    def type_schema(self, request: bool) -> Schema:
         blank, self.blank = self.blank, False
-        schema = {**super().type_schema(), "format": self.format}
+        schema = {**super().type_schema(request), "format": self.format}
         self.blank = blank
         return {"anyOf": [schema, {"type": "string", "maxLength": 0}]} if blank else schema
 
@@ -206,7 +209,7 @@ class Boolean(Field):
             raise self.invalid()
         return value
 
-    def type_schema(self) -> Schema:
+    def type_schema(self, request: bool) -> Schema:
         return {"type": "boolean"}
 
 
@@ -218,7 +221,7 @@ class Json(Field):
     def convert(self, value: Any) -> Any:
         return value
 
-    def type_schema(self) -> Schema:
+    def type_schema(self, request: bool) -> Schema:
         if self.required:
             return {"anyOf": [{"type": kind} for kind in ("object", "array", "string", "number", "boolean")]}
         return {}
@@ -238,7 +241,7 @@ class Object(Field):
             raise self.invalid()
         return self.shape.parse(value) if self.shape is not None else value
 
-    def type_schema(self) -> Schema:
+    def type_schema(self, request: bool) -> Schema:
         if self.shape is not None:
             return self.shape.ref()
         schema: Schema = {"type": "object"}
@@ -266,7 +269,7 @@ class Array(Field):
             message = exc.message if isinstance(self.items, Object) and not self.message else None
             raise (InvalidInput(message, field=self.name) if message else self.invalid(type(exc))) from None
 
-    def type_schema(self) -> Schema:
+    def type_schema(self, request: bool) -> Schema:
         schema: Schema = {"type": "array", "items": self.items.json_schema(request=False)}
         if self.min_items:
             schema["minItems"] = self.min_items
@@ -282,6 +285,9 @@ class Shape:
     request: ClassVar[bool] = True  # False for a response's shape: optional fields are then absent, not null
     strict: ClassVar[bool] = False  # an unknown field is a malformed body (progress, schedules)
     strict_message: ClassVar[str] = ""  # the message for an unknown field of a strict shape
+    # What the schema must say of a rule across fields that the shape's function checks (a JSON schema,
+    # merged into the component): so that a request the schema allows is one the server accepts.
+    rules: ClassVar[Schema] = {}
     field_message: ClassVar[str] = ""  # a format ("{name}", "{noun}") for fields without a message
     description: ClassVar[str] = ""
 
@@ -329,9 +335,15 @@ class Shape:
             schema["required"] = required
         if cls.strict:
             schema["additionalProperties"] = False
+        schema.update(cls.rules)
         if cls.description or cls.__doc__:
             schema["description"] = cls.description or " ".join((cls.__doc__ or "").split())
         return schema
+
+    @classmethod
+    def required(cls) -> bool:
+        """Whether a request needs a body of this shape (an empty one is ``{}``)."""
+        return any(field.required for field in cls.fields.values())
 
     @classmethod
     def ref(cls) -> Schema:
@@ -350,6 +362,10 @@ class Reply(Shape):
     """A response's shape: it documents what a view renders (the tests check real answers against it)."""
 
     request = False
+
+
+def named(name: str) -> type[Shape] | None:
+    return _components.get(name)
 
 
 def add_components(schema: Schema) -> Schema:
