@@ -8,13 +8,15 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+from collections.abc import Iterable
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
 from codeq_platform import errors
 from codeq_platform.api import inputs, outputs
 from codeq_platform.api.auth import Principal
-from codeq_platform.api.endpoint import ADMIN, endpoint
+from codeq_platform.api.endpoint import ADMIN, Values, endpoint
 from codeq_platform.api.errors import error_response, json_response
 from codeq_platform.base import db, kv
 from codeq_platform.base.representations import rfc3339, task_json
@@ -25,7 +27,8 @@ from tenants.models import Tenant
 TAGS = ("admin",)
 
 
-async def _audit(principal: Principal, action: str, target: str = "", task_ids=(), detail=None) -> None:
+async def _audit(principal: Principal, action: str, target: str = "", task_ids: Iterable[str] = (),
+                 detail: dict[str, Any] | None = None) -> None:  # fmt: skip
     await db.run(
         services.record_audit,
         tenant=Tenant(pk=principal.tenant_id), actor=principal.actor, action=action, target=target,
@@ -97,7 +100,7 @@ async def queue_detail(request: HttpRequest, principal: Principal, command: str)
     responses={200: outputs.TaskPage},
     summary="A page of a command's tasks in one state",
 )
-async def queue_tasks(request: HttpRequest, principal: Principal, command: str, query: dict) -> HttpResponse:
+async def queue_tasks(request: HttpRequest, principal: Principal, command: str, query: Values) -> HttpResponse:
     cmd = validate_command(command)
     state, limit, cursor = query["state"], query["limit"], _decode_cursor(query["cursor"])
     engine = kv.async_engine()
@@ -110,7 +113,7 @@ async def queue_tasks(request: HttpRequest, principal: Principal, command: str, 
         page = await engine.leases(tenant, limit=limit, cursor=cursor, command=cmd)
     else:
         page = await engine.dlq(tenant, cmd, limit=limit, cursor=cursor)
-    body: dict = {"tasks": [task_json(t) for t in page.tasks]}
+    body: Values = {"tasks": [task_json(t) for t in page.tasks]}
     if page.next_cursor:
         body["nextCursor"] = _encode_cursor(page.next_cursor)
     return json_response(body)
@@ -143,7 +146,7 @@ async def requeue(request: HttpRequest, principal: Principal, task_id: str) -> H
     responses={200: outputs.Requeued},
     summary="Requeue a command's DLQ, oldest first",
 )
-async def requeue_command(request: HttpRequest, principal: Principal, command: str, query: dict) -> HttpResponse:
+async def requeue_command(request: HttpRequest, principal: Principal, command: str, query: Values) -> HttpResponse:
     cmd = validate_command(command)
     moved = await kv.async_engine().replay_all(principal.tenant_slug, cmd, limit=query["limit"])
     if moved.count:
@@ -160,7 +163,7 @@ async def requeue_command(request: HttpRequest, principal: Principal, command: s
     responses={200: outputs.Purged},
     summary="Delete a command's dead-lettered tasks",
 )
-async def purge_dlq(request: HttpRequest, principal: Principal, command: str, query: dict) -> HttpResponse:
+async def purge_dlq(request: HttpRequest, principal: Principal, command: str, query: Values) -> HttpResponse:
     cmd = validate_command(command)
     moved = await kv.async_engine().purge_dlq(principal.tenant_slug, cmd, limit=query["limit"])
     if moved.count:
@@ -195,7 +198,7 @@ async def delete_task(request: HttpRequest, principal: Principal, task_id: str) 
     responses={200: outputs.CleanupAnswer},
     summary="Delete finished tasks older than a time",
 )
-async def cleanup(request: HttpRequest, principal: Principal, body: dict) -> HttpResponse:
+async def cleanup(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
     limit = body["limit"]
     before_ms = body["before"] if body["before"] is not None else int(time.time() * 1000)
     moved = await kv.async_engine().trim(principal.tenant_slug, finished_before_ms=before_ms, limit=limit)

@@ -88,7 +88,7 @@ async def aauthenticate_bearer(authorization: bytes | str | None) -> Principal:
         _grants.clear()
     _grants[key] = (now, grant)
     principal = _principal(grant, claims)
-    await db.run(services.note_token_use, token_id=grant.token_id, jti=grant.jti, at=timezone.now())
+    await db.run(services.note_token_use, token_id=principal.token_id, jti=principal.jti, at=timezone.now())
     return principal
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 import redis
@@ -44,8 +44,9 @@ from codeq_platform.engine.keys import rate_key
 
 log = logging.getLogger("codeq.api")
 
-View = Callable[..., Awaitable[HttpResponse]]
-Answer = type[Shape] | type[BaseSerializer] | BaseSerializer | Mapping[str, Any] | None
+View = Callable[..., Coroutine[Any, Any, HttpResponse]]
+Values = dict[str, Any]  # a parsed body or query string, by field name
+Answer = type[Shape] | type[BaseSerializer[Any]] | BaseSerializer[Any] | Mapping[str, Any] | None
 
 PRODUCE = frozenset({auth.PRODUCER, auth.ADMIN})  # create tasks (and batches)
 WORK = frozenset({auth.WORKER, auth.ADMIN})  # claim, lease operations, results, progress, subscriptions
@@ -177,15 +178,9 @@ def endpoint(method: str, *, roles: frozenset[str], operation: str, summary: str
             """Never called: it carries the operation's description for drf-spectacular."""
 
         # drf-spectacular documents a URL whose callback has ``cls`` like a DRF view of that class.
-        view.cls = type(
-            f"{handler.__name__}_doc",
-            (APIView,),
-            {  # type: ignore[attr-defined]
-                "authentication_classes": (),
-                "permission_classes": (),
-                method.lower(): schema(described),
-            },
-        )
+        doc = type(f"{handler.__name__}_doc", (APIView,), {
+            "authentication_classes": (), "permission_classes": (), method.lower(): schema(described)})  # fmt: skip
+        view.cls = doc  # type: ignore[attr-defined]
         view.initkwargs = {}  # type: ignore[attr-defined]
         return view
 

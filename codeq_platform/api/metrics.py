@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest, multiprocess
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from codeq_platform.base import db, kv
 from tenants import selectors
@@ -29,14 +30,14 @@ REQUEST_SECONDS = Histogram(
 class _Snapshot:
     """A collector over figures read just before ``generate_latest`` runs."""
 
-    def __init__(self, families: list) -> None:
+    def __init__(self, families: list[Metric]) -> None:
         self.families = families
 
-    def collect(self):
+    def collect(self) -> list[Metric]:
         return self.families
 
 
-async def _queue_families() -> list:
+async def _queue_families() -> list[Metric]:
     gauges = {
         name: GaugeMetricFamily(f"codeq_queue_{name}", help_text, labels=["tenant", "command"])
         for name, help_text in (
@@ -78,7 +79,7 @@ async def metrics(request: HttpRequest) -> HttpResponse:
     """The Prometheus scrape endpoint (no auth, like /healthz; keep it off the public internet)."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry.register(_Process())
     registry.register(_Snapshot(await _queue_families()))
@@ -88,5 +89,5 @@ async def metrics(request: HttpRequest) -> HttpResponse:
 class _Process:
     """This process's own request histograms (single-process deployments)."""
 
-    def collect(self):
+    def collect(self) -> Iterable[Metric]:
         return REQUEST_SECONDS.collect()

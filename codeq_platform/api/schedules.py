@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from codeq_platform import errors
 from codeq_platform.api import inputs, outputs
 from codeq_platform.api.auth import Principal
-from codeq_platform.api.endpoint import ADMIN, by_method, endpoint
+from codeq_platform.api.endpoint import ADMIN, Values, by_method, endpoint
 from codeq_platform.api.errors import json_response
 from codeq_platform.base import db
 from codeq_platform.scheduler import selectors as schedule_selectors
@@ -112,7 +112,7 @@ async def get_schedule(request: HttpRequest, principal: Principal, name: str) ->
           operation_id="schedule_put",
           description="400 for a malformed body (unknown field, wrong JSON type); 422 with `field` for a spec "
                       "that cannot run (bad cron rule or name, unknown zone, value out of range).")  # fmt: skip
-async def put_schedule(request: HttpRequest, principal: Principal, name: str, body: dict) -> HttpResponse:
+async def put_schedule(request: HttpRequest, principal: Principal, name: str, body: Values) -> HttpResponse:
     spec = inputs.schedule_spec(body)
     body, created = await db.run(_put, principal, name, spec)
     return json_response(body, 201 if created else 200)

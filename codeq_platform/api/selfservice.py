@@ -15,7 +15,7 @@ from rest_framework import serializers
 
 from codeq_platform.api import inputs
 from codeq_platform.api.auth import Principal
-from codeq_platform.api.endpoint import ADMIN, by_method, endpoint
+from codeq_platform.api.endpoint import ADMIN, Values, by_method, endpoint
 from codeq_platform.api.errors import json_response
 from codeq_platform.base import db
 from codeq_platform.errors import InvalidInput
@@ -39,14 +39,14 @@ def _invalid(exc: ValidationError) -> InvalidInput:
     return InvalidInput(exc.messages[0])
 
 
-class TokenOut(serializers.ModelSerializer):
+class TokenOut(serializers.ModelSerializer[Any]):
     lastUsedAt = serializers.DateTimeField(source="last_used_at", allow_null=True)
     expiresAt = serializers.DateTimeField(source="expires_at", allow_null=True)
     revokedAt = serializers.DateTimeField(source="revoked_at", allow_null=True)
 
     class Meta:
         model = ApiToken
-        fields = ("id", "name", "role", "created", "lastUsedAt", "expiresAt", "revokedAt")
+        fields: tuple[str, ...] = ("id", "name", "role", "created", "lastUsedAt", "expiresAt", "revokedAt")
 
 
 class IssuedTokenOut(TokenOut):
@@ -60,7 +60,7 @@ def _list_tokens(principal: Principal) -> Any:
     return TokenOut(selectors.tokens_for(tenant=_tenant(principal)), many=True).data
 
 
-def _issue_token(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
+def _issue_token(principal: Principal, body: Values) -> dict[str, Any]:
     try:
         issued = services.issue_token(tenant=_tenant(principal), name=body["name"], role=body["role"],
                                       expires_in_days=body["expiresInDays"], actor=principal.actor)  # fmt: skip
@@ -81,7 +81,7 @@ async def list_tokens(request: HttpRequest, principal: Principal) -> HttpRespons
 
 @endpoint("POST", roles=ADMIN, operation="admin", body=inputs.TokenBody, tags=TAGS, responses={201: IssuedTokenOut},
           summary="Issue a token (its bearer is shown this once)", operation_id="tokens_issue")  # fmt: skip
-async def issue_token(request: HttpRequest, principal: Principal, body: dict[str, Any]) -> HttpResponse:
+async def issue_token(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
     return json_response(await db.run(_issue_token, principal, body), 201)
 
 
@@ -91,13 +91,14 @@ async def revoke_token(request: HttpRequest, principal: Principal, token_id: int
     return json_response(await db.run(_revoke_token, principal, token_id))
 
 
-class WebhookOut(serializers.ModelSerializer):
+class WebhookOut(serializers.ModelSerializer[Any]):
     pausedReason = serializers.CharField(source="paused_reason")
     previousSecretExpiresAt = serializers.DateTimeField(source="previous_secret_expires_at", allow_null=True)
 
     class Meta:
         model = WebhookSubscription
-        fields = ("id", "url", "events", "commands", "active", "pausedReason", "created", "previousSecretExpiresAt")
+        fields: tuple[str, ...] = ("id", "url", "events", "commands", "active", "pausedReason", "created",
+                                   "previousSecretExpiresAt")  # fmt: skip
 
 
 class CreatedWebhookOut(WebhookOut):
@@ -121,7 +122,7 @@ def _list_webhooks(principal: Principal) -> Any:
     return WebhookOut(webhook_selectors.webhook_subscriptions_for(tenant=_tenant(principal)), many=True).data
 
 
-def _create_webhook(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
+def _create_webhook(principal: Principal, body: Values) -> dict[str, Any]:
     try:
         created = webhook_services.create_webhook_subscription(tenant=_tenant(principal), url=body["url"],
                                                                events=body["events"], commands=body["commands"],
@@ -142,7 +143,7 @@ def _get_webhook(principal: Principal, subscription_id: int) -> Any:
     return WebhookOut(_subscription(principal, subscription_id)).data
 
 
-def _update_webhook(principal: Principal, subscription_id: int, body: dict[str, Any]) -> Any:
+def _update_webhook(principal: Principal, subscription_id: int, body: Values) -> Any:
     sub = _subscription(principal, subscription_id)
     changes = {"url": sub.url, "events": sub.events, "commands": sub.commands, "active": sub.active,
                **{name: value for name, value in body.items() if value is not None}}  # fmt: skip
@@ -167,7 +168,7 @@ async def list_webhooks(request: HttpRequest, principal: Principal) -> HttpRespo
 @endpoint("POST", roles=ADMIN, operation="admin", body=inputs.WebhookBody, tags=TAGS,
           responses={201: CreatedWebhookOut}, summary="Subscribe a URL to events (its secret is shown this once)",
           operation_id="webhooks_create")  # fmt: skip
-async def create_webhook(request: HttpRequest, principal: Principal, body: dict[str, Any]) -> HttpResponse:
+async def create_webhook(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
     return json_response(await db.run(_create_webhook, principal, body), 201)
 
 
@@ -175,7 +176,7 @@ async def create_webhook(request: HttpRequest, principal: Principal, body: dict[
           raises=(404,), summary="A new signing secret; the old one keeps signing for graceSeconds",
           operation_id="webhooks_rotate")  # fmt: skip
 async def rotate_webhook(request: HttpRequest, principal: Principal, subscription_id: int,
-                         body: dict[str, Any]) -> HttpResponse:  # fmt: skip
+                         body: Values) -> HttpResponse:  # fmt: skip
     return json_response(await db.run(_rotate_webhook, principal, subscription_id, body["graceSeconds"]))
 
 
@@ -190,7 +191,7 @@ async def get_webhook(request: HttpRequest, principal: Principal, subscription_i
           description="Change url, events, commands or active; active=true clears pausedReason.",
           operation_id="webhooks_update")  # fmt: skip
 async def update_webhook(request: HttpRequest, principal: Principal, subscription_id: int,
-                         body: dict[str, Any]) -> HttpResponse:  # fmt: skip
+                         body: Values) -> HttpResponse:  # fmt: skip
     return json_response(await db.run(_update_webhook, principal, subscription_id, body))
 
 

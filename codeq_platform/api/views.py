@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+from typing import Any
 
 import orjson
 from django.http import HttpRequest, HttpResponse
@@ -17,7 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from codeq_platform import errors
 from codeq_platform.api import inputs, outputs
 from codeq_platform.api.auth import Principal
-from codeq_platform.api.endpoint import PRODUCE, READ, WORK, endpoint
+from codeq_platform.api.endpoint import PRODUCE, READ, WORK, Values, endpoint
 from codeq_platform.api.errors import error_body, error_response, json_response
 from codeq_platform.api.wakeups import hub
 from codeq_platform.base import kv
@@ -37,7 +38,7 @@ def _max_live(principal: Principal) -> int:
     return -(-principal.max_queued_tasks // principal.shards) if principal.max_queued_tasks else 0
 
 
-async def _enqueue(principal: Principal, spec: NewTask):
+async def _enqueue(principal: Principal, spec: NewTask) -> Any:
     engine = kv.async_engine()
     return await engine.enqueue(principal.tenant_slug, spec, max_live=_max_live(principal),
                                 payload_limit=principal.max_payload_bytes)  # fmt: skip
@@ -47,7 +48,7 @@ async def _enqueue(principal: Principal, spec: NewTask):
           responses={202: outputs.Task}, raises=(429,), summary="Create a task",
           description="A repeated idempotencyKey or taskId answers 202 with the first task; 429 past the "
                       "tenant's queued-task limit.")  # fmt: skip
-async def create_task(request: HttpRequest, principal: Principal, body: dict) -> HttpResponse:
+async def create_task(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
     spec = inputs.new_task(body)
     out = await _enqueue(principal, spec)
     return json_response(task_json(out.task), 202)
@@ -55,9 +56,9 @@ async def create_task(request: HttpRequest, principal: Principal, body: dict) ->
 
 @endpoint("POST", roles=PRODUCE, operation="create", body=inputs.CreateBatchBody, tags=TASKS,
           responses={200: outputs.CreateBatchAnswer}, summary="Create up to 100 tasks")  # fmt: skip
-async def create_batch(request: HttpRequest, principal: Principal, body: dict) -> HttpResponse:
+async def create_batch(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
     items = body["tasks"]
-    results: list[dict | None] = [None] * len(items)
+    results: list[dict[str, Any] | None] = [None] * len(items)
     specs, where = [], []
     for i, item in enumerate(items):
         try:
@@ -77,7 +78,7 @@ async def create_batch(request: HttpRequest, principal: Principal, body: dict) -
     return json_response({"results": results})
 
 
-async def _claim(principal: Principal, body: dict, count: int) -> list:
+async def _claim(principal: Principal, body: Values, count: int) -> list[Any]:
     engine = kv.async_engine()
     tenant = principal.tenant_slug
     commands = body["commands"]
@@ -87,7 +88,7 @@ async def _claim(principal: Principal, body: dict, count: int) -> list:
     if targets:
         tasks = await engine.claim(tenant, principal.worker_id, targets[:100], lease_ms=lease_ms, count=count)
         if tasks or not wait:
-            return tasks
+            return list(tasks)
     elif not wait:
         return []
     loop = asyncio.get_running_loop()
@@ -100,7 +101,7 @@ async def _claim(principal: Principal, body: dict, count: int) -> list:
             if targets:
                 tasks = await engine.claim(tenant, principal.worker_id, targets[:100], lease_ms=lease_ms, count=count)
                 if tasks:
-                    return tasks
+                    return list(tasks)
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return []
@@ -117,7 +118,7 @@ async def _claim(principal: Principal, body: dict, count: int) -> list:
     responses={200: outputs.Task, 204: None},
     summary="Claim the next task (long-poll with waitSeconds)",
 )
-async def claim(request: HttpRequest, principal: Principal, body: dict) -> HttpResponse:
+async def claim(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
     tasks = await _claim(principal, body, 1)
     return json_response(task_json(tasks[0])) if tasks else _no_content()
 
@@ -131,7 +132,7 @@ async def claim(request: HttpRequest, principal: Principal, body: dict) -> HttpR
     responses={200: outputs.ClaimBatchAnswer, 204: None},
     summary="Claim up to 10 tasks",
 )
-async def claim_batch(request: HttpRequest, principal: Principal, body: dict) -> HttpResponse:
+async def claim_batch(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
     tasks = await _claim(principal, body, body["count"])
     return json_response({"tasks": [task_json(t) for t in tasks]}) if tasks else _no_content()
 
@@ -155,7 +156,7 @@ def _holder_only(exc: errors.CodeqError) -> HttpResponse:
     raises=(404,),
     summary="Extend the lease",
 )
-async def heartbeat(request: HttpRequest, principal: Principal, task_id: str, body: dict) -> HttpResponse:
+async def heartbeat(request: HttpRequest, principal: Principal, task_id: str, body: Values) -> HttpResponse:
     lease_ms = (body["extendSeconds"] or inputs.DEFAULT_LEASE_SECONDS) * 1000
     try:
         await kv.async_engine().heartbeat(principal.tenant_slug, task_id, principal.worker_id, lease_ms=lease_ms)
@@ -184,7 +185,7 @@ async def abandon(request: HttpRequest, principal: Principal, task_id: str) -> H
 @endpoint("POST", roles=WORK, operation="nack", body=inputs.NackBody, tags=WORKERS,
           responses={200: outputs.GivenBack}, raises=(404,),
           summary="Give the task back for a retry (backoff when no delay)")  # fmt: skip
-async def nack(request: HttpRequest, principal: Principal, task_id: str, body: dict) -> HttpResponse:
+async def nack(request: HttpRequest, principal: Principal, task_id: str, body: Values) -> HttpResponse:
     delay = body["delaySeconds"]
     if delay is not None:
         delay = min(delay, inputs.MAX_NACK_DELAY_SECONDS)
@@ -199,7 +200,7 @@ async def nack(request: HttpRequest, principal: Principal, task_id: str, body: d
     return json_response({"status": "requeued", "delaySeconds": -(-out.delay_ms // 1000)})
 
 
-def _answer(task_id: str, settled, result, error: str, artifacts: list[dict[str, str]]) -> dict:
+def _answer(task_id: str, settled: Any, result: Any, error: str, artifacts: list[dict[str, str]]) -> dict[str, Any]:
     """The result answer built from what was just stored (no second read)."""
     return {
         "taskId": task_id,
@@ -211,13 +212,13 @@ def _answer(task_id: str, settled, result, error: str, artifacts: list[dict[str,
     }
 
 
-async def _stored_answer(principal: Principal, task_id: str) -> dict:
+async def _stored_answer(principal: Principal, task_id: str) -> dict[str, Any]:
     """A retried report: answer with what the first one stored."""
     _, stored = await kv.async_engine().get_result(principal.tenant_slug, task_id)
     return result_json(stored)
 
 
-async def _report(principal: Principal, task_id: str, data: dict) -> dict:
+async def _report(principal: Principal, task_id: str, data: dict[str, Any]) -> dict[str, Any]:
     completed, result, error, artifacts = inputs.result_report(data)
     engine = kv.async_engine()
     tenant, worker = principal.tenant_slug, principal.worker_id
@@ -246,12 +247,12 @@ def _report_error(exc: errors.CodeqError) -> tuple[str, errors.CodeqError]:
     raises=(404, 409),
     summary="Report the final result",
 )
-async def result(request: HttpRequest, principal: Principal, task_id: str, body: dict) -> HttpResponse:
+async def result(request: HttpRequest, principal: Principal, task_id: str, body: Values) -> HttpResponse:
     try:
         return json_response(await _report(principal, task_id, body))
     except (errors.NotFound, errors.NotOwner, errors.NotInProgress) as exc:
-        message, exc = _report_error(exc)
-        return error_response(exc, message)
+        message, answered = _report_error(exc)
+        return error_response(answered, message)
 
 
 @endpoint(
@@ -263,9 +264,9 @@ async def result(request: HttpRequest, principal: Principal, task_id: str, body:
     responses={200: outputs.ResultBatchAnswer},
     summary="Report up to 100 results",
 )
-async def result_batch(request: HttpRequest, principal: Principal, body: dict) -> HttpResponse:
+async def result_batch(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
     items = body["results"]
-    out: list[dict] = [{} for _ in items]
+    out: list[dict[str, Any]] = [{} for _ in items]
     reports, parsed, where = [], [], []
     for i, item in enumerate(items):
         task_id = item.get("taskId") if isinstance(item, dict) else None
@@ -303,7 +304,7 @@ async def result_batch(request: HttpRequest, principal: Principal, body: dict) -
     raises=(404, 409),
     summary="Record progress (kept across retries)",
 )
-async def progress(request: HttpRequest, principal: Principal, task_id: str, body: dict) -> HttpResponse:
+async def progress(request: HttpRequest, principal: Principal, task_id: str, body: Values) -> HttpResponse:
     value = inputs.progress_value(body["progress"])
     try:
         await kv.async_engine().progress(principal.tenant_slug, task_id, principal.worker_id, value)
@@ -333,7 +334,7 @@ async def get_task(request: HttpRequest, principal: Principal, task_id: str) -> 
     raises=(404,),
     summary="Get a task's result",
 )
-async def get_result(request: HttpRequest, principal: Principal, task_id: str, query: dict) -> HttpResponse:
+async def get_result(request: HttpRequest, principal: Principal, task_id: str, query: Values) -> HttpResponse:
     wait = query["waitSeconds"]
     engine = kv.async_engine()
     loop = asyncio.get_running_loop()

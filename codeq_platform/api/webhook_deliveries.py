@@ -14,7 +14,7 @@ from rest_framework import serializers
 
 from codeq_platform.api import inputs
 from codeq_platform.api.auth import Principal
-from codeq_platform.api.endpoint import ADMIN, endpoint
+from codeq_platform.api.endpoint import ADMIN, Values, endpoint
 from codeq_platform.api.errors import json_response
 from codeq_platform.base import db
 from codeq_platform.webhooks import deliveries, secrets
@@ -30,7 +30,7 @@ def _tenant(principal: Principal) -> Tenant:
     return selectors.tenant_by_id(tenant_id=principal.tenant_id)
 
 
-class AttemptOut(serializers.ModelSerializer):
+class AttemptOut(serializers.ModelSerializer[Any]):
     statusCode = serializers.IntegerField(source="status_code", allow_null=True)
     latencyMs = serializers.IntegerField(source="latency_ms")
     responseBody = serializers.CharField(source="response_body", help_text="the first KiB of the answer")
@@ -41,7 +41,7 @@ class AttemptOut(serializers.ModelSerializer):
         fields = ("number", "ok", "statusCode", "latencyMs", "error", "responseBody", "at")
 
 
-class DeliveryOut(serializers.ModelSerializer):
+class DeliveryOut(serializers.ModelSerializer[Any]):
     subscriptionId = serializers.IntegerField(source="subscription_id", allow_null=True)
     eventType = serializers.CharField(source="event_type")
     taskId = serializers.CharField(source="task_id")
@@ -56,12 +56,12 @@ class DeliveryOut(serializers.ModelSerializer):
                   "createdAt", "updatedAt", "attemptLog")  # fmt: skip
 
 
-class DeliveryPageOut(serializers.Serializer):
+class DeliveryPageOut(serializers.Serializer[Any]):
     deliveries = DeliveryOut(many=True)
     nextCursor = serializers.CharField(required=False, help_text="absent on the last page")
 
 
-class QueuedOut(serializers.Serializer):
+class QueuedOut(serializers.Serializer[Any]):
     deliveryId = serializers.UUIDField()
     status = serializers.CharField()
 
@@ -72,12 +72,12 @@ ROTATED = inline_serializer(
 )
 
 
-def _page(principal: Principal, subscription_id: int, query: dict[str, Any]) -> dict[str, Any]:
+def _page(principal: Principal, subscription_id: int, query: Values) -> dict[str, Any]:
     tenant = _tenant(principal)
     webhook_selectors.webhook_subscription_for(tenant=tenant, subscription_id=subscription_id)
     page = webhook_selectors.deliveries_for(tenant=tenant, subscription_id=subscription_id, limit=query["limit"],
                                              cursor=query["cursor"])  # fmt: skip
-    body: dict[str, Any] = {"deliveries": DeliveryOut(page.deliveries, many=True).data}
+    body: Values = {"deliveries": DeliveryOut(page.deliveries, many=True).data}
     if page.next_cursor:
         body["nextCursor"] = page.next_cursor
     return body
@@ -108,7 +108,7 @@ def _rotate(principal: Principal, grace: int) -> dict[str, Any]:
           responses={200: DeliveryPageOut}, raises=(404,), summary="A subscription's deliveries, newest first",
           operation_id="webhooks_deliveries_list")  # fmt: skip
 async def subscription_deliveries(request: HttpRequest, principal: Principal, subscription_id: int,
-                                  query: dict[str, Any]) -> HttpResponse:  # fmt: skip
+                                  query: Values) -> HttpResponse:  # fmt: skip
     return json_response(await db.run(_page, principal, subscription_id, query))
 
 
@@ -138,5 +138,5 @@ async def delivery_redeliver(request: HttpRequest, principal: Principal, deliver
           summary="Rotate the tenant's own signing secret", operation_id="webhooks_signing_secret_rotate",
           description="A new secret for the tenant's result callbacks and worker wake-ups, shown this once; the "
                       "old one keeps signing (beside it) for graceSeconds (default 86400).")  # fmt: skip
-async def signing_secret_rotate(request: HttpRequest, principal: Principal, body: dict[str, Any]) -> HttpResponse:
+async def signing_secret_rotate(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
     return json_response(await db.run(_rotate, principal, body["graceSeconds"]))

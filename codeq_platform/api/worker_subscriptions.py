@@ -24,7 +24,7 @@ from django.http import HttpRequest, HttpResponse
 from codeq_platform import errors
 from codeq_platform.api import inputs, outputs
 from codeq_platform.api.auth import Principal
-from codeq_platform.api.endpoint import ADMIN, WORK, endpoint
+from codeq_platform.api.endpoint import ADMIN, WORK, Values, endpoint
 from codeq_platform.api.errors import json_response
 from codeq_platform.base import kv
 from codeq_platform.base.representations import rfc3339
@@ -43,7 +43,7 @@ def _keys(principal: Principal) -> SubscriptionKeys:
     return SubscriptionKeys(kv.async_engine().config.prefix, principal.tenant_slug)
 
 
-def _subscription(body: dict, principal: Principal, now_ms: int) -> WorkerSubscription:
+def _subscription(body: Values, principal: Principal, now_ms: int) -> WorkerSubscription:
     mode = body["deliveryMode"]
     if mode == "group" and not body["groupId"]:
         raise errors.InvalidInput("groupId is required when deliveryMode=group", field="groupId")
@@ -76,7 +76,7 @@ def _lease(subscription_id: str, expires_ms: int) -> HttpResponse:
 @endpoint("POST", roles=WORK, operation="subscribe", body=inputs.SubscribeBody, tags=WORKERS, raises=(409,),
           responses={200: outputs.SubscriptionLease},
           summary="Ask for wake-ups when a command's queue gets work (lapses after ttlSeconds)")  # fmt: skip
-async def subscribe(request: HttpRequest, principal: Principal, body: dict) -> HttpResponse:
+async def subscribe(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
     now_ms = _now_ms()
     sub = _subscription(body, principal, now_ms)
     await store.subscribe(kv.async_engine().link, _keys(principal), sub, now_ms=now_ms)
@@ -87,7 +87,7 @@ async def subscribe(request: HttpRequest, principal: Principal, body: dict) -> H
           responses={200: outputs.SubscriptionLease}, raises=(404,),
           summary="Keep a subscription alive (absent ttlSeconds: the TTL it was created with)",
           operation_id="subscription_heartbeat")  # fmt: skip
-async def heartbeat(request: HttpRequest, principal: Principal, subscription_id: str, body: dict) -> HttpResponse:
+async def heartbeat(request: HttpRequest, principal: Principal, subscription_id: str, body: Values) -> HttpResponse:
     ttl = body["ttlSeconds"]
     known = _known_id(subscription_id)
     expires = await store.extend(kv.async_engine().link, _keys(principal), known, ttl_seconds=ttl, now_ms=_now_ms())
