@@ -158,11 +158,10 @@ def endpoint(method: str, *, roles: frozenset[str], operation: str, summary: str
         view.csrf_exempt = True  # type: ignore[attr-defined]
         view.__name__ = handler.__name__
         view.__doc__ = handler.__doc__
-        statuses = {401, 403, 429, 503, *raises}
+        # Any request may carry a body past the hard cap (413, before routing has read it).
+        statuses = {401, 403, 413, 429, 503, *raises}
         if body is not None or query is not None:
             statuses.add(400)
-        if body is not None:
-            statuses.add(413)
         schema = extend_schema(
             operation_id=operation_id or handler.__name__, summary=summary, description=description,
             tags=list(tags), request={"application/json": body.ref()} if body is not None else None,

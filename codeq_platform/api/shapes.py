@@ -29,7 +29,6 @@ from typing import Any, ClassVar
 from codeq_platform.errors import InvalidInput
 
 Schema = dict[str, Any]
-_MISSING: Any = object()
 _components: dict[str, type[Shape]] = {}
 
 
@@ -66,7 +65,7 @@ class Field:
         if value is None or (value == "" and self.blank_is_absent()):
             if self.required:
                 raise InvalidInput(self.missing or self.message or f"'{self.name}' is required", field=self.name)
-            return self.default
+            return self.default.copy() if isinstance(self.default, list) else self.default
         value = self.convert(value)
         return self.check(value) if self.check is not None else value
 
@@ -153,7 +152,17 @@ class String(Field):
             raise self.out_of_range()
         return value
 
+    def refuses_blank(self) -> bool:
+        """Whether the schema of a present value leaves out the empty string."""
+        return self.pattern is not None or self.min_length > 0
+
     def type_schema(self, request: bool) -> Schema:
+        schema = self.string_schema(request)
+        if self.blank and self.refuses_blank():
+            return {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
+        return schema
+
+    def string_schema(self, request: bool) -> Schema:
         schema: Schema = {"type": "string"}
         if self.enum:
             # OpenAPI 3.0: an enum lists null itself when the field may be null
@@ -164,8 +173,6 @@ class String(Field):
             schema["maxLength"] = self.max_length
         if self.pattern is not None:
             schema["pattern"] = self.pattern.pattern
-        if self.blank and (self.pattern is not None or self.min_length):
-            return {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
         return schema
 
 
@@ -177,11 +184,11 @@ class Text(String):
         super().__init__(**kwargs)
         self.format = format
 
-    def type_schema(self, request: bool) -> Schema:
-        blank, self.blank = self.blank, False
-        schema = {**super().type_schema(request), "format": self.format}
-        self.blank = blank
-        return {"anyOf": [schema, {"type": "string", "maxLength": 0}]} if blank else schema
+    def refuses_blank(self) -> bool:
+        return True
+
+    def string_schema(self, request: bool) -> Schema:
+        return {**super().string_schema(request), "format": self.format}
 
 
 class DateTime(Text):
@@ -263,6 +270,7 @@ class Array(Field):
         if self.max_items is not None and len(value) > self.max_items:
             raise self.invalid()
         try:
+            # A null item is not an absent one: the item's type decides whether it may be null.
             return [self.items.parse(item) if item is not None else self.items.convert(item) for item in value]
         except InvalidInput as exc:
             # An object item's error says what is wrong with it; a plain item's, the list's message.
@@ -289,7 +297,6 @@ class Shape:
     # merged into the component): so that a request the schema allows is one the server accepts.
     rules: ClassVar[Schema] = {}
     field_message: ClassVar[str] = ""  # a format ("{name}", "{noun}") for fields without a message
-    description: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -336,8 +343,8 @@ class Shape:
         if cls.strict:
             schema["additionalProperties"] = False
         schema.update(cls.rules)
-        if cls.description or cls.__doc__:
-            schema["description"] = cls.description or " ".join((cls.__doc__ or "").split())
+        if cls.__doc__:
+            schema["description"] = " ".join(cls.__doc__.split())
         return schema
 
     @classmethod

@@ -71,6 +71,6 @@ async def test_statuses_the_frame_answers_are_documented(http, spec, producer_be
                 refused = await http.request(method.upper(), url, headers=bearer(producer_bearer))
                 assert refused.status_code == 403 and "403" in documented, (method, template)
             if "requestBody" in spec["paths"][template][method]:
-                assert {"400", "413"} <= set(documented), (method, template)
+                assert "400" in documented, (method, template)
             too_large = await http.request(method.upper(), url, content=b" " * 10_001)
-            assert too_large.status_code == 413 and too_large.headers["content-type"] == "application/json"
+            assert too_large.status_code == 413 and "413" in documented, (method, template)
