@@ -38,8 +38,13 @@ log = logging.getLogger("codeq.api")
 API_PREFIX = "/v1/codeq/"
 
 
-async def _read_body(receive, limit: int) -> bytes | None:
-    """The whole request body, or None once it passes ``limit`` (the rest is not read)."""
+# A body past the limit is read on and dropped, so the next request of a keep-alive connection starts where
+# it should; past this many bytes more, the connection is closed instead.
+DRAIN_BYTES = 64 * 1024 * 1024
+
+
+async def _read_body(receive, limit: int) -> tuple[bytes | None, bool]:
+    """(the whole request body, or None once it passes ``limit``; whether it was read to its end)."""
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -47,11 +52,18 @@ async def _read_body(receive, limit: int) -> bytes | None:
             raise asyncio.CancelledError
         chunk = message.get("body", b"")
         size += len(chunk)
+        more = message.get("more_body", False)
         if size > limit:
-            return None
+            while more and size <= limit + DRAIN_BYTES:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise asyncio.CancelledError
+                size += len(message.get("body", b""))
+                more = message.get("more_body", False)
+            return None, not more
         chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+        if not more:
+            return b"".join(chunks), True
 
 
 def _request_id(scope) -> str:
@@ -127,9 +139,11 @@ async def http_application(scope, receive, send) -> None:
     if match is None:
         return await django_application(scope, receive, _django_send(scope, send, _request_id(scope)))
     view, kwargs = match
-    body = await _read_body(receive, settings.CODEQ_MAX_BODY_BYTES)
+    body, read_to_end = await _read_body(receive, settings.CODEQ_MAX_BODY_BYTES)
     if body is None:
         response = json_response(error_body("request body too large", "payload_too_large"), 413)
+        if not read_to_end:  # the rest of it is still on the wire: this connection cannot carry another request
+            response["Connection"] = "close"
     else:
         request = LeanRequest(scope, body)
         try:

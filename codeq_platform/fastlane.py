@@ -10,6 +10,8 @@ and ``GET``. Paths the table does not know go to Django.
 from __future__ import annotations
 
 import asyncio
+import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +19,12 @@ from django.http import QueryDict
 from django.urls import URLPattern, URLResolver, get_resolver
 
 Segment = tuple[str, str]  # ("lit", text) or (converter, kwarg name)
+# Django's path converters this table knows, as Django matches them.
+CONVERTERS: dict[str, tuple[re.Pattern[str], Callable[[str], Any]]] = {
+    "str": (re.compile(r"[^/]+"), str),
+    "int": (re.compile(r"[0-9]+"), int),
+    "uuid": (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), uuid.UUID),
+}
 
 
 def _segments(route: str) -> list[Segment]:
@@ -49,7 +57,7 @@ class Router:
                 segments = _segments(prefix + route)
                 if all(kind == "lit" for kind, _ in segments):
                     self.exact.setdefault("/" + "/".join(text for _, text in segments), entry.callback)
-                elif all(kind in ("lit", "str", "int") for kind, _ in segments):
+                elif all(kind == "lit" or kind in CONVERTERS for kind, _ in segments):
                     self.patterns.setdefault(len(segments), []).append((segments, entry.callback))
 
     def match(self, path: str) -> tuple[Callable[..., Any], dict[str, Any]] | None:
@@ -63,10 +71,11 @@ class Router:
                 if kind == "lit":
                     if part != text:
                         break
-                elif not part or (kind == "int" and not part.isdigit()):
-                    break
                 else:
-                    kwargs[text] = int(part) if kind == "int" else part
+                    pattern, convert = CONVERTERS[kind]
+                    if not pattern.fullmatch(part):
+                        break
+                    kwargs[text] = convert(part)
             else:
                 return view, kwargs
         return None

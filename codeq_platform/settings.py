@@ -139,15 +139,11 @@ CODEQ_SEALING_KEYS = os.environ.get("CODEQ_SEALING_KEYS", "")
 CODEQ_JWT_ISSUER = os.environ.get("CODEQ_JWT_ISSUER", "codeq-platform")
 CODEQ_TOKEN_CACHE_SECONDS = int(os.environ.get("CODEQ_TOKEN_CACHE_SECONDS", "5"))
 
+# The API's endpoints authenticate, limit and parse in their own frame (codeq_platform/api/endpoint.py);
+# DRF serves the schema generation (drf-spectacular) and the serializers of the self-service rows.
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["codeq_platform.api.auth.BearerTokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["codeq_platform.api.auth.CanRead"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
-    "EXCEPTION_HANDLER": "codeq_platform.api.errors.drf_handler",
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "codeq_platform.api.parsers.AnyContentTypeJSONParser",
-    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
@@ -165,7 +161,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"TaskStatus": ["PENDING", "IN_PROGRESS", "COMPLETED", "FAILED"]},
     # Bodies are JSON whatever their Content-Type (the contract's §1): the schema lists JSON only.
     "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "codeq_platform.api.docs.path_patterns"],
+    # Every operation takes a bearer token.
+    "SECURITY": [{"bearer": []}],
+    "APPEND_COMPONENTS": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "codeq_platform.api.schema.finish"],
 }
 
 # The queue engine.

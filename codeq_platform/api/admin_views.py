@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 import time
+from collections.abc import Iterable
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
 from codeq_platform import errors
-from codeq_platform.api import docs, inputs
+from codeq_platform.api import inputs, outputs
 from codeq_platform.api.auth import Principal
-from codeq_platform.api.endpoint import ADMIN, endpoint, read_json
+from codeq_platform.api.endpoint import ADMIN, Values, endpoint
 from codeq_platform.api.errors import error_response, json_response
 from codeq_platform.base import db, kv
 from codeq_platform.base.representations import rfc3339, task_json
@@ -23,10 +24,11 @@ from codeq_platform.engine.core import validate_command
 from tenants import services
 from tenants.models import Tenant
 
-STATES = ("ready", "delayed", "inProgress", "dlq")
+TAGS = ("admin",)
 
 
-async def _audit(principal: Principal, action: str, target: str = "", task_ids=(), detail=None) -> None:
+async def _audit(principal: Principal, action: str, target: str = "", task_ids: Iterable[str] = (),
+                 detail: dict[str, Any] | None = None) -> None:  # fmt: skip
     await db.run(
         services.record_audit,
         tenant=Tenant(pk=principal.tenant_id), actor=principal.actor, action=action, target=target,
@@ -41,15 +43,15 @@ def _encode_cursor(cursor: str | None) -> str | None:
 def _decode_cursor(raw: str | None) -> str | None:
     if not raw:
         return None
-    if not re.fullmatch(r"[A-Za-z0-9_-]+", raw):
-        raise errors.InvalidInput("invalid cursor", field="cursor")
     try:
         return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise errors.InvalidInput("invalid cursor", field="cursor") from None
 
 
-@endpoint(methods=("GET",), roles=ADMIN, operation="admin", doc=docs.Queues)
+@endpoint(
+    "GET", roles=ADMIN, operation="admin", tags=TAGS, responses={200: outputs.QUEUES}, summary="Every queue's counts"
+)
 async def queues(request: HttpRequest, principal: Principal) -> HttpResponse:
     engine = kv.async_engine()
     tenant = principal.tenant_slug
@@ -65,7 +67,15 @@ async def queues(request: HttpRequest, principal: Principal) -> HttpResponse:
     return json_response(out)
 
 
-@endpoint(methods=("GET",), roles=ADMIN, operation="admin", doc=docs.QueueDetail)
+@endpoint(
+    "GET",
+    roles=ADMIN,
+    operation="admin",
+    tags=TAGS,
+    responses={200: outputs.QueueDetail},
+    raises=(400,),
+    summary="One command's depths and counters",
+)
 async def queue_detail(request: HttpRequest, principal: Principal, command: str) -> HttpResponse:
     stats = await kv.async_engine().queue_stats(principal.tenant_slug, validate_command(command))
     oldest = None
@@ -80,14 +90,18 @@ async def queue_detail(request: HttpRequest, principal: Principal, command: str)
     })  # fmt: skip
 
 
-@endpoint(methods=("GET",), roles=ADMIN, operation="admin", doc=docs.QueueTasks)
-async def queue_tasks(request: HttpRequest, principal: Principal, command: str) -> HttpResponse:
+@endpoint(
+    "GET",
+    roles=ADMIN,
+    operation="admin",
+    query=inputs.QueuePage,
+    tags=TAGS,
+    responses={200: outputs.TaskPage},
+    summary="A page of a command's tasks in one state",
+)
+async def queue_tasks(request: HttpRequest, principal: Principal, command: str, query: Values) -> HttpResponse:
     cmd = validate_command(command)
-    state = request.GET.get("state")
-    if state not in STATES:
-        raise errors.InvalidInput("'state' must be one of ready, delayed, inProgress, dlq", field="state")
-    limit = inputs.query_int(request.GET, "limit", 100, 1, 500)
-    cursor = _decode_cursor(request.GET.get("cursor"))
+    state, limit, cursor = query["state"], query["limit"], _decode_cursor(query["cursor"])
     engine = kv.async_engine()
     tenant = principal.tenant_slug
     if state == "ready":
@@ -98,13 +112,21 @@ async def queue_tasks(request: HttpRequest, principal: Principal, command: str) 
         page = await engine.leases(tenant, limit=limit, cursor=cursor, command=cmd)
     else:
         page = await engine.dlq(tenant, cmd, limit=limit, cursor=cursor)
-    body: dict = {"tasks": [task_json(t) for t in page.tasks]}
+    body: Values = {"tasks": [task_json(t) for t in page.tasks]}
     if page.next_cursor:
         body["nextCursor"] = _encode_cursor(page.next_cursor)
     return json_response(body)
 
 
-@endpoint(methods=("POST",), roles=ADMIN, operation="admin", doc=docs.Requeue)
+@endpoint(
+    "POST",
+    roles=ADMIN,
+    operation="admin",
+    tags=TAGS,
+    responses={200: outputs.Task},
+    raises=(404, 409),
+    summary="Requeue a dead-lettered task",
+)
 async def requeue(request: HttpRequest, principal: Principal, task_id: str) -> HttpResponse:
     try:
         task = await kv.async_engine().replay(principal.tenant_slug, task_id)
@@ -114,25 +136,49 @@ async def requeue(request: HttpRequest, principal: Principal, task_id: str) -> H
     return json_response(task_json(task))
 
 
-@endpoint(methods=("POST",), roles=ADMIN, operation="admin", doc=docs.RequeueCommand)
-async def requeue_command(request: HttpRequest, principal: Principal, command: str) -> HttpResponse:
-    limit = inputs.query_int(request.GET, "limit", 100, 1, 1000)
-    moved = await kv.async_engine().replay_all(principal.tenant_slug, validate_command(command), limit=limit)
+@endpoint(
+    "POST",
+    roles=ADMIN,
+    operation="admin",
+    query=inputs.RequeueQuery,
+    tags=TAGS,
+    responses={200: outputs.Requeued},
+    summary="Requeue a command's DLQ, oldest first",
+)
+async def requeue_command(request: HttpRequest, principal: Principal, command: str, query: Values) -> HttpResponse:
+    cmd = validate_command(command)
+    moved = await kv.async_engine().replay_all(principal.tenant_slug, cmd, limit=query["limit"])
     if moved.count:
         await _audit(principal, "dlq.requeue_all", command, detail={"requeued": moved.count})
     return json_response({"requeued": moved.count, "remaining": moved.remaining})
 
 
-@endpoint(methods=("DELETE",), roles=ADMIN, operation="admin", doc=docs.PurgeDlq)
-async def purge_dlq(request: HttpRequest, principal: Principal, command: str) -> HttpResponse:
-    limit = inputs.query_int(request.GET, "limit", 1000, 1, 1000)
-    moved = await kv.async_engine().purge_dlq(principal.tenant_slug, validate_command(command), limit=limit)
+@endpoint(
+    "DELETE",
+    roles=ADMIN,
+    operation="admin",
+    query=inputs.PurgeQuery,
+    tags=TAGS,
+    responses={200: outputs.Purged},
+    summary="Delete a command's dead-lettered tasks",
+)
+async def purge_dlq(request: HttpRequest, principal: Principal, command: str, query: Values) -> HttpResponse:
+    cmd = validate_command(command)
+    moved = await kv.async_engine().purge_dlq(principal.tenant_slug, cmd, limit=query["limit"])
     if moved.count:
         await _audit(principal, "dlq.purge", command, detail={"deleted": moved.count})
     return json_response({"deleted": moved.count, "remaining": moved.remaining})
 
 
-@endpoint(methods=("DELETE",), roles=ADMIN, operation="admin", doc=docs.DeleteTask)
+@endpoint(
+    "DELETE",
+    roles=ADMIN,
+    operation="admin",
+    tags=TAGS,
+    responses={204: None},
+    raises=(404, 409),
+    summary="Delete a task",
+)
 async def delete_task(request: HttpRequest, principal: Principal, task_id: str) -> HttpResponse:
     try:
         await kv.async_engine().delete(principal.tenant_slug, task_id)
@@ -142,16 +188,21 @@ async def delete_task(request: HttpRequest, principal: Principal, task_id: str) 
     return HttpResponse(status=204)
 
 
-@endpoint(methods=("POST",), roles=ADMIN, operation="admin", doc=docs.Cleanup)
-async def cleanup(request: HttpRequest, principal: Principal) -> HttpResponse:
+@endpoint(
+    "POST",
+    roles=ADMIN,
+    operation="admin",
+    body=inputs.CleanupBody,
+    tags=TAGS,
+    responses={200: outputs.CleanupAnswer},
+    summary="Delete the tasks whose retention ends at or before a time",
+)
+async def cleanup(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
     """codeQ's cleanup: delete the tasks whose retention ends at or before ``before`` (default now),
     that is finished tasks (and dead-lettered ones) at least their retention older than it. It
     anticipates the retention job; it never deletes a task its retention still keeps."""
-    data = inputs.require_object(read_json(request, principal.max_body_bytes))
-    limit = inputs.integer(data, "limit", 1000, 1, 10_000)
-    before_ms = int(time.time() * 1000)
-    if data.get("before") not in (None, ""):
-        before_ms = inputs.rfc3339_ms(data["before"], "before", "invalid 'before' (use RFC3339)")
+    limit = body["limit"]
+    before_ms = body["before"] if body["before"] is not None else int(time.time() * 1000)
     finished_s, dead_s = await db.run(lambda: Tenant.objects.values_list(
         "result_retention_seconds", "dlq_retention_seconds").get(pk=principal.tenant_id))  # fmt: skip
     # A task goes when its retention ends at or before ``before``: it finished (died) at or before

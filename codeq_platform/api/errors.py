@@ -1,8 +1,9 @@
 """The one table from error class to HTTP status, and the one renderer of the error shape.
 
 Shape (codeQ's, reference §1): ``{"error": "<message or machine code>"}`` plus ``code`` (stable machine
-code) and, where they apply, ``field`` and ``retryAfterSeconds``. DRF's exception handler, the async
-endpoints and the JSON 404/500 handlers all render through ``error_response``.
+code) and, where they apply, ``field`` and ``retryAfterSeconds``. The endpoint frame and the JSON 404/500
+handlers all render through here. A 503 never says more than that the store is unavailable: what failed
+(addresses, errno) goes to the log.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import logging
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions as drf_exceptions
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from codeq_platform import errors
 from codeq_platform.engine import jsontext
@@ -39,6 +38,9 @@ STATUS: dict[type[errors.CodeqError], int] = {
 }
 
 
+STORE_UNAVAILABLE = "the store is unavailable"
+
+
 def status_of(exc: errors.CodeqError) -> int:
     return STATUS[type(exc)]
 
@@ -62,37 +64,15 @@ def error_response(exc: errors.CodeqError, message: str | None = None) -> HttpRe
     elif isinstance(exc, errors.QueueFull | errors.StoreUnavailable):
         headers["Retry-After"] = "1"
         extra["retryAfterSeconds"] = 1
+    if isinstance(exc, errors.StoreUnavailable):
+        if exc.message != exc.code:
+            log.warning("store unavailable: %s", exc.message)
+        message = STORE_UNAVAILABLE
     if isinstance(exc, errors.Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="codeq"'
     if status >= 500 and not isinstance(exc, errors.StoreUnavailable):
         log.error("unexpected platform error", exc_info=exc)
     return json_response(error_body(message or exc.message, exc.code, **extra), status, headers)
-
-
-def drf_handler(exc: Exception, context: dict) -> HttpResponse | None:
-    """DRF's exception handler: CodeqErrors and DRF's own errors, all in the one shape."""
-    if isinstance(exc, errors.CodeqError):
-        return error_response(exc)
-    response = drf_exception_handler(exc, context)
-    if response is None:
-        return None
-    detail = response.data
-    if isinstance(exc, drf_exceptions.ValidationError) and isinstance(detail, dict) and "error" not in detail:
-        field, problems = next(iter(detail.items()))
-        response.data = error_body(f"{field}: {_first_message(problems)}", "invalid_input", field=field)
-    elif isinstance(detail, dict) and "error" in detail:
-        response.data = {**detail, "code": getattr(exc, "default_code", "error")}
-    else:
-        text = detail.get("detail", detail) if isinstance(detail, dict) else detail
-        response.data = error_body(str(text), getattr(exc, "default_code", "error"))
-    return response
-
-
-def _first_message(problems: object) -> str:
-    """The first message of a DRF error detail, however deeply a list or its items nest it."""
-    while isinstance(problems, dict | list) and problems:
-        problems = next(iter(problems.values())) if isinstance(problems, dict) else problems[0]
-    return str(problems)
 
 
 @csrf_exempt  # an unknown route's POST must get this 404, not the CSRF middleware's HTML 403

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest, multiprocess
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from codeq_platform.base import db, kv
 from codeq_platform.scheduler import heartbeat
@@ -32,14 +33,14 @@ REQUEST_SECONDS = Histogram(
 class _Snapshot:
     """A collector over figures read just before ``generate_latest`` runs."""
 
-    def __init__(self, families: list) -> None:
+    def __init__(self, families: list[Metric]) -> None:
         self.families = families
 
-    def collect(self):
+    def collect(self) -> list[Metric]:
         return self.families
 
 
-async def _queue_families() -> list:
+async def _queue_families() -> list[Metric]:
     gauges = {
         name: GaugeMetricFamily(f"codeq_queue_{name}", help_text, labels=["tenant", "command"])
         for name, help_text in (
@@ -77,7 +78,7 @@ async def _queue_families() -> list:
     return [*gauges.values(), *counters.values()]
 
 
-async def _scheduler_families() -> list:
+async def _scheduler_families() -> list[Metric]:
     age = GaugeMetricFamily("codeq_scheduler_heartbeat_age_seconds", "seconds since the scheduler process's "
                             "last heartbeat", labels=["process"])  # fmt: skip
     up = GaugeMetricFamily("codeq_scheduler_loop_up", "1 while the background loop runs", labels=["process", "loop"])
@@ -101,7 +102,7 @@ async def metrics(request: HttpRequest) -> HttpResponse:
     """The Prometheus scrape endpoint (no auth, like /healthz; keep it off the public internet)."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry.register(_Process())
     registry.register(_Snapshot(await _queue_families() + await _scheduler_families()))
@@ -111,5 +112,5 @@ async def metrics(request: HttpRequest) -> HttpResponse:
 class _Process:
     """This process's own request histograms (single-process deployments)."""
 
-    def collect(self):
+    def collect(self) -> Iterable[Metric]:
         return REQUEST_SECONDS.collect()

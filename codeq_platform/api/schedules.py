@@ -12,9 +12,9 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 
 from codeq_platform import errors
-from codeq_platform.api import docs, inputs
+from codeq_platform.api import inputs, outputs
 from codeq_platform.api.auth import Principal
-from codeq_platform.api.endpoint import ADMIN, by_method, endpoint, read_json
+from codeq_platform.api.endpoint import ADMIN, Values, by_method, endpoint
 from codeq_platform.api.errors import json_response
 from codeq_platform.base import db
 from codeq_platform.scheduler import selectors as schedule_selectors
@@ -58,13 +58,11 @@ def _list(principal: Principal) -> list[dict[str, Any]]:
     ]
 
 
-def _named(name: str) -> bool:
-    """Whether ``name`` can be a schedule's: any other (a NUL, say) is never stored, nor sent to the database."""
-    return services.SCHEDULE_NAME_RE.fullmatch(name) is not None
+TAGS = ("schedules",)
 
 
 def _get(principal: Principal, name: str) -> dict[str, Any]:
-    if not _named(name):
+    if not inputs.schedule_name(name):
         raise errors.NotFound("schedule not found")
     return schedule_json(
         schedule_selectors.schedule_for(tenant=_tenant_of(principal), name=name), principal.tenant_slug
@@ -77,28 +75,58 @@ def _put(principal: Principal, name: str, spec: services.ScheduleSpec) -> tuple[
 
 
 def _delete(principal: Principal, name: str) -> None:
-    if _named(name):
+    if inputs.schedule_name(name):
         services.delete_schedule(tenant=_tenant_of(principal), name=name, actor=principal.actor)
 
 
-@endpoint(methods=("GET",), roles=ADMIN, operation="admin", doc=docs.Schedules)
+@endpoint(
+    "GET",
+    roles=ADMIN,
+    operation="admin",
+    tags=TAGS,
+    responses={200: outputs.ScheduleList},
+    summary="The tenant's recurring schedules, by name",
+    operation_id="schedules_list",
+)
 async def list_schedules(request: HttpRequest, principal: Principal) -> HttpResponse:
     return json_response({"schedules": await db.run(_list, principal)})
 
 
-@endpoint(methods=("GET",), roles=ADMIN, operation="admin", doc=docs.GetSchedule)
+@endpoint(
+    "GET",
+    roles=ADMIN,
+    operation="admin",
+    tags=TAGS,
+    responses={200: outputs.Schedule},
+    raises=(404,),
+    summary="One recurring schedule",
+    operation_id="schedule_get",
+)
 async def get_schedule(request: HttpRequest, principal: Principal, name: str) -> HttpResponse:
     return json_response(await db.run(_get, principal, name))
 
 
-@endpoint(methods=("PUT",), roles=ADMIN, operation="admin", doc=docs.PutSchedule)
-async def put_schedule(request: HttpRequest, principal: Principal, name: str) -> HttpResponse:
-    spec = inputs.schedule_spec(read_json(request, principal.max_body_bytes))
+@endpoint("PUT", roles=ADMIN, operation="admin", body=inputs.ScheduleBody, tags=TAGS, raises=(422,),
+          responses={201: outputs.Schedule, 200: outputs.Schedule},
+          summary="Create (201) or replace (200) a schedule; an identical spec changes nothing",
+          operation_id="schedule_put",
+          description="400 for a malformed body (unknown field, wrong JSON type); 422 with `field` for a spec "
+                      "that cannot run (bad cron rule or name, unknown zone, value out of range).")  # fmt: skip
+async def put_schedule(request: HttpRequest, principal: Principal, name: str, body: Values) -> HttpResponse:
+    spec = inputs.schedule_spec(body)
     body, created = await db.run(_put, principal, name, spec)
     return json_response(body, 201 if created else 200)
 
 
-@endpoint(methods=("DELETE",), roles=ADMIN, operation="admin", doc=docs.DeleteSchedule)
+@endpoint(
+    "DELETE",
+    roles=ADMIN,
+    operation="admin",
+    tags=TAGS,
+    responses={204: None},
+    summary="Delete a schedule (204 also when absent); the tasks it created stay",
+    operation_id="schedule_delete",
+)
 async def delete_schedule(request: HttpRequest, principal: Principal, name: str) -> HttpResponse:
     await db.run(_delete, principal, name)
     return HttpResponse(status=204)

@@ -6,14 +6,18 @@ or rotated. Every change writes an audit entry (the services do).
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers, status
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.views import APIView
+from typing import Any
 
-from codeq_platform.api.auth import IsAdmin
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from drf_spectacular.utils import inline_serializer
+from rest_framework import serializers
+
+from codeq_platform.api import inputs
+from codeq_platform.api.auth import Principal
+from codeq_platform.api.endpoint import ADMIN, Values, by_method, endpoint
+from codeq_platform.api.errors import json_response
+from codeq_platform.base import db
 from codeq_platform.errors import InvalidInput
 from codeq_platform.webhooks import selectors as webhook_selectors
 from codeq_platform.webhooks import services as webhook_services
@@ -21,9 +25,11 @@ from codeq_platform.webhooks.models import WebhookSubscription
 from tenants import selectors, services
 from tenants.models import ApiToken, Tenant
 
+TAGS = ("self-service",)
 
-def _tenant(request: Request) -> Tenant:
-    return Tenant.objects.get(pk=request.auth.tenant_id)
+
+def _tenant(principal: Principal) -> Tenant:
+    return selectors.tenant_by_id(tenant_id=principal.tenant_id)
 
 
 def _invalid(exc: ValidationError) -> InvalidInput:
@@ -33,20 +39,14 @@ def _invalid(exc: ValidationError) -> InvalidInput:
     return InvalidInput(exc.messages[0])
 
 
-class TokenOut(serializers.ModelSerializer):
+class TokenOut(serializers.ModelSerializer[Any]):
     lastUsedAt = serializers.DateTimeField(source="last_used_at", allow_null=True)
     expiresAt = serializers.DateTimeField(source="expires_at", allow_null=True)
     revokedAt = serializers.DateTimeField(source="revoked_at", allow_null=True)
 
     class Meta:
         model = ApiToken
-        fields = ("id", "name", "role", "created", "lastUsedAt", "expiresAt", "revokedAt")
-
-
-class TokenIn(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    role = serializers.ChoiceField(["producer", "worker", "admin"])
-    expiresInDays = serializers.IntegerField(min_value=1, max_value=3650, required=False)
+        fields: tuple[str, ...] = ("id", "name", "role", "created", "lastUsedAt", "expiresAt", "revokedAt")
 
 
 class IssuedTokenOut(TokenOut):
@@ -56,130 +56,152 @@ class IssuedTokenOut(TokenOut):
         fields = (*TokenOut.Meta.fields, "token")
 
 
-class Tokens(APIView):
-    permission_classes = (IsAdmin,)
-
-    @extend_schema(responses=TokenOut(many=True), tags=["self-service"], operation_id="tokens_list")
-    def get(self, request: Request) -> Response:
-        return Response(TokenOut(selectors.tokens_for(tenant=_tenant(request)), many=True).data)
-
-    @extend_schema(request=TokenIn, responses={201: IssuedTokenOut}, tags=["self-service"], operation_id="tokens_issue")
-    def post(self, request: Request) -> Response:
-        data = TokenIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            issued = services.issue_token(tenant=_tenant(request), name=data.validated_data["name"],
-                                          role=data.validated_data["role"],
-                                          expires_in_days=data.validated_data.get("expiresInDays"),
-                                          actor=request.auth.actor)  # fmt: skip
-        except ValidationError as exc:
-            raise _invalid(exc) from None
-        body = TokenOut(issued.token_row).data
-        return Response({**body, "token": issued.bearer}, status=status.HTTP_201_CREATED)
+def _list_tokens(principal: Principal) -> Any:
+    return TokenOut(selectors.tokens_for(tenant=_tenant(principal)), many=True).data
 
 
-class TokenDetail(APIView):
-    permission_classes = (IsAdmin,)
+def _issue_token(principal: Principal, body: Values) -> dict[str, Any]:
+    try:
+        issued = services.issue_token(tenant=_tenant(principal), name=body["name"], role=body["role"],
+                                      expires_in_days=body["expiresInDays"], actor=principal.actor)  # fmt: skip
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    return {**TokenOut(issued.token_row).data, "token": issued.bearer}
 
-    @extend_schema(request=None, responses=TokenOut, tags=["self-service"], operation_id="tokens_revoke")
-    def delete(self, request: Request, token_id: int) -> Response:
-        token = services.revoke_token(token_id=token_id, tenant=_tenant(request), actor=request.auth.actor)
-        return Response(TokenOut(token).data)
+
+def _revoke_token(principal: Principal, token_id: int) -> Any:
+    return TokenOut(services.revoke_token(token_id=token_id, tenant=_tenant(principal), actor=principal.actor)).data
 
 
-class WebhookOut(serializers.ModelSerializer):
+@endpoint("GET", roles=ADMIN, operation="admin", tags=TAGS, responses={200: TokenOut(many=True)},
+          summary="The tenant's API tokens", operation_id="tokens_list")  # fmt: skip
+async def list_tokens(request: HttpRequest, principal: Principal) -> HttpResponse:
+    return json_response(await db.run(_list_tokens, principal))
+
+
+@endpoint("POST", roles=ADMIN, operation="admin", body=inputs.TokenBody, tags=TAGS, responses={201: IssuedTokenOut},
+          summary="Issue a token (its bearer is shown this once)", operation_id="tokens_issue")  # fmt: skip
+async def issue_token(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
+    return json_response(await db.run(_issue_token, principal, body), 201)
+
+
+@endpoint("DELETE", roles=ADMIN, operation="admin", tags=TAGS, responses={200: TokenOut}, raises=(404,),
+          summary="Revoke a token", operation_id="tokens_revoke")  # fmt: skip
+async def revoke_token(request: HttpRequest, principal: Principal, token_id: int) -> HttpResponse:
+    return json_response(await db.run(_revoke_token, principal, token_id))
+
+
+class WebhookOut(serializers.ModelSerializer[Any]):
     pausedReason = serializers.CharField(source="paused_reason")
     previousSecretExpiresAt = serializers.DateTimeField(source="previous_secret_expires_at", allow_null=True)
 
     class Meta:
         model = WebhookSubscription
-        fields = ("id", "url", "events", "commands", "active", "pausedReason", "created", "previousSecretExpiresAt")
+        fields: tuple[str, ...] = ("id", "url", "events", "commands", "active", "pausedReason", "created",
+                                   "previousSecretExpiresAt")  # fmt: skip
 
 
-class WebhookIn(serializers.Serializer):
-    url = serializers.URLField(max_length=2000)
-    events = serializers.ListField(child=serializers.ChoiceField(WebhookSubscription.Event.values), min_length=1)
-    commands = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list)
+class CreatedWebhookOut(WebhookOut):
+    secret = serializers.CharField(help_text="the signing secret; shown this once")
+
+    class Meta(WebhookOut.Meta):
+        fields = (*WebhookOut.Meta.fields, "secret")
 
 
-class WebhookPatch(serializers.Serializer):
-    url = serializers.URLField(max_length=2000, required=False)
-    events = serializers.ListField(child=serializers.ChoiceField(WebhookSubscription.Event.values), min_length=1,
-                                   required=False)  # fmt: skip
-    commands = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
-    active = serializers.BooleanField(required=False)
+ROTATED = inline_serializer(
+    "Rotated",
+    {"secret": serializers.CharField(), "previousSecretExpiresAt": serializers.DateTimeField(allow_null=True)},
+)
 
 
-class Webhooks(APIView):
-    permission_classes = (IsAdmin,)
-
-    @extend_schema(responses=WebhookOut(many=True), tags=["self-service"], operation_id="webhooks_list")
-    def get(self, request: Request) -> Response:
-        subs = webhook_selectors.webhook_subscriptions_for(tenant=_tenant(request))
-        return Response(WebhookOut(subs, many=True).data)
-
-    @extend_schema(request=WebhookIn, responses={201: inline_serializer("CreatedWebhook", {
-        "id": serializers.IntegerField(), "secret": serializers.CharField()})}, tags=["self-service"],
-        operation_id="webhooks_create")  # fmt: skip
-    def post(self, request: Request) -> Response:
-        data = WebhookIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            created = webhook_services.create_webhook_subscription(
-                tenant=_tenant(request),
-                url=data.validated_data["url"],
-                events=data.validated_data["events"],
-                commands=data.validated_data["commands"],
-                actor=request.auth.actor,
-            )
-        except ValidationError as exc:
-            raise _invalid(exc) from None
-        body = WebhookOut(created.subscription).data
-        return Response({**body, "secret": created.secret}, status=status.HTTP_201_CREATED)
+def _subscription(principal: Principal, subscription_id: int) -> WebhookSubscription:
+    return webhook_selectors.webhook_subscription_for(tenant=_tenant(principal), subscription_id=subscription_id)
 
 
-class WebhookRotate(APIView):
-    permission_classes = (IsAdmin,)
-
-    @extend_schema(
-        request=inline_serializer("RotateBody", {"graceSeconds": serializers.IntegerField(required=False)}),
-        responses=inline_serializer("Rotated", {"secret": serializers.CharField(),
-                                                "previousSecretExpiresAt": serializers.DateTimeField()}),
-        tags=["self-service"], operation_id="webhooks_rotate")  # fmt: skip
-    def post(self, request: Request, subscription_id: int) -> Response:
-        grace = request.data.get("graceSeconds", 86_400) if isinstance(request.data, dict) else None
-        if isinstance(grace, bool) or not isinstance(grace, int) or not 0 <= grace <= 30 * 86_400:
-            raise InvalidInput("graceSeconds must be an integer from 0 to 2592000", field="graceSeconds")
-        sub = webhook_selectors.webhook_subscription_for(tenant=_tenant(request), subscription_id=subscription_id)
-        secret = webhook_services.rotate_webhook_secret(subscription=sub, grace_seconds=grace, actor=request.auth.actor)
-        sub.refresh_from_db()
-        return Response({"secret": secret, "previousSecretExpiresAt": sub.previous_secret_expires_at})
+def _list_webhooks(principal: Principal) -> Any:
+    return WebhookOut(webhook_selectors.webhook_subscriptions_for(tenant=_tenant(principal)), many=True).data
 
 
-class WebhookDetail(APIView):
-    permission_classes = (IsAdmin,)
+def _create_webhook(principal: Principal, body: Values) -> dict[str, Any]:
+    try:
+        created = webhook_services.create_webhook_subscription(tenant=_tenant(principal), url=body["url"],
+                                                               events=body["events"], commands=body["commands"],
+                                                               actor=principal.actor)  # fmt: skip
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    return {**WebhookOut(created.subscription).data, "secret": created.secret}
 
-    @extend_schema(responses=WebhookOut, tags=["self-service"], operation_id="webhooks_get")
-    def get(self, request: Request, subscription_id: int) -> Response:
-        sub = webhook_selectors.webhook_subscription_for(tenant=_tenant(request), subscription_id=subscription_id)
-        return Response(WebhookOut(sub).data)
 
-    @extend_schema(request=WebhookPatch, responses=WebhookOut, tags=["self-service"], operation_id="webhooks_update",
-                   description="Change url, events, commands or active; active=true clears pausedReason.")  # fmt: skip
-    def patch(self, request: Request, subscription_id: int) -> Response:
-        sub = webhook_selectors.webhook_subscription_for(tenant=_tenant(request), subscription_id=subscription_id)
-        data = WebhookPatch(data=request.data)
-        data.is_valid(raise_exception=True)
-        changes = {"url": sub.url, "events": sub.events, "commands": sub.commands, "active": sub.active,
-                   **data.validated_data}  # fmt: skip
-        try:
-            sub = webhook_services.update_webhook_subscription(subscription=sub, actor=request.auth.actor, **changes)
-        except ValidationError as exc:
-            raise _invalid(exc) from None
-        return Response(WebhookOut(sub).data)
+def _rotate_webhook(principal: Principal, subscription_id: int, grace: int) -> dict[str, Any]:
+    sub = _subscription(principal, subscription_id)
+    secret = webhook_services.rotate_webhook_secret(subscription=sub, grace_seconds=grace, actor=principal.actor)
+    sub.refresh_from_db()
+    return {"secret": secret, "previousSecretExpiresAt": sub.previous_secret_expires_at}
 
-    @extend_schema(responses={204: None}, tags=["self-service"], operation_id="webhooks_delete")
-    def delete(self, request: Request, subscription_id: int) -> Response:
-        sub = webhook_selectors.webhook_subscription_for(tenant=_tenant(request), subscription_id=subscription_id)
-        webhook_services.delete_webhook_subscription(subscription=sub, actor=request.auth.actor)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+
+def _get_webhook(principal: Principal, subscription_id: int) -> Any:
+    return WebhookOut(_subscription(principal, subscription_id)).data
+
+
+def _update_webhook(principal: Principal, subscription_id: int, body: Values) -> Any:
+    sub = _subscription(principal, subscription_id)
+    changes = {"url": sub.url, "events": sub.events, "commands": sub.commands, "active": sub.active,
+               **{name: value for name, value in body.items() if value is not None}}  # fmt: skip
+    try:
+        sub = webhook_services.update_webhook_subscription(subscription=sub, actor=principal.actor, **changes)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    return WebhookOut(sub).data
+
+
+def _delete_webhook(principal: Principal, subscription_id: int) -> None:
+    webhook_services.delete_webhook_subscription(subscription=_subscription(principal, subscription_id),
+                                                 actor=principal.actor)  # fmt: skip
+
+
+@endpoint("GET", roles=ADMIN, operation="admin", tags=TAGS, responses={200: WebhookOut(many=True)},
+          summary="The tenant's webhook subscriptions", operation_id="webhooks_list")  # fmt: skip
+async def list_webhooks(request: HttpRequest, principal: Principal) -> HttpResponse:
+    return json_response(await db.run(_list_webhooks, principal))
+
+
+@endpoint("POST", roles=ADMIN, operation="admin", body=inputs.WebhookBody, tags=TAGS,
+          responses={201: CreatedWebhookOut}, summary="Subscribe a URL to events (its secret is shown this once)",
+          operation_id="webhooks_create")  # fmt: skip
+async def create_webhook(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
+    return json_response(await db.run(_create_webhook, principal, body), 201)
+
+
+@endpoint("POST", roles=ADMIN, operation="admin", body=inputs.RotateBody, tags=TAGS, responses={200: ROTATED},
+          raises=(404,), summary="A new signing secret; the old one keeps signing for graceSeconds",
+          operation_id="webhooks_rotate")  # fmt: skip
+async def rotate_webhook(request: HttpRequest, principal: Principal, subscription_id: int,
+                         body: Values) -> HttpResponse:  # fmt: skip
+    return json_response(await db.run(_rotate_webhook, principal, subscription_id, body["graceSeconds"]))
+
+
+@endpoint("GET", roles=ADMIN, operation="admin", tags=TAGS, responses={200: WebhookOut}, raises=(404,),
+          summary="One webhook subscription", operation_id="webhooks_get")  # fmt: skip
+async def get_webhook(request: HttpRequest, principal: Principal, subscription_id: int) -> HttpResponse:
+    return json_response(await db.run(_get_webhook, principal, subscription_id))
+
+
+@endpoint("PATCH", roles=ADMIN, operation="admin", body=inputs.WebhookPatchBody, tags=TAGS,
+          responses={200: WebhookOut}, raises=(404,), summary="Change a webhook subscription",
+          description="Change url, events, commands or active; active=true clears pausedReason.",
+          operation_id="webhooks_update")  # fmt: skip
+async def update_webhook(request: HttpRequest, principal: Principal, subscription_id: int,
+                         body: Values) -> HttpResponse:  # fmt: skip
+    return json_response(await db.run(_update_webhook, principal, subscription_id, body))
+
+
+@endpoint("DELETE", roles=ADMIN, operation="admin", tags=TAGS, responses={204: None}, raises=(404,),
+          summary="Delete a webhook subscription", operation_id="webhooks_delete")  # fmt: skip
+async def delete_webhook(request: HttpRequest, principal: Principal, subscription_id: int) -> HttpResponse:
+    await db.run(_delete_webhook, principal, subscription_id)
+    return HttpResponse(status=204)
+
+
+tokens = by_method(GET=list_tokens, POST=issue_token)
+webhooks = by_method(GET=list_webhooks, POST=create_webhook)
+webhook = by_method(GET=get_webhook, PATCH=update_webhook, DELETE=delete_webhook)

@@ -17,18 +17,18 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.http import content_disposition_header
 
 from codeq_platform import errors
-from codeq_platform.api import docs, inputs
+from codeq_platform.api import inputs, outputs
 from codeq_platform.api.auth import Principal
-from codeq_platform.api.endpoint import PRODUCE, READ, WORK, endpoint, read_json
+from codeq_platform.api.endpoint import PRODUCE, READ, WORK, Values, endpoint
 from codeq_platform.api.errors import error_body, error_response, json_response
 from codeq_platform.api.wakeups import hub
 from codeq_platform.base import kv
 from codeq_platform.base.representations import artifact_url, result_json, rfc3339, task_json
 from codeq_platform.engine import NewTask, Report
 
-MAX_CLAIM_WAIT = 30
-MAX_RESULT_WAIT = 60
 NO_CONTENT = 204
+TASKS = ("tasks",)
+WORKERS = ("workers",)
 
 
 def _no_content() -> HttpResponse:
@@ -39,27 +39,31 @@ def _max_live(principal: Principal) -> int:
     return -(-principal.max_queued_tasks // principal.shards) if principal.max_queued_tasks else 0
 
 
-async def _enqueue(principal: Principal, spec: NewTask):
+async def _enqueue(principal: Principal, spec: NewTask) -> Any:
     engine = kv.async_engine()
     return await engine.enqueue(principal.tenant_slug, spec, max_live=_max_live(principal),
                                 payload_limit=principal.max_payload_bytes)  # fmt: skip
 
 
-@endpoint(methods=("POST",), roles=PRODUCE, operation="create", doc=docs.CreateTask)
-async def create_task(request: HttpRequest, principal: Principal) -> HttpResponse:
-    spec = inputs.new_task(read_json(request, principal.max_body_bytes))
+@endpoint("POST", roles=PRODUCE, operation="create", body=inputs.NewTaskBody, tags=TASKS,
+          responses={202: outputs.Task}, raises=(429,), summary="Create a task",
+          description="A repeated idempotencyKey or taskId answers 202 with the first task; 429 past the "
+                      "tenant's queued-task limit.")  # fmt: skip
+async def create_task(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
+    spec = inputs.new_task(body)
     out = await _enqueue(principal, spec)
     return json_response(task_json(out.task), 202)
 
 
-@endpoint(methods=("POST",), roles=PRODUCE, operation="create", doc=docs.CreateBatch)
-async def create_batch(request: HttpRequest, principal: Principal) -> HttpResponse:
-    items = inputs.batch(read_json(request, principal.max_body_bytes), "tasks", "tasks")
-    results: list[dict | None] = [None] * len(items)
+@endpoint("POST", roles=PRODUCE, operation="create", body=inputs.CreateBatchBody, tags=TASKS,
+          responses={200: outputs.CreateBatchAnswer}, summary="Create up to 100 tasks")  # fmt: skip
+async def create_batch(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
+    items = body["tasks"]
+    results: list[dict[str, Any] | None] = [None] * len(items)
     specs, where = [], []
     for i, item in enumerate(items):
         try:
-            specs.append(inputs.new_task(item))
+            specs.append(inputs.new_task(inputs.NewTaskBody.parse(item)))
             where.append(i)
         except errors.InvalidInput as exc:
             results[i] = {"error": exc.message}
@@ -75,16 +79,16 @@ async def create_batch(request: HttpRequest, principal: Principal) -> HttpRespon
     return json_response({"results": results})
 
 
-async def _claim(principal: Principal, data: dict, count: int) -> list:
+async def _claim(principal: Principal, body: Values, count: int) -> list[Any]:
     engine = kv.async_engine()
     tenant = principal.tenant_slug
-    commands = inputs.commands(data)
-    lease_ms = inputs.seconds(data, "leaseSeconds") * 1000
-    wait = inputs.integer(data, "waitSeconds", 0, 0, MAX_CLAIM_WAIT)
+    commands = body["commands"]
+    lease_ms = (body["leaseSeconds"] or inputs.DEFAULT_LEASE_SECONDS) * 1000
+    wait = body["waitSeconds"]
     # Without commands: whichever commands have ready work, taking turns (the engine's turn ring).
     tasks = await engine.claim(tenant, principal.worker_id, commands, lease_ms=lease_ms, count=count)
     if tasks or not wait:
-        return tasks
+        return list(tasks)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     wakeups = hub()
@@ -92,7 +96,7 @@ async def _claim(principal: Principal, data: dict, count: int) -> list:
         with wakeups.waiting(tenant, commands) as woken:
             tasks = await engine.claim(tenant, principal.worker_id, commands, lease_ms=lease_ms, count=count)
             if tasks:
-                return tasks
+                return list(tasks)
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return []
@@ -100,20 +104,31 @@ async def _claim(principal: Principal, data: dict, count: int) -> list:
                 await asyncio.wait_for(woken.wait(), timeout=min(remaining, 1.0))
 
 
-@endpoint(methods=("POST",), roles=WORK, operation="claim", doc=docs.Claim)
-async def claim(request: HttpRequest, principal: Principal) -> HttpResponse:
-    data = inputs.require_object(read_json(request, principal.max_body_bytes))
-    tasks = await _claim(principal, data, 1)
+@endpoint(
+    "POST",
+    roles=WORK,
+    operation="claim",
+    body=inputs.ClaimBody,
+    tags=WORKERS,
+    responses={200: outputs.Task, 204: None},
+    summary="Claim the next task (long-poll with waitSeconds)",
+)
+async def claim(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
+    tasks = await _claim(principal, body, 1)
     return json_response(task_json(tasks[0])) if tasks else _no_content()
 
 
-@endpoint(methods=("POST",), roles=WORK, operation="claim", doc=docs.ClaimBatch)
-async def claim_batch(request: HttpRequest, principal: Principal) -> HttpResponse:
-    data = inputs.require_object(read_json(request, principal.max_body_bytes))
-    if data.get("count") is None:
-        raise errors.InvalidInput("'count' is required", field="count")
-    count = inputs.integer(data, "count", 1, 1, 10)
-    tasks = await _claim(principal, data, count)
+@endpoint(
+    "POST",
+    roles=WORK,
+    operation="claim",
+    body=inputs.ClaimBatchBody,
+    tags=WORKERS,
+    responses={200: outputs.ClaimBatchAnswer, 204: None},
+    summary="Claim up to 10 tasks",
+)
+async def claim_batch(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
+    tasks = await _claim(principal, body, body["count"])
     return json_response({"tasks": [task_json(t) for t in tasks]}) if tasks else _no_content()
 
 
@@ -126,10 +141,18 @@ def _holder_only(exc: errors.CodeqError) -> HttpResponse:
     return error_response(exc)
 
 
-@endpoint(methods=("POST",), roles=WORK, operation="heartbeat", doc=docs.Heartbeat)
-async def heartbeat(request: HttpRequest, principal: Principal, task_id: str) -> HttpResponse:
-    data = inputs.require_object(read_json(request, principal.max_body_bytes))
-    lease_ms = inputs.seconds(data, "extendSeconds") * 1000
+@endpoint(
+    "POST",
+    roles=WORK,
+    operation="heartbeat",
+    body=inputs.HeartbeatBody,
+    tags=WORKERS,
+    responses={200: outputs.Ok},
+    raises=(404,),
+    summary="Extend the lease",
+)
+async def heartbeat(request: HttpRequest, principal: Principal, task_id: str, body: Values) -> HttpResponse:
+    lease_ms = (body["extendSeconds"] or inputs.DEFAULT_LEASE_SECONDS) * 1000
     try:
         await kv.async_engine().heartbeat(principal.tenant_slug, task_id, principal.worker_id, lease_ms=lease_ms)
     except errors.CodeqError as exc:
@@ -137,9 +160,16 @@ async def heartbeat(request: HttpRequest, principal: Principal, task_id: str) ->
     return json_response({"ok": True})
 
 
-@endpoint(methods=("POST",), roles=WORK, operation="abandon", doc=docs.Abandon)
+@endpoint(
+    "POST",
+    roles=WORK,
+    operation="abandon",
+    tags=WORKERS,
+    responses={200: outputs.GivenBack},
+    raises=(404,),
+    summary="Give the task back now (attempt not charged)",
+)
 async def abandon(request: HttpRequest, principal: Principal, task_id: str) -> HttpResponse:
-    read_json(request, principal.max_body_bytes)
     try:
         await kv.async_engine().abandon(principal.tenant_slug, task_id, principal.worker_id)
     except errors.CodeqError as exc:
@@ -147,15 +177,14 @@ async def abandon(request: HttpRequest, principal: Principal, task_id: str) -> H
     return json_response({"status": "requeued"})
 
 
-@endpoint(methods=("POST",), roles=WORK, operation="nack", doc=docs.Nack)
-async def nack(request: HttpRequest, principal: Principal, task_id: str) -> HttpResponse:
-    data = inputs.require_object(read_json(request, principal.max_body_bytes))
-    delay = data.get("delaySeconds")
+@endpoint("POST", roles=WORK, operation="nack", body=inputs.NackBody, tags=WORKERS,
+          responses={200: outputs.GivenBack}, raises=(404,),
+          summary="Give the task back for a retry (backoff when no delay)")  # fmt: skip
+async def nack(request: HttpRequest, principal: Principal, task_id: str, body: Values) -> HttpResponse:
+    delay = body["delaySeconds"]
     if delay is not None:
-        if isinstance(delay, bool) or not isinstance(delay, int) or delay < 0:
-            raise errors.InvalidInput("invalid 'delaySeconds' (must be >= 0)", field="delaySeconds")
         delay = min(delay, inputs.MAX_NACK_DELAY_SECONDS)
-    reason = inputs.string(data, "reason", 4096)
+    reason = body["reason"]
     try:
         out = await kv.async_engine().nack(principal.tenant_slug, task_id, principal.worker_id,
                                            delay_ms=None if delay is None else delay * 1000, reason=reason)  # fmt: skip
@@ -166,7 +195,7 @@ async def nack(request: HttpRequest, principal: Principal, task_id: str) -> Http
     return json_response({"status": "requeued", "delaySeconds": -(-out.delay_ms // 1000)})
 
 
-def _answer(task_id: str, settled, result, error: str, artifacts: list[dict[str, str]]) -> dict:
+def _answer(task_id: str, settled: Any, result: Any, error: str, artifacts: list[dict[str, str]]) -> dict[str, Any]:
     """The result answer built from what was just stored (no second read)."""
     return {
         "taskId": task_id,
@@ -178,13 +207,15 @@ def _answer(task_id: str, settled, result, error: str, artifacts: list[dict[str,
     }
 
 
-async def _stored_answer(principal: Principal, task_id: str) -> dict:
+async def _stored_answer(principal: Principal, task_id: str) -> dict[str, Any]:
     """A retried report: answer with what the first one stored."""
     _, stored = await kv.async_engine().get_result(principal.tenant_slug, task_id)
+    if stored is None:  # its retention ended between the report and this read
+        raise errors.NotFound("task not found")
     return result_json(stored)
 
 
-async def _report(principal: Principal, task_id: str, data: dict) -> dict:
+async def _report(principal: Principal, task_id: str, data: dict[str, Any]) -> dict[str, Any]:
     completed, result, error, artifacts = inputs.result_report(data)
     engine = kv.async_engine()
     tenant, worker = principal.tenant_slug, principal.worker_id
@@ -203,20 +234,36 @@ def _report_error(exc: errors.CodeqError) -> tuple[str, errors.CodeqError]:
     return exc.message, exc
 
 
-@endpoint(methods=("POST",), roles=WORK, operation="result", doc=docs.Result)
-async def result(request: HttpRequest, principal: Principal, task_id: str) -> HttpResponse:
-    data = read_json(request, principal.max_body_bytes)
+@endpoint(
+    "POST",
+    roles=WORK,
+    operation="result",
+    body=inputs.ResultBody,
+    tags=WORKERS,
+    responses={200: outputs.ResultAnswer},
+    raises=(404, 409),
+    summary="Report the final result",
+)
+async def result(request: HttpRequest, principal: Principal, task_id: str, body: Values) -> HttpResponse:
     try:
-        return json_response(await _report(principal, task_id, data))
+        return json_response(await _report(principal, task_id, body))
     except (errors.NotFound, errors.NotOwner, errors.NotInProgress) as exc:
-        message, exc = _report_error(exc)
-        return error_response(exc, message)
+        message, answered = _report_error(exc)
+        return error_response(answered, message)
 
 
-@endpoint(methods=("POST",), roles=WORK, operation="result", doc=docs.ResultBatch)
-async def result_batch(request: HttpRequest, principal: Principal) -> HttpResponse:
-    items = inputs.batch(read_json(request, principal.max_body_bytes), "results", "results")
-    out: list[dict] = [{} for _ in items]
+@endpoint(
+    "POST",
+    roles=WORK,
+    operation="result",
+    body=inputs.ResultBatchBody,
+    tags=WORKERS,
+    responses={200: outputs.ResultBatchAnswer},
+    summary="Report up to 100 results",
+)
+async def result_batch(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
+    items = body["results"]
+    out: list[dict[str, Any]] = [{} for _ in items]
     reports, parsed, where = [], [], []
     for i, item in enumerate(items):
         task_id = item.get("taskId") if isinstance(item, dict) else None
@@ -224,7 +271,7 @@ async def result_batch(request: HttpRequest, principal: Principal) -> HttpRespon
             out[i] = {"taskId": task_id, "error": "taskId is required"}
             continue
         try:
-            completed, result, error, artifacts = inputs.result_report(item)
+            completed, result, error, artifacts = inputs.result_report(inputs.ResultBody.parse(item))
         except errors.CodeqError as exc:
             out[i] = {"taskId": task_id, "error": exc.message}
             continue
@@ -244,9 +291,18 @@ async def result_batch(request: HttpRequest, principal: Principal) -> HttpRespon
     return json_response({"results": out})
 
 
-@endpoint(methods=("POST",), roles=WORK, operation="progress", doc=docs.Progress)
-async def progress(request: HttpRequest, principal: Principal, task_id: str) -> HttpResponse:
-    value = inputs.progress_body(read_json(request, principal.max_body_bytes))
+@endpoint(
+    "POST",
+    roles=WORK,
+    operation="progress",
+    body=inputs.ProgressBody,
+    tags=WORKERS,
+    responses={200: outputs.Ok},
+    raises=(404, 409),
+    summary="Record progress (kept across retries)",
+)
+async def progress(request: HttpRequest, principal: Principal, task_id: str, body: Values) -> HttpResponse:
+    value = inputs.progress_value(body["progress"])
     try:
         await kv.async_engine().progress(principal.tenant_slug, task_id, principal.worker_id, value)
     except errors.NotFound as exc:
@@ -254,7 +310,9 @@ async def progress(request: HttpRequest, principal: Principal, task_id: str) -> 
     return json_response({"ok": True})
 
 
-@endpoint(methods=("GET",), roles=READ, operation="get", doc=docs.GetTask)
+@endpoint(
+    "GET", roles=READ, operation="get", tags=TASKS, responses={200: outputs.Task}, raises=(404,), summary="Get a task"
+)
 async def get_task(request: HttpRequest, principal: Principal, task_id: str) -> HttpResponse:
     try:
         task = await kv.async_engine().get_task(principal.tenant_slug, task_id)
@@ -263,9 +321,18 @@ async def get_task(request: HttpRequest, principal: Principal, task_id: str) -> 
     return json_response(task_json(task))
 
 
-@endpoint(methods=("GET",), roles=READ, operation="get", doc=docs.GetResult)
-async def get_result(request: HttpRequest, principal: Principal, task_id: str) -> HttpResponse:
-    wait = inputs.query_int(request.GET, "waitSeconds", 0, 0, MAX_RESULT_WAIT, clamp=True)
+@endpoint(
+    "GET",
+    roles=READ,
+    operation="get",
+    query=inputs.ResultQuery,
+    tags=TASKS,
+    responses={200: outputs.TaskAndResult},
+    raises=(404,),
+    summary="Get a task's result",
+)
+async def get_result(request: HttpRequest, principal: Principal, task_id: str, query: Values) -> HttpResponse:
+    wait = query["waitSeconds"]
     engine = kv.async_engine()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
@@ -284,12 +351,20 @@ async def get_result(request: HttpRequest, principal: Principal, task_id: str) -
         pause = min(pause * 2, 0.5)
 
 
-@endpoint(methods=("GET",), roles=READ, operation="get", doc=docs.GetArtifact)
-async def get_artifact(request: HttpRequest, principal: Principal, task_id: str, name: str) -> HttpResponse:
+@endpoint(
+    "GET",
+    roles=READ,
+    operation="get",
+    tags=TASKS,
+    raises=(404,),
+    summary="Download an inline artifact",
+    responses={(200, "*/*"): {"type": "string", "format": "binary"}},
+)
+async def get_artifact(request: HttpRequest, principal: Principal, task_id: str, artifact: str) -> HttpResponse:
     _, stored = await kv.async_engine().get_result(principal.tenant_slug, task_id)
     for item in orjson.loads(stored.artifacts) if stored and stored.artifacts else ():
-        if item["name"] == name and "contentBase64" in item:
-            return _download(base64.b64decode(item["contentBase64"]), item.get("contentType"), name)
+        if item["name"] == artifact and "contentBase64" in item:
+            return _download(base64.b64decode(item["contentBase64"]), item.get("contentType"), artifact)
     return json_response(error_body("artifact not found", errors.NotFound.code), 404)
 
 
@@ -305,7 +380,15 @@ def _download(content: bytes, content_type: Any, name: str) -> HttpResponse:
     return response
 
 
-@endpoint(methods=("POST",), roles=PRODUCE, operation="cancel", doc=docs.Cancel)
+@endpoint(
+    "POST",
+    roles=PRODUCE,
+    operation="cancel",
+    tags=TASKS,
+    responses={200: outputs.Task},
+    raises=(404, 409),
+    summary="Cancel a pending or delayed task (it ends FAILED, error CANCELLED)",
+)
 async def cancel(request: HttpRequest, principal: Principal, task_id: str) -> HttpResponse:
     try:
         task = await kv.async_engine().cancel(principal.tenant_slug, task_id)

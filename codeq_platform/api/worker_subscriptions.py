@@ -16,33 +16,23 @@ Where the contract is silent:
 
 from __future__ import annotations
 
-import contextlib
-import ipaddress
 import time
 import uuid
-from typing import Any
-from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from codeq_platform import errors
-from codeq_platform.api import docs, inputs
+from codeq_platform.api import inputs, outputs
 from codeq_platform.api.auth import Principal
-from codeq_platform.api.endpoint import ADMIN, WORK, endpoint, read_json
+from codeq_platform.api.endpoint import ADMIN, WORK, Values, endpoint
 from codeq_platform.api.errors import json_response
 from codeq_platform.base import kv
 from codeq_platform.base.representations import rfc3339
-from codeq_platform.engine.core import validate_command
 from codeq_platform.engine.keys import SubscriptionKeys
 from codeq_platform.webhooks import subscriptions as store
-from codeq_platform.webhooks.guard import is_public
 from codeq_platform.webhooks.subscriptions import WorkerSubscription
 
-DEFAULT_TTL_SECONDS = 300
-MAX_TTL_SECONDS = 86_400
-DEFAULT_INTERVAL_SECONDS = 5
-MAX_INTERVAL_SECONDS = 3600
+WORKERS = ("workers",)
 
 
 def _now_ms() -> int:
@@ -53,59 +43,21 @@ def _keys(principal: Principal) -> SubscriptionKeys:
     return SubscriptionKeys(kv.async_engine().config.prefix, principal.tenant_slug)
 
 
-def _callback_url(value: Any) -> str:
-    """An http(s) URL with a host. A literal private address is refused here already unless the
-    deployment allows private targets; names are checked when each wake-up is sent (DNS can change)."""
-    if value is None or value == "":
-        raise errors.InvalidInput("callbackUrl is required", field="callbackUrl")
-    if not isinstance(value, str) or len(value) > 2048:
-        raise errors.InvalidInput("invalid callbackUrl (an http(s) URL)", field="callbackUrl")
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-        parts.port  # noqa: B018 (a bad port raises only when read)
-    except ValueError:
-        raise errors.InvalidInput("invalid callbackUrl (an http(s) URL)", field="callbackUrl") from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise errors.InvalidInput("invalid callbackUrl (an http(s) URL)", field="callbackUrl")
-    if not settings.CODEQ_WEBHOOK_ALLOW_PRIVATE:
-        with contextlib.suppress(ValueError):  # a name, not an address
-            if not is_public(ipaddress.ip_address(host)):
-                raise errors.InvalidInput("callbackUrl is not a public address", field="callbackUrl")
-    return value
-
-
-def _event_types(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or len(value) > 100 or not all(isinstance(v, str) for v in value):
-        raise errors.InvalidInput("invalid 'eventTypes' (a list of at most 100 commands)", field="eventTypes")
-    if not value or "*" in value:
-        return ()
-    return tuple(dict.fromkeys(validate_command(v, "eventTypes") for v in value))
-
-
-def _subscription(data: Any, principal: Principal, now_ms: int) -> WorkerSubscription:
-    data = inputs.require_object(data)
-    mode = data.get("deliveryMode") or "fanout"
-    if mode not in store.MODES:
-        raise errors.InvalidInput("invalid 'deliveryMode' (fanout, group or hash)", field="deliveryMode")
-    group_id = inputs.string(data, "groupId")
-    if mode == "group" and not group_id:
+def _subscription(body: Values, principal: Principal, now_ms: int) -> WorkerSubscription:
+    mode = body["deliveryMode"]
+    if mode == "group" and not body["groupId"]:
         raise errors.InvalidInput("groupId is required when deliveryMode=group", field="groupId")
-    ttl = inputs.integer(data, "ttlSeconds", DEFAULT_TTL_SECONDS, 1, MAX_TTL_SECONDS)
-    interval = inputs.integer(data, "minIntervalSeconds", DEFAULT_INTERVAL_SECONDS, 1, MAX_INTERVAL_SECONDS)
     return WorkerSubscription(
         id=str(uuid.uuid4()),
-        callback_url=_callback_url(data.get("callbackUrl")),
-        event_types=_event_types(data.get("eventTypes")),
+        callback_url=body["callbackUrl"],
+        event_types=body["eventTypes"],
         delivery_mode=mode,
-        group_id=group_id if mode == "group" else "",
-        min_interval_seconds=interval,
-        ttl_seconds=ttl,
+        group_id=body["groupId"] if mode == "group" else "",
+        min_interval_seconds=body["minIntervalSeconds"],
+        ttl_seconds=body["ttlSeconds"],
         created_ms=now_ms,
         created_by=principal.actor,
-        expires_ms=now_ms + ttl * 1000,
+        expires_ms=now_ms + body["ttlSeconds"] * 1000,
     )
 
 
@@ -121,31 +73,51 @@ def _lease(subscription_id: str, expires_ms: int) -> HttpResponse:
     return json_response({"subscriptionId": subscription_id, "expiresAt": rfc3339(expires_ms)})
 
 
-@endpoint(methods=("POST",), roles=WORK, operation="subscribe", doc=docs.Subscribe)
-async def subscribe(request: HttpRequest, principal: Principal) -> HttpResponse:
+@endpoint("POST", roles=WORK, operation="subscribe", body=inputs.SubscribeBody, tags=WORKERS, raises=(409,),
+          responses={200: outputs.SubscriptionLease},
+          summary="Ask for wake-ups when a command's queue gets work (lapses after ttlSeconds)")  # fmt: skip
+async def subscribe(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
     now_ms = _now_ms()
-    sub = _subscription(read_json(request, principal.max_body_bytes), principal, now_ms)
+    sub = _subscription(body, principal, now_ms)
     await store.subscribe(kv.async_engine().link, _keys(principal), sub, now_ms=now_ms)
     return _lease(sub.id, sub.expires_ms)
 
 
-@endpoint(methods=("POST",), roles=WORK, operation="subscribe", doc=docs.SubscriptionHeartbeat)
-async def heartbeat(request: HttpRequest, principal: Principal, subscription_id: str) -> HttpResponse:
-    data = inputs.require_object(read_json(request, principal.max_body_bytes))
-    ttl = inputs.integer(data, "ttlSeconds", 0, 1, MAX_TTL_SECONDS)
+@endpoint("POST", roles=WORK, operation="subscribe", body=inputs.SubscriptionHeartbeatBody, tags=WORKERS,
+          responses={200: outputs.SubscriptionLease}, raises=(404,),
+          summary="Keep a subscription alive (absent ttlSeconds: the TTL it was created with)",
+          operation_id="subscription_heartbeat")  # fmt: skip
+async def heartbeat(request: HttpRequest, principal: Principal, subscription_id: str, body: Values) -> HttpResponse:
+    ttl = body["ttlSeconds"]
     known = _known_id(subscription_id)
     expires = await store.extend(kv.async_engine().link, _keys(principal), known, ttl_seconds=ttl, now_ms=_now_ms())
     return _lease(known, expires)
 
 
-@endpoint(methods=("DELETE",), roles=WORK, operation="subscribe", doc=docs.Unsubscribe)
+@endpoint(
+    "DELETE",
+    roles=WORK,
+    operation="subscribe",
+    tags=WORKERS,
+    responses={204: None},
+    raises=(404,),
+    summary="Remove a subscription before it lapses",
+)
 async def unsubscribe(request: HttpRequest, principal: Principal, subscription_id: str) -> HttpResponse:
     known = _known_id(subscription_id)
     await store.remove(kv.async_engine().link, _keys(principal), known, now_ms=_now_ms())
     return HttpResponse(status=204)
 
 
-@endpoint(methods=("GET",), roles=ADMIN, operation="admin", doc=docs.WorkerSubscriptions)
+@endpoint(
+    "GET",
+    roles=ADMIN,
+    operation="admin",
+    tags=("admin",),
+    responses={200: outputs.WorkerSubscriptionList},
+    summary="The tenant's live worker subscriptions",
+    operation_id="worker_subscriptions",
+)
 async def listing(request: HttpRequest, principal: Principal) -> HttpResponse:
     subs = await store.live(kv.async_engine().link, _keys(principal), now_ms=_now_ms())
     return json_response({"subscriptions": [

@@ -1,35 +1,28 @@
-"""Test-only routes exercising BearerTokenAuthentication and the role permissions (``@pytest.mark.urls``)."""
+"""Test-only routes exercising the endpoint frame's authentication and roles (``@pytest.mark.urls``)."""
 
+from django.http import HttpRequest, HttpResponse
 from django.urls import path
-from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from codeq_platform.api.auth import CanProduce, CanRead, CanWork, IsAdmin
+from codeq_platform.api.auth import Principal
+from codeq_platform.api.endpoint import ADMIN, PRODUCE, READ, WORK, endpoint
+from codeq_platform.api.errors import json_response
 
 
-class RoleProbe(APIView):
-    """Answers with the caller's principal when its permission class lets the caller in."""
+def probe(roles: frozenset[str]):
+    """Answers with the caller's principal when its role is one of ``roles``."""
 
-    def get(self, request) -> Response:
-        return self.post(request)
+    @endpoint("POST", roles=roles, operation="probe", tags=("test",), responses={200: None}, summary="probe")
+    async def view(request: HttpRequest, principal: Principal) -> HttpResponse:
+        return json_response({"tenant": principal.tenant_slug, "tenantId": principal.tenant_id, "role": principal.role,
+                              "tokenId": principal.token_id, "tokenName": principal.token_name,
+                              "workerId": principal.worker_id})  # fmt: skip
 
-    def post(self, request) -> Response:
-        principal = request.auth
-        return Response(
-            {
-                "tenant": principal.tenant_slug,
-                "tenantId": principal.tenant_id,
-                "role": principal.role,
-                "tokenId": principal.token_id,
-                "tokenName": principal.token_name,
-                "workerId": principal.worker_id,
-            }
-        )
+    return view
 
 
 urlpatterns = [
-    path("read", RoleProbe.as_view(permission_classes=[CanRead])),
-    path("produce", RoleProbe.as_view(permission_classes=[CanProduce])),
-    path("work", RoleProbe.as_view(permission_classes=[CanWork])),
-    path("admin", RoleProbe.as_view(permission_classes=[IsAdmin])),
+    path("read", probe(READ)),
+    path("produce", probe(PRODUCE)),
+    path("work", probe(WORK)),
+    path("admin", probe(ADMIN)),
 ]

@@ -102,6 +102,18 @@ async def test_rate_limit_is_429_with_retry_after_scope_and_operation(http, tena
     assert (await get(http, f"/tasks/{answers[0].json()['id']}", producer_bearer)).status_code == 200
 
 
+async def test_self_service_routes_count_against_the_same_rate_limit(http, tenant, producer_bearer, admin_bearer):
+    await set_limits(tenant, requests_per_second=2)
+    await asyncio.sleep(1.02 - time.time() % 1)  # start a fresh one-second window
+
+    created = await post(http, "/tasks", producer_bearer, {"command": "resize", "payload": 1})
+    listed = await get(http, "/admin/tokens", admin_bearer)
+    limited = await get(http, "/admin/webhooks", admin_bearer)
+
+    assert (created.status_code, listed.status_code) == (202, 200)
+    assert limited.status_code == 429 and limited.json()["operation"] == "admin"
+
+
 async def test_create_delay_seconds_must_be_a_non_negative_integer(http, producer_bearer):
     for value in (-1, "5", 1.5):
         r = await post(http, "/tasks", producer_bearer, {"command": "resize", "payload": 1, "delaySeconds": value})

@@ -8,20 +8,15 @@ and tokens (transactional_db) and uses commands no other test uses.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import Iterator
 
 import codeq
 import pytest
-from django.conf import settings
-from django.db import connection
 
-from codeq_platform.engine.store import connect as connect_store
 from tests.api.calls import mint
-from tests.conftest import JWT_SECRET
-from tests.processes import api_server, child_database_url
+from tests.api.live import live_server
 
 pytestmark = pytest.mark.django_db(transaction=True, available_apps=["django.contrib.contenttypes",
                                                                       "django.contrib.auth", "tenants"])  # fmt: skip
@@ -30,20 +25,8 @@ pytestmark = pytest.mark.django_db(transaction=True, available_apps=["django.con
 @pytest.fixture(scope="module")
 def server(django_db_setup, django_db_blocker) -> Iterator[str]:
     """The base URL of a uvicorn serving the app on the test database."""
-    with django_db_blocker.unblock():
-        name = connection.settings_dict["NAME"]
-    prefix = f"cqlive{uuid.uuid4().hex[:10]}"
-    env = {**os.environ, "DATABASE_URL": child_database_url(name), "CODEQ_KV_PREFIX": prefix,
-           "CODEQ_KV_URL": settings.CODEQ_KV_URL, "CODEQ_JWT_SECRET": JWT_SECRET,
-           "SECRET_KEY": "test-only-django-secret-key", "CODEQ_CACHE_PREFIX": f"{prefix}:cache"}  # fmt: skip
-    try:
-        with api_server(env) as base:
-            yield base
-    finally:
-        store = connect_store(settings.CODEQ_KV_URL)
-        for key in store.scan_iter(match=f"{prefix}:*", count=1000):
-            store.delete(key)
-        store.close()
+    with live_server(django_db_blocker) as base:
+        yield base
 
 
 @pytest.fixture

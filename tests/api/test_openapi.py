@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 from django.conf import settings
 
-from codeq_platform.engine.core import COMMAND_RE, TASK_ID_RE
+from codeq_platform.api.inputs import COMMAND, TASK_ID
 from tests.api.calls import claim, claimed, create, get, post
 from tests.api.conftest import bearer
 
@@ -143,7 +143,7 @@ async def test_real_responses_validate_against_the_schema(http, spec, producer_b
 async def test_the_schema_declares_what_the_server_enforces(spec):
     """Generated clients check what the schema says: bodies are JSON, ids and commands have the
     server's patterns, page sizes the server's bounds."""
-    patterns = {"command": COMMAND_RE.pattern, "task_id": TASK_ID_RE.pattern}
+    patterns = {"command": COMMAND, "task_id": TASK_ID}
     for path, item in spec["paths"].items():
         for method, operation in item.items():
             if "requestBody" in operation:

@@ -94,7 +94,7 @@ async def test_failed_result_is_final_and_not_dead_lettered(http, producer_beare
         ({"status": "FAILED", "error": ""}, "error required when status=FAILED"),
         ({"status": "FAILED", "error": "   "}, "error required when status=FAILED"),
         ({"status": "FAILED", "error": "\t\r\n"}, "error required when status=FAILED"),
-        ({"status": "FAILED", "error": 5}, "error required when status=FAILED"),
+        ({"status": "FAILED", "error": 5}, "invalid 'error' (must be a string)"),
     ],
 )
 async def test_bad_result_is_a_400_with_the_contracts_message(http, producer_bearer, worker_bearer, body, message):

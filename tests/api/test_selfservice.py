@@ -79,7 +79,7 @@ def test_a_bad_item_of_a_list_field_is_named_in_a_plain_message(admin_bearer):
     )
 
     assert r.status_code == 400 and r.json()["field"] == "commands"
-    assert r.json()["error"] == "commands: This field may not be blank."
+    assert r.json()["error"] == "commands must be a list of commands (1-200 characters, no space or '/')"
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])

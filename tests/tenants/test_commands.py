@@ -130,7 +130,8 @@ def test_token_list_json(tenant):
     assert "token" not in listed[0]
 
 
-def test_token_revoke_refuses_the_bearer_at_once(api_client, tenant):
+def test_token_revoke_refuses_the_bearer_at_once(api_client, tenant, settings):
+    settings.CODEQ_TOKEN_CACHE_SECONDS = 0  # no process-local copy of the grant: the next request sees it
     bearer = run("codeq_token", "issue", "--tenant", "acme", "--role", "admin")[0].strip()
     token_id = ApiToken.objects.get(tenant=tenant).pk
     assert api_client.post("/admin", HTTP_AUTHORIZATION=f"Bearer {bearer}").status_code == 200
