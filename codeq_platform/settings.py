@@ -1,6 +1,7 @@
 """Django settings, read from the environment with safe production defaults."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -14,7 +15,7 @@ SECRET_KEY = os.environ.get("SECRET_KEY", "insecure-dev-key-change-me-before-any
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "dashboard.apps.ConsoleAdminConfig",  # Django's admin, signing in through the console
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -25,6 +26,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "axes",
     "tenants",
     "codeq_platform.webhooks",
     "codeq_platform.scheduler",
@@ -40,6 +42,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "codeq_platform.urls"
@@ -47,6 +50,7 @@ CSRF_FAILURE_VIEW = "codeq_platform.pages.csrf_failure"
 LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "dashboard:login"
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 ASGI_APPLICATION = "codeq_platform.asgi.application"
 
 TEMPLATES = [
@@ -185,3 +189,22 @@ CHANNEL_LAYERS = {
         },
     }
 }
+
+# Sign-in throttling (django-axes, counted in the database so every web process sees the same failures).
+# A username or an address that failed CODEQ_LOGIN_SLOWDOWN_AFTER times in a row must wait before its next
+# try, 1 s doubling per failure up to a minute; at CODEQ_LOGIN_FAILURE_LIMIT failures it is locked out for
+# CODEQ_LOGIN_LOCKOUT_MINUTES, the right password included, unless staff unlock it sooner.
+CODEQ_LOGIN_SLOWDOWN_AFTER = int(os.environ.get("CODEQ_LOGIN_SLOWDOWN_AFTER", "3"))
+CODEQ_LOGIN_SLOWDOWN_CAP_SECONDS = int(os.environ.get("CODEQ_LOGIN_SLOWDOWN_CAP_SECONDS", "60"))
+AXES_FAILURE_LIMIT = int(os.environ.get("CODEQ_LOGIN_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("CODEQ_LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lockout ends on time, however often it is retried
+AXES_DISABLE_ACCESS_LOG = True  # sign-ins go to the platform's own access log (tenants.AccessEvent)
+AXES_LOCKOUT_CALLABLE = "dashboard.signin.locked_out"
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token", "csrfmiddlewaretoken"]
+# The client's address is the one the ASGI server reports: behind a proxy, let the server take it from the
+# proxy's X-Forwarded-For (uvicorn --proxy-headers --forwarded-allow-ips=PROXY); a header is never read here.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
