@@ -10,6 +10,13 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CODEQ_VAR_DIR") or BASE_DIR / "var")
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
+
+def _flag(name: str, *, default: bool = False) -> bool:
+    """An on/off setting from the environment: 1, true, yes or on; anything else set is off."""
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
+
+
 DEBUG = os.environ.get("DEBUG", "") == "1"
 SECRET_KEY = os.environ.get("SECRET_KEY", "insecure-dev-key-change-me-before-any-deployment" if DEBUG else "")
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h]
@@ -44,6 +51,26 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
+
+# HTTPS. Outside DEBUG the session and CSRF cookies are Secure (sent over https only), unless the operator
+# runs without TLS on purpose (CODEQ_ALLOW_HTTP=1, e.g. a local http setup without DEBUG). HSTS and the
+# redirect to https are off until switched on; behind a TLS-terminating proxy, CODEQ_PROXY_SSL_HEADER names
+# the header the proxy sets to "https" (e.g. X-Forwarded-Proto), and only such a proxy may set it.
+CODEQ_ALLOW_HTTP = _flag("CODEQ_ALLOW_HTTP")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG and not CODEQ_ALLOW_HTTP
+SECURE_SSL_REDIRECT = _flag("CODEQ_SSL_REDIRECT")
+# Probes reach the health and metrics endpoints over plain http inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = int(os.environ.get("CODEQ_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _flag("CODEQ_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = _flag("CODEQ_HSTS_PRELOAD")
+if not SECURE_HSTS_PRELOAD:
+    # Preloading is a listing the owner of the parent domain applies for, not a setting to be warned about.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
+if os.environ.get("CODEQ_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + os.environ["CODEQ_PROXY_SSL_HEADER"].upper().replace("-", "_"), "https")
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+X_FRAME_OPTIONS = "DENY"
 
 ROOT_URLCONF = "codeq_platform.urls"
 CSRF_FAILURE_VIEW = "codeq_platform.pages.csrf_failure"
@@ -143,7 +170,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/v1/codeq",
-    "ENUM_NAME_OVERRIDES": {"TaskStatus": ["PENDING", "IN_PROGRESS", "COMPLETED", "FAILED"]},
+    "ENUM_NAME_OVERRIDES": {
+        "TaskStatus": ["PENDING", "IN_PROGRESS", "COMPLETED", "FAILED"],
+        "ResultStatus": ["COMPLETED", "FAILED"],
+        "TokenRole": ["producer", "worker", "admin"],
+        "TokenRowRole": "tenants.models.ApiToken.Role",
+    },
     # Bodies are JSON whatever their Content-Type (the contract's §1): the schema lists JSON only.
     "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "codeq_platform.api.docs.path_patterns"],
