@@ -50,6 +50,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "dashboard.middleware.SignInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -74,6 +75,9 @@ if os.environ.get("CODEQ_PROXY_SSL_HEADER"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_" + os.environ["CODEQ_PROXY_SSL_HEADER"].upper().replace("-", "_"), "https")
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 X_FRAME_OPTIONS = "DENY"
+# A console session ends after this long without a request (each request starts the time again).
+SESSION_COOKIE_AGE = int(float(os.environ.get("CODEQ_SESSION_IDLE_MINUTES", "60")) * 60)
+SESSION_SAVE_EVERY_REQUEST = True
 
 # Content-Security-Policy of every page (django-csp): scripts and styles from this origin, or inline with
 # the page's nonce (``{{ request.csp_nonce }}``); no other origin; no framing. Browsers report any

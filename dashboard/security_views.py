@@ -1,13 +1,15 @@
-"""The staff's security page: the access log, filterable, and the sign-ins the throttle holds back.
+"""Security pages: a user's own account (sign out everywhere), and the staff's access page: the access
+log, filterable, the sign-ins the throttle holds back, and signing a user out everywhere.
 
-Only staff read it (it shows every user's addresses): others get the 404 of any page they may not see.
-Unlocking is a CSRF-checked POST, written to the access log under the staff member's name.
+Only staff read the access page (it shows every user's addresses): others get the 404 of any page they
+may not see. Every action is a CSRF-checked POST, written to the access log under the actor's name.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -18,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from dashboard.access import NoAccess, refusal
 from tenants import selectors, services
+from tenants.receivers import client_of
 
 PAGE_SIZE = 50
 
@@ -65,3 +68,35 @@ def unlock(request: HttpRequest) -> HttpResponse:
     else:
         messages.success(request, f"Unlocked {' from '.join(filter(None, (username, address)))}.")
     return redirect("dashboard:access-log")
+
+
+@login_required
+@require_POST
+def sign_out_user(request: HttpRequest) -> HttpResponse:
+    """Staff end every session of a user, now (their open pages go back to the login form)."""
+    if (refused := _staff_only(request)) is not None:
+        return refused
+    username = request.POST.get("username", "").strip()
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        messages.error(request, f"There is no user {username!r}.")
+    else:
+        services.sign_out_everywhere(
+            user=user, actor=request.user.get_username(), client=client_of(request), reason="by staff"
+        )
+        messages.success(request, f"Signed {username} out everywhere.")
+    return redirect("dashboard:access-log")
+
+
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's own security: where they are signed in, their second factor."""
+    return render(request, "dashboard/account.html", {"idle_minutes": settings.SESSION_COOKIE_AGE // 60})
+
+
+@login_required
+@require_POST
+def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
+    """End every session of the signed-in user, this one included."""
+    services.sign_out_everywhere(user=request.user, client=client_of(request), reason="by the user")
+    return redirect("dashboard:login")

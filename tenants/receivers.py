@@ -1,5 +1,7 @@
 """The access log's ears: Django's and django-axes' sign-in signals become access events.
 
+A new session is stamped with the user's sign-in generation, which the console checks on every request.
+
 A sign-out everywhere follows a password change (a session survives it only through Django's session
 hash, which does not reach the live sockets).
 """
@@ -14,7 +16,7 @@ from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 
-from tenants import services
+from tenants import selectors, services
 from tenants.models import AccessEvent
 
 
@@ -29,6 +31,8 @@ def client_of(request: HttpRequest | None) -> services.Client:
 
 @receiver(user_logged_in)
 def _logged_in(sender, request, user, **kwargs) -> None:
+    if request is not None and hasattr(request, "session"):
+        request.session[selectors.GENERATION_SESSION_KEY] = selectors.sign_in_generation(user_id=user.pk)
     services.record_access(kind=AccessEvent.Kind.LOGIN, user=user, client=client_of(request))
 
 

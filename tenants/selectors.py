@@ -145,6 +145,10 @@ def tenant_by_id(*, tenant_id: int) -> Tenant:
         raise NotFound("tenant not found") from None
 
 
+# The session key holding the sign-in generation a session began in (see SignInGeneration).
+GENERATION_SESSION_KEY = "codeq_sign_in_generation"
+
+
 def sessions_group(*, user_id: int) -> str:
     """The channel-layer group of one user's live sockets, told when their sessions end."""
     return f"sessions.user-{user_id}"
