@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CODEQ_VAR_DIR") or BASE_DIR / "var")
@@ -36,6 +37,9 @@ INSTALLED_APPS = [
     "channels",
     "csp",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "tenants",
     "codeq_platform.webhooks",
     "codeq_platform.scheduler",
@@ -50,7 +54,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "dashboard.middleware.SignInMiddleware",
+    "dashboard.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -267,3 +273,10 @@ AXES_SENSITIVE_PARAMETERS = ["password", "otp_token", "csrfmiddlewaretoken"]
 # The client's address is the one the ASGI server reports: behind a proxy, let the server take it from the
 # proxy's X-Forwarded-For (uvicorn --proxy-headers --forwarded-allow-ips=PROXY); a header is never read here.
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+
+# A second factor (django-otp: an authenticator app, recovery codes): "staff" requires one of staff
+# accounts, "all" of everyone; anyone else may set one up on their account page.
+CODEQ_REQUIRE_2FA = os.environ.get("CODEQ_REQUIRE_2FA", "").strip().lower()
+if CODEQ_REQUIRE_2FA not in ("", "staff", "all"):
+    raise ImproperlyConfigured("CODEQ_REQUIRE_2FA is staff, all, or empty.")
+OTP_TOTP_ISSUER = os.environ.get("CODEQ_2FA_ISSUER", "codeQ")

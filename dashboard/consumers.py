@@ -17,10 +17,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
+from django_otp import DEVICE_ID_SESSION_KEY
 
 from codeq_platform.scheduler.stats import group_name
 from dashboard.access import NoAccess, access_for
 from dashboard.middleware import session_is_current
+from tenants import second_factor
 from tenants.selectors import sessions_group
 
 
@@ -60,13 +62,16 @@ class StatsConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(event["snapshot"])
 
     def _allowed(self) -> bool:
-        """The session still exists, has not expired nor been signed out, and its user may see the tenant."""
+        """The session still exists, has not expired nor been signed out, owes no second factor, and its
+        user may see the tenant."""
         user, session = self.scope["user"], self.scope.get("session")
         if session is None or not user.is_authenticated:
             return False
         # read afresh: the scope's copy is from the handshake
         current = import_module(settings.SESSION_ENGINE).SessionStore(session.session_key)
         if not current.load() or not session_is_current(current, user.pk):
+            return False
+        if second_factor.pending_step(user, current.get(DEVICE_ID_SESSION_KEY)) is not None:
             return False
         try:
             user.refresh_from_db()

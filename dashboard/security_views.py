@@ -19,7 +19,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from dashboard.access import NoAccess, refusal
-from tenants import selectors, services
+from tenants import second_factor, selectors, services
 from tenants.receivers import client_of
 
 PAGE_SIZE = 50
@@ -91,7 +91,12 @@ def sign_out_user(request: HttpRequest) -> HttpResponse:
 @login_required
 def account(request: HttpRequest) -> HttpResponse:
     """The signed-in user's own security: where they are signed in, their second factor."""
-    return render(request, "dashboard/account.html", {"idle_minutes": settings.SESSION_COOKIE_AGE // 60})
+    return render(request, "dashboard/account.html", {
+        "idle_minutes": settings.SESSION_COOKIE_AGE // 60,
+        "enrolled": second_factor.is_enrolled(request.user),
+        "required": second_factor.required_for(request.user),
+        "codes_left": second_factor.recovery_codes_left(request.user),
+    })  # fmt: skip
 
 
 @login_required

@@ -9,7 +9,7 @@ the pages of the DLQ, webhooks, tokens and audit sections (``dlq``, ``webhooks``
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import admin_views, audit_views, dlq_views, security_views, signin, views
+from dashboard import admin_views, audit_views, dlq_views, security_views, signin, twofactor_views, views
 
 app_name = "dashboard"
 
@@ -23,6 +23,10 @@ urlpatterns = [
     path("access/sign-out/", security_views.sign_out_user, name="sign-out-user"),
     path("account/", security_views.account, name="account"),
     path("account/sign-out-everywhere/", security_views.sign_out_everywhere, name="sign-out-everywhere"),
+    path("account/2fa/setup/", twofactor_views.setup, name="2fa-setup"),
+    path("account/2fa/recovery-codes/", twofactor_views.recovery_codes, name="2fa-recovery-codes"),
+    path("account/2fa/remove/", twofactor_views.remove, name="2fa-remove"),
+    path("2fa/", twofactor_views.verify, name="2fa-verify"),
     path("t/<slug:tenant>/", views.overview, name="overview"),
     path("t/<slug:tenant>/leases/", views.leases, name="leases"),
     path("t/<slug:tenant>/tasks/", views.task_search, name="tasks"),

@@ -7,10 +7,11 @@ from __future__ import annotations
 import re
 import time
 
+import pyotp
 import pytest
 from django.contrib.auth.hashers import make_password
 
-from tests.browser.platform import CHROMIUM, PASSWORD, SCREENSHOTS, browser_page, log_in
+from tests.browser.platform import CHROMIUM, PASSWORD, SCREENSHOTS, browser_page
 from tests.factories import UserFactory
 
 pytestmark = [
@@ -23,8 +24,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def platform_settings() -> dict[str, str]:
-    """Sign-in slows down after 2 failures (1 s, then 2 s) and locks out at the 4th."""
-    return {"CODEQ_LOGIN_SLOWDOWN_AFTER": "2", "CODEQ_LOGIN_FAILURE_LIMIT": "4"}
+    """Sign-in slows down after 2 failures (1 s, then 2 s) and locks out at the 4th; staff need a second factor."""
+    return {"CODEQ_LOGIN_SLOWDOWN_AFTER": "2", "CODEQ_LOGIN_FAILURE_LIMIT": "4", "CODEQ_REQUIRE_2FA": "staff"}
 
 
 @pytest.fixture
@@ -54,24 +55,38 @@ def test_the_console_cannot_be_framed(server):
         assert "http" not in policy  # no other origin is named
 
 
-def test_staff_pages_the_admin_and_the_api_docs_work_under_the_policy(server, staff):
+def test_staff_set_up_a_second_factor_then_use_their_pages_the_admin_and_the_api_docs(server, staff):
     from playwright.sync_api import expect
 
     with browser_page(server) as page:
-        log_in(page, staff)
-        page.goto("/dashboard/access/")
-        expect(page.get_by_role("heading", name="Access log")).to_be_visible()
-        expect(page.get_by_role("cell", name="sam").first).to_be_visible()
-        page.screenshot(path=SCREENSHOTS / "access-log.png", full_page=True)
-
         page.goto("/admin/")
+        page.get_by_label("Username").fill(staff)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("heading", name="Set up a second factor")).to_be_visible()
+        expect(page.locator(".qr svg")).to_be_visible()
+        page.screenshot(path=SCREENSHOTS / "2fa-setup.png", full_page=True)
+        app = pyotp.TOTP(page.locator("[data-secret]").inner_text())
+        page.get_by_label("Code the app shows").fill(app.now())
+        page.get_by_role("button", name="Turn on").click()
+        expect(page.get_by_test_id("recovery-codes").locator("li")).to_have_count(10)
+        page.screenshot(path=SCREENSHOTS / "2fa-recovery-codes.png", full_page=True)
+        page.get_by_role("link", name="I have saved them, continue").click()
+
         expect(page.locator("#tenants-accessevent").get_by_role("link", name="Access events")).to_be_visible()
         page.goto("/admin/tenants/tenant/add/")
         expect(page.get_by_label("Slug")).to_be_visible()
         page.screenshot(path=SCREENSHOTS / "admin-tenant-add.png", full_page=True)
         page.goto("/admin/tenants/accessevent/")
-        expect(page.locator("#result_list").get_by_text("signed in", exact=True).first).to_be_visible()
-        page.screenshot(path=SCREENSHOTS / "admin-access-events.png", full_page=True)
+        expect(page.locator("#result_list").get_by_text("second factor set up", exact=True)).to_be_visible()
+
+        page.goto("/dashboard/access/")
+        expect(page.get_by_role("heading", name="Access log")).to_be_visible()
+        expect(page.get_by_role("cell", name="2fa.enrolled second factor set up")).to_be_visible()
+        page.screenshot(path=SCREENSHOTS / "access-log.png", full_page=True)
+        page.goto("/dashboard/account/")
+        expect(page.get_by_text("10 recovery codes left")).to_be_visible()
+        page.screenshot(path=SCREENSHOTS / "account.png", full_page=True)
 
         page.goto("/v1/codeq/docs")
         expect(page.get_by_text("codeQ Platform API").first).to_be_visible()
