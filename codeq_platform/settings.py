@@ -81,9 +81,9 @@ if os.environ.get("CODEQ_PROXY_SSL_HEADER"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_" + os.environ["CODEQ_PROXY_SSL_HEADER"].upper().replace("-", "_"), "https")
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 X_FRAME_OPTIONS = "DENY"
-# A console session ends after this long without a request (each request starts the time again).
+# A console session ends after this long without a request (requests start the time again, at most once a
+# minute, so that a page view does not cost a session write: dashboard/middleware.py).
 SESSION_COOKIE_AGE = int(float(os.environ.get("CODEQ_SESSION_IDLE_MINUTES", "60")) * 60)
-SESSION_SAVE_EVERY_REQUEST = True
 
 # Content-Security-Policy of every page (django-csp): scripts and styles from this origin, or inline with
 # the page's nonce (``{{ request.csp_nonce }}``); no other origin; no framing. Browsers report any

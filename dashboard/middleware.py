@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -16,16 +18,27 @@ from tenants import second_factor, selectors
 
 class SignInMiddleware:
     """A session stamped with an older sign-in generation than its user's is flushed: the request goes on
-    anonymous (a page then asks to log in)."""
+    anonymous (a page then asks to log in). A signed-in request renews the session's idle time, writing the
+    session at most once a minute (a tenth of the idle time, if that is shorter)."""
+
+    RENEWED_KEY = "codeq_renewed"
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.user.is_authenticated and not session_is_current(request.session, request.user.pk):
-            request.session.flush()
-            request.user = AnonymousUser()
+        if request.user.is_authenticated:
+            if session_is_current(request.session, request.user.pk):
+                self._renew(request.session)
+            else:
+                request.session.flush()
+                request.user = AnonymousUser()
         return self.get_response(request)
+
+    def _renew(self, session) -> None:
+        now = int(time.time())
+        if now - session.get(self.RENEWED_KEY, 0) >= min(60, max(1, settings.SESSION_COOKIE_AGE // 10)):
+            session[self.RENEWED_KEY] = now  # a modified session is saved with a new expiry
 
 
 def session_is_current(session, user_id: int) -> bool:
