@@ -241,6 +241,12 @@ def unlock_sign_in(*, username: str = "", ip_address: str | None = None, actor: 
     return cleared
 
 
+def prune_access_log(*, older_than: timedelta) -> int:
+    """Delete access log entries older than ``older_than``; how many went."""
+    deleted, _ = AccessEvent.objects.filter(created__lt=timezone.now() - older_than).delete()
+    return deleted
+
+
 def _forget_grants(*, tenant: Tenant, jtis: Iterable[str]) -> None:
     keys = [grant_cache_key(tenant_slug=tenant.slug, jti=jti) for jti in jtis]
     if keys:
