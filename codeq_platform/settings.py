@@ -1,9 +1,12 @@
 """Django settings, read from the environment with safe production defaults."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 from codeq_platform.base.embedded_kv import url_for
 from codeq_platform.engine import store as _store
@@ -11,6 +14,13 @@ from codeq_platform.engine import store as _store
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CODEQ_VAR_DIR") or BASE_DIR / "var")
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _flag(name: str, *, default: bool = False) -> bool:
+    """An on/off setting from the environment: 1, true, yes or on; anything else set is off."""
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
+
 
 DEBUG = os.environ.get("DEBUG", "") == "1"
 # `make run` keeps the key it generated in the var folder, so every command run beside it, in any shell,
@@ -24,7 +34,7 @@ SECRET_KEY = (
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "dashboard.apps.ConsoleAdminConfig",  # Django's admin, signing in through the console
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -35,6 +45,11 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "csp",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "tenants",
     "codeq_platform.webhooks",
     "codeq_platform.scheduler",
@@ -43,20 +58,69 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "dashboard.middleware.SignInMiddleware",
+    "dashboard.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
+
+# HTTPS. Outside DEBUG the session and CSRF cookies are Secure (sent over https only), unless the operator
+# runs without TLS on purpose (CODEQ_ALLOW_HTTP=1, e.g. a local http setup without DEBUG). HSTS and the
+# redirect to https are off until switched on; behind a TLS-terminating proxy, CODEQ_PROXY_SSL_HEADER names
+# the header the proxy sets to "https" (e.g. X-Forwarded-Proto), and only such a proxy may set it.
+CODEQ_ALLOW_HTTP = _flag("CODEQ_ALLOW_HTTP")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG and not CODEQ_ALLOW_HTTP
+SECURE_SSL_REDIRECT = _flag("CODEQ_SSL_REDIRECT")
+# Probes reach the health and metrics endpoints over plain http inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = int(os.environ.get("CODEQ_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _flag("CODEQ_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = _flag("CODEQ_HSTS_PRELOAD")
+if not SECURE_HSTS_PRELOAD:
+    # Preloading is a listing the owner of the parent domain applies for, not a setting to be warned about.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
+if os.environ.get("CODEQ_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + os.environ["CODEQ_PROXY_SSL_HEADER"].upper().replace("-", "_"), "https")
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+X_FRAME_OPTIONS = "DENY"
+# A console session ends after this long without a request (requests start the time again, at most once a
+# minute, so that a page view does not cost a session write: dashboard/middleware.py).
+SESSION_COOKIE_AGE = int(float(os.environ.get("CODEQ_SESSION_IDLE_MINUTES", "60")) * 60)
+
+# Content-Security-Policy of every page (django-csp): scripts and styles from this origin, or inline with
+# the page's nonce (``{{ request.csp_nonce }}``); no other origin; no framing. Browsers report any
+# violation in their console, which the browser tests fail on.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        # The API docs (Swagger UI) draw their icons as data: SVG images; an image cannot run code.
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],  # the live overview's websocket: 'self' covers ws:/wss: of this host
+        "manifest-src": [SELF],
+        "form-action": [SELF],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+        "frame-ancestors": [NONE],
+    }
+}
 
 ROOT_URLCONF = "codeq_platform.urls"
 CSRF_FAILURE_VIEW = "codeq_platform.pages.csrf_failure"
 LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "dashboard:login"
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 ASGI_APPLICATION = "codeq_platform.asgi.application"
 
 TEMPLATES = [
@@ -158,7 +222,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/v1/codeq",
-    "ENUM_NAME_OVERRIDES": {"TaskStatus": ["PENDING", "IN_PROGRESS", "COMPLETED", "FAILED"]},
+    "ENUM_NAME_OVERRIDES": {
+        "TaskStatus": ["PENDING", "IN_PROGRESS", "COMPLETED", "FAILED"],
+        "ResultStatus": ["COMPLETED", "FAILED"],
+        "TokenRole": ["producer", "worker", "admin"],
+        "TokenRowRole": "tenants.models.ApiToken.Role",
+    },
     # Bodies are JSON whatever their Content-Type (the contract's §1): the schema lists JSON only.
     "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
     # Every operation takes a bearer token.
@@ -215,3 +284,29 @@ CHANNEL_LAYERS = {
         },
     }
 }
+
+# Sign-in throttling (django-axes, counted in the database so every web process sees the same failures).
+# A username or an address that failed CODEQ_LOGIN_SLOWDOWN_AFTER times in a row must wait before its next
+# try, 1 s doubling per failure up to a minute; at CODEQ_LOGIN_FAILURE_LIMIT failures it is locked out for
+# CODEQ_LOGIN_LOCKOUT_MINUTES, the right password included, unless staff unlock it sooner.
+CODEQ_LOGIN_SLOWDOWN_AFTER = int(os.environ.get("CODEQ_LOGIN_SLOWDOWN_AFTER", "3"))
+CODEQ_LOGIN_SLOWDOWN_CAP_SECONDS = int(os.environ.get("CODEQ_LOGIN_SLOWDOWN_CAP_SECONDS", "60"))
+AXES_FAILURE_LIMIT = int(os.environ.get("CODEQ_LOGIN_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("CODEQ_LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lockout ends on time, however often it is retried
+AXES_DISABLE_ACCESS_LOG = True  # sign-ins go to the platform's own access log (tenants.AccessEvent)
+AXES_LOCKOUT_CALLABLE = "dashboard.signin.locked_out"
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token", "csrfmiddlewaretoken"]
+# The client's address is the one the ASGI server reports: behind a proxy, let the server take it from the
+# proxy's X-Forwarded-For (uvicorn --proxy-headers --forwarded-allow-ips=PROXY); a header is never read here.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+
+# A second factor (django-otp: an authenticator app, recovery codes): "staff" requires one of staff
+# accounts, "all" of everyone; anyone else may set one up on their account page.
+CODEQ_REQUIRE_2FA = os.environ.get("CODEQ_REQUIRE_2FA", "").strip().lower()
+if CODEQ_REQUIRE_2FA not in ("", "staff", "all"):
+    raise ImproperlyConfigured("CODEQ_REQUIRE_2FA is staff, all, or empty.")
+OTP_TOTP_ISSUER = os.environ.get("CODEQ_2FA_ISSUER", "codeQ")

@@ -3,7 +3,9 @@
 The group joined is derived from the URL's tenant only once ``access_for`` has accepted the session's
 user for it, and the socket takes no instructions from the browser, so another tenant's group can
 never be joined. A socket lives for hours: the check is repeated every ``RECHECK_SECONDS``, so a removed
-membership, a deactivated user or a logout ends the stream within that time. While it is open the socket
+membership, a deactivated user, a logout or an expired session ends the stream within that time. A
+sign-out everywhere (by the user, by staff, or after a password change or the last membership's removal)
+ends it at once: the socket also listens on its user's sessions group. While it is open the socket
 registers its tenant as watched (renewed every ``WATCH_RENEW_MS``), so the stats job keeps sending
 snapshots of a tenant with no activity.
 """
@@ -13,17 +15,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from importlib import import_module
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
+from django_otp import DEVICE_ID_SESSION_KEY
 
 from codeq_platform.base import kv
 from codeq_platform.engine import activity
 from codeq_platform.errors import StoreUnavailable
 from codeq_platform.scheduler.stats import WATCH_MS, WATCH_RENEW_MS, group_name
 from dashboard.access import NoAccess, access_for
+from dashboard.middleware import session_is_current
+from tenants import second_factor
+from tenants.selectors import sessions_group
 
 log = logging.getLogger("codeq.dashboard")
 
@@ -32,6 +39,7 @@ class StatsConsumer(AsyncJsonWebsocketConsumer):
     RECHECK_SECONDS = 10.0
     group: str | None = None
     watching: asyncio.Task[None] | None = None
+    user_group: str | None = None
     recheck_at = 0.0
 
     async def connect(self) -> None:
@@ -41,6 +49,8 @@ class StatsConsumer(AsyncJsonWebsocketConsumer):
             return
         self.recheck_at = time.monotonic() + self.RECHECK_SECONDS
         self.group = group_name(self.slug)
+        self.user_group = sessions_group(user_id=self.scope["user"].pk)
+        await self.channel_layer.group_add(self.user_group, self.channel_name)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         self.watching = asyncio.create_task(self._watch())
@@ -48,8 +58,13 @@ class StatsConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.watching is not None:
             self.watching.cancel()
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        for group in (self.group, self.user_group):
+            if group is not None:
+                await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def sessions_ended(self, event: dict) -> None:
+        """The user was signed out everywhere: this socket's session has ended."""
+        await self.close()
 
     async def _watch(self) -> None:
         while True:
@@ -69,13 +84,19 @@ class StatsConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(event["snapshot"])
 
     def _allowed(self) -> bool:
-        """The session still exists and its user may still see the tenant."""
+        """The session still exists, has not expired nor been signed out, owes no second factor, and its
+        user may see the tenant."""
         user, session = self.scope["user"], self.scope.get("session")
-        if session is not None and not (session.session_key and session.exists(session.session_key)):
+        if session is None or not user.is_authenticated:
+            return False
+        # read afresh: the scope's copy is from the handshake
+        current = import_module(settings.SESSION_ENGINE).SessionStore(session.session_key)
+        if not current.load() or not session_is_current(current, user.pk):
+            return False
+        if second_factor.pending_step(user, current.get(DEVICE_ID_SESSION_KEY)) is not None:
             return False
         try:
-            if user.is_authenticated:
-                user.refresh_from_db()
+            user.refresh_from_db()
             access_for(user, self.slug)
         except (NoAccess, ObjectDoesNotExist):
             return False

@@ -9,19 +9,24 @@ the pages of the DLQ, webhooks, tokens and audit sections (``dlq``, ``webhooks``
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import admin_views, audit_views, dlq_views, views
+from dashboard import admin_views, audit_views, dlq_views, security_views, signin, twofactor_views, views
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(template_name="dashboard/login.html", redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("login/", signin.SignInView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("switch/", views.switch, name="switch"),
+    path("access/", security_views.access_log, name="access-log"),
+    path("access/unlock/", security_views.unlock, name="unlock"),
+    path("access/sign-out/", security_views.sign_out_user, name="sign-out-user"),
+    path("account/", security_views.account, name="account"),
+    path("account/sign-out-everywhere/", security_views.sign_out_everywhere, name="sign-out-everywhere"),
+    path("account/2fa/setup/", twofactor_views.setup, name="2fa-setup"),
+    path("account/2fa/recovery-codes/", twofactor_views.recovery_codes, name="2fa-recovery-codes"),
+    path("account/2fa/remove/", twofactor_views.remove, name="2fa-remove"),
+    path("2fa/", twofactor_views.verify, name="2fa-verify"),
     path("t/<slug:tenant>/", views.overview, name="overview"),
     path("t/<slug:tenant>/leases/", views.leases, name="leases"),
     path("t/<slug:tenant>/tasks/", views.task_search, name="tasks"),

@@ -3,7 +3,7 @@
 from django.contrib import admin, messages
 
 from tenants import services
-from tenants.models import ApiToken, AuditEntry, Membership, Tenant
+from tenants.models import AccessEvent, ApiToken, AuditEntry, Membership, Tenant
 
 
 class MembershipInline(admin.TabularInline):
@@ -59,6 +59,20 @@ class AuditEntryAdmin(admin.ModelAdmin):
     list_display = ("created", "tenant", "actor", "action", "target")
     list_filter = ("action", "tenant")
     search_fields = ("actor", "action", "target")
+    date_hierarchy = "created"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AccessEvent)
+class AccessEventAdmin(admin.ModelAdmin):
+    list_display = ("created", "username", "kind", "ip_address", "actor")
+    list_filter = ("kind",)
+    search_fields = ("username", "ip_address", "user_agent", "actor")
     date_hierarchy = "created"
 
     def has_add_permission(self, request) -> bool:

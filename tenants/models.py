@@ -137,3 +137,63 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.target}"
+
+
+class AccessEvent(models.Model):
+    """A sign-in, a refused one, a lockout, a second-factor change or a sign-out: the access log.
+
+    It belongs to a person, not a tenant (a sign-in opens every tenant the user is in, a failure may name
+    no user at all), so it is kept apart from the tenants' audit trail and shown to staff only. The
+    username is kept as typed, so a failure for a name that does not exist and the events of a deleted
+    user stay readable.
+    """
+
+    class Kind(models.TextChoices):
+        LOGIN = "login", "signed in"
+        LOGIN_FAILED = "login.failed", "sign-in failed"
+        THROTTLED = "login.throttled", "sign-in refused: too soon"
+        LOCKOUT = "login.lockout", "locked out"
+        UNLOCK = "login.unlock", "unlocked"
+        LOGOUT = "logout", "signed out"
+        LOGOUT_EVERYWHERE = "logout.everywhere", "signed out everywhere"
+        OTP_VERIFIED = "2fa.verified", "second factor passed"
+        OTP_FAILED = "2fa.failed", "second factor failed"
+        OTP_ENROLLED = "2fa.enrolled", "second factor set up"
+        OTP_REMOVED = "2fa.removed", "second factor removed"
+        RECOVERY_CODES = "2fa.recovery-codes", "recovery codes made"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="access_events"
+    )
+    username = models.CharField(max_length=150, blank=True, default="")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True, default="")
+    actor = models.CharField(max_length=200, blank=True, default="", help_text="who acted, if not the user")
+    detail = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ("-created", "-id")
+        indexes = (
+            models.Index(fields=("created",), name="access_created"),
+            models.Index(fields=("username", "created"), name="access_username_created"),
+            models.Index(fields=("kind", "created"), name="access_kind_created"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.created:%Y-%m-%d %H:%M:%S} {self.username} {self.kind}"
+
+
+class SignInGeneration(models.Model):
+    """A user's sign-in generation: a session remembers the one it began in and ends once it moves on.
+
+    Signing out everywhere moves it on, which ends every session of the user, in every process, at its
+    next request, and closes the live sockets those sessions hold.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sign_in")
+    generation = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.user} generation {self.generation}"

@@ -6,12 +6,14 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from codeq_platform.errors import NotFound
-from tenants.models import ApiToken, AuditEntry, Membership, Tenant
+from tenants.models import AccessEvent, ApiToken, AuditEntry, Membership, SignInGeneration, Tenant
 
 
 @dataclass(frozen=True)
@@ -147,3 +149,41 @@ def tenant_by_id(*, tenant_id: int) -> Tenant:
         return Tenant.objects.get(pk=tenant_id)
     except Tenant.DoesNotExist:
         raise NotFound("tenant not found") from None
+
+
+# The session key holding the sign-in generation a session began in (see SignInGeneration).
+GENERATION_SESSION_KEY = "codeq_sign_in_generation"
+
+
+def sessions_group(*, user_id: int) -> str:
+    """The channel-layer group of one user's live sockets, told when their sessions end."""
+    return f"sessions.user-{user_id}"
+
+
+def sign_in_generation(*, user_id: int) -> int:
+    """The user's current sign-in generation (0 until they are first signed out everywhere)."""
+    return SignInGeneration.objects.filter(user_id=user_id).values_list("generation", flat=True).first() or 0
+
+
+def access_events(*, username: str = "", kind: str = "", ip_address: str = "") -> QuerySet[AccessEvent]:
+    """The access log, newest first, narrowed to one username, kind and address when given."""
+    events = AccessEvent.objects.all()
+    if username:
+        events = events.filter(username=username)
+    if kind:
+        events = events.filter(kind=kind)
+    if ip_address:
+        events = events.filter(ip_address=ip_address)
+    return events.order_by("-created", "-id")
+
+
+def access_kinds() -> list[tuple[str, str]]:
+    """Every kind of access event with its label (for the filter's choices)."""
+    return list(AccessEvent.Kind.choices)
+
+
+def failed_sign_ins() -> QuerySet[AccessAttempt]:
+    """Failed sign-ins still counted by the throttle (within the lockout time), latest first: one row per
+    username, address and user agent, with its number of failures."""
+    since = timezone.now() - settings.AXES_COOLOFF_TIME
+    return AccessAttempt.objects.filter(attempt_time__gte=since).order_by("-attempt_time")

@@ -7,21 +7,28 @@ Invalid values raise Django's ``ValidationError`` (from ``full_clean``); a missi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import redis
+from asgiref.sync import async_to_sync
+from axes.utils import reset as axes_reset
+from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from codeq_platform.errors import NotFound
 from tenants import bearer
-from tenants.models import ApiToken, AuditEntry, Membership, Tenant
-from tenants.selectors import grant_cache_key
+from tenants.models import AccessEvent, ApiToken, AuditEntry, Membership, SignInGeneration, Tenant
+from tenants.selectors import grant_cache_key, sessions_group
+
+log = logging.getLogger(__name__)
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -132,10 +139,16 @@ def add_member(*, tenant: Tenant, user, role: str, actor: str = "system") -> Mem
 
 
 def remove_member(*, tenant: Tenant, user, actor: str = "system") -> bool:
-    """Remove ``user`` from ``tenant``; False if they were not a member."""
+    """Remove ``user`` from ``tenant``; False if they were not a member.
+
+    Removing a user's last membership signs them out everywhere (staff keep their sessions: they see every
+    tenant without one).
+    """
     deleted, _ = Membership.objects.filter(tenant=tenant, user=user).delete()
     if deleted:
         record_audit(tenant=tenant, actor=actor, action="member.remove", target=user.get_username())
+        if not user.is_staff and not Membership.objects.filter(user=user).exists():
+            sign_out_everywhere(user=user, actor=actor, reason="last membership removed")
     return bool(deleted)
 
 
@@ -157,6 +170,81 @@ def record_audit(
         task_ids=list(task_ids),
         detail=detail or {},
     )
+
+
+@dataclass(frozen=True)
+class Client:
+    """Where a request came from, as the access log keeps it."""
+
+    ip_address: str | None = None
+    user_agent: str = ""
+
+
+def record_access(
+    *,
+    kind: str,
+    user=None,
+    username: str = "",
+    client: Client = Client(),
+    actor: str = "",
+    detail: dict[str, Any] | None = None,
+) -> AccessEvent:
+    """Append an event to the access log; ``username`` defaults to ``user``'s."""
+    return AccessEvent.objects.create(
+        kind=kind,
+        user=user,
+        username=(username or (user.get_username() if user is not None else ""))[:150],
+        ip_address=client.ip_address,
+        user_agent=client.user_agent[:300],
+        actor=actor,
+        detail=detail or {},
+    )
+
+
+def sign_out_everywhere(*, user, actor: str = "", client: Client = Client(), reason: str = "") -> int:
+    """End every session of ``user`` (at their next request) and close their live sockets now.
+
+    Moves the user's sign-in generation on and returns the new one; the dashboard ends a session whose
+    generation is older, and its sockets leave when told on the user's channel-layer group.
+    """
+    with transaction.atomic():
+        row, _ = SignInGeneration.objects.select_for_update().get_or_create(user=user)
+        row.generation = F("generation") + 1
+        row.save(update_fields=["generation"])
+        row.refresh_from_db()
+    record_access(
+        kind=AccessEvent.Kind.LOGOUT_EVERYWHERE, user=user, client=client, actor=actor,
+        detail={"reason": reason} if reason else None,
+    )  # fmt: skip
+    try:
+        async_to_sync(get_channel_layer().group_send)(
+            sessions_group(user_id=user.pk), {"type": "sessions.ended", "generation": row.generation}
+        )
+    except (OSError, redis.RedisError):
+        # The sockets notice the new generation at their next periodic check instead.
+        log.warning("could not tell the live sockets of user %s that their sessions ended", user.pk, exc_info=True)
+    return row.generation
+
+
+def unlock_sign_in(*, username: str = "", ip_address: str | None = None, actor: str) -> int:
+    """Lift the sign-in lockout and forget the failures of ``username`` and/or ``ip_address``.
+
+    Returns how many failure records were cleared.
+    """
+    if not username and not ip_address:
+        raise ValidationError("Name a username or an address to unlock.")
+    cleared = axes_reset(username=username or None, ip=ip_address or None, ip_or_username=bool(username and ip_address))
+    record_access(
+        kind=AccessEvent.Kind.UNLOCK, username=username, client=Client(ip_address=ip_address or None), actor=actor,
+        detail={"cleared": cleared},
+    )  # fmt: skip
+    return cleared
+
+
+def prune_access_log(*, older_than: timedelta) -> int:
+    """Delete access log entries older than ``older_than``; how many went."""
+    deleted, _ = AccessEvent.objects.filter(created__lt=timezone.now() - older_than).delete()
+    return deleted
 
 
 def _forget_grants(*, tenant: Tenant, jtis: Iterable[str]) -> None:

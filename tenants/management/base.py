@@ -13,11 +13,12 @@ CLI_ACTOR = "cli"
 
 
 class ControlPlaneCommand(BaseCommand):
-    """A command with subcommands (``self.handle_<action>``) that reports bad input as CommandError."""
+    """A command with subcommands (``self.handle_<action>``, a hyphen read as ``_``) that reports bad input as
+    CommandError."""
 
     def handle(self, *args, action: str, **options) -> None:
         try:
-            getattr(self, f"handle_{action}")(**options)
+            getattr(self, f"handle_{action.replace('-', '_')}")(**options)
         except ValidationError as exc:
             raise CommandError(describe(exc)) from None
         except NotFound as exc:

@@ -18,16 +18,17 @@ from tests.processes import child_database_url
 
 
 @pytest.fixture(scope="module")
-def platform(django_db_setup, django_db_blocker) -> Iterator[Platform]:
+def platform(request, django_db_setup, django_db_blocker) -> Iterator[Platform]:
     """The app served by uvicorn on the test database, with the scheduler running beside it; webhooks
-    may go to 127.0.0.1, where the tests' receivers listen."""
+    may go to 127.0.0.1, where the tests' receivers listen. A module's ``PLATFORM_ENV`` adds to the
+    processes' environment."""
     with django_db_blocker.unblock():
         name = connection.settings_dict["NAME"]
     prefix = f"cqbrowser{uuid.uuid4().hex[:10]}"
     env = {**os.environ, "DATABASE_URL": child_database_url(name), "CODEQ_KV_PREFIX": prefix,
            "CODEQ_KV_URL": settings.CODEQ_KV_URL, "CODEQ_JWT_SECRET": JWT_SECRET,
            "SECRET_KEY": "test-only-django-secret-key", "CODEQ_CACHE_PREFIX": f"{prefix}:cache",
-           "CODEQ_WEBHOOK_ALLOW_PRIVATE": "1"}  # fmt: skip
+           "CODEQ_WEBHOOK_ALLOW_PRIVATE": "1", **getattr(request.module, "PLATFORM_ENV", {})}  # fmt: skip
     running = Platform(env)
     try:
         running.start_web()

@@ -54,19 +54,40 @@ def _stop(process: subprocess.Popen | None) -> None:
         process.kill()
 
 
+# Chromium reports a blocked script, style, image, connection or frame twice: as a console error and as a
+# securitypolicyviolation event, which this script (run by the browser before each page's own, outside its
+# policy) turns into a console message too.
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  const blocked = e.blockedURI || "inline";
+  console.error(`securitypolicyviolation: ${e.violatedDirective} blocked ${blocked} at ${e.documentURI}`);
+});
+"""
+
+
 @contextmanager
 def browser_page(base: str):
+    """A Chromium page on ``base``; the test fails if any page it showed broke its Content-Security-Policy."""
     from playwright.sync_api import sync_playwright
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    violations: list[str] = []
+
+    def watch(message) -> None:
+        if "Content Security Policy" in message.text or "securitypolicyviolation" in message.text:
+            violations.append(message.text)
+
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         page = browser.new_page(base_url=base, viewport={"width": 1280, "height": 800})
         page.set_default_timeout(60_000)  # a busy machine renders slowly; a wait ends once met
+        page.add_init_script(REPORT_VIOLATIONS)
+        page.on("console", watch)
         try:
             yield page
         finally:
             browser.close()
+    assert not violations, "Content-Security-Policy violations:\n" + "\n".join(violations)
 
 
 def log_in(page, username: str) -> None:
