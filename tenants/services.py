@@ -46,9 +46,14 @@ def set_tenant_active(*, tenant: Tenant, active: bool, actor: str = "system") ->
     """Switch a tenant on or off; its tokens stop (or resume) working at once."""
     tenant.active = active
     tenant.save(update_fields=["active"])
-    _forget_grants(tenant=tenant, jtis=tenant.tokens.values_list("jti", flat=True))
-    record_audit(tenant=tenant, actor=actor, action="tenant.activate" if active else "tenant.deactivate")
+    forget_tenant_grants(tenant=tenant)
+    record_audit(tenant=tenant, actor=actor, action="tenant.reactivate" if active else "tenant.suspend")
     return tenant
+
+
+def forget_tenant_grants(*, tenant: Tenant) -> None:
+    """Drop the cached grants of every token of ``tenant`` (after its limits or standing change)."""
+    _forget_grants(tenant=tenant, jtis=tenant.tokens.values_list("jti", flat=True))
 
 
 def issue_token(

@@ -27,6 +27,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 
+from codeq_platform import errors
 from codeq_platform.base import db
 from tenants import bearer, selectors, services
 
@@ -67,6 +68,7 @@ class Principal:
     max_queued_tasks: int = 0
     requests_per_second: int = 0
     shards: int = 1
+    monthly_task_quota: int = 0
 
     is_authenticated = True
 
@@ -134,7 +136,7 @@ def _principal(grant: selectors.TokenGrant | None, claims: dict) -> Principal:
     if grant.expires_at is not None and grant.expires_at <= timezone.now():
         raise InvalidBearer("token expired")
     if not grant.tenant_active:
-        raise InvalidBearer("tenant inactive")
+        raise errors.TenantSuspended("tenant suspended")
     if grant.role != claims[bearer.ROLE_CLAIM]:
         raise InvalidBearer("invalid token")
     return Principal(
@@ -149,6 +151,7 @@ def _principal(grant: selectors.TokenGrant | None, claims: dict) -> Principal:
         max_queued_tasks=grant.max_queued_tasks,
         requests_per_second=grant.requests_per_second,
         shards=grant.shards,
+        monthly_task_quota=grant.monthly_task_quota,
     )
 
 

@@ -25,6 +25,7 @@ from codeq_platform.scheduler.lock import JobLock
 from codeq_platform.webhooks import deliveries
 from codeq_platform.webhooks.dispatcher import Dispatcher
 from codeq_platform.webhooks.wakeups import WakeupListener
+from tenants import lifecycle
 
 log = logging.getLogger("codeq.scheduler")
 
@@ -36,6 +37,7 @@ JOBS = (
     ("webhook-outbox", deliveries.move_outbox, 1.0),
     ("webhook-flags", deliveries.sync_all_event_flags, 60.0),
     ("webhook-retention", deliveries.prune, 60.0),
+    ("tenant-deletions", lifecycle.run_deletions, 1.0),
 )
 
 
