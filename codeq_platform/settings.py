@@ -115,6 +115,8 @@ CODEQ_JWT_SECRET = os.environ.get("CODEQ_JWT_SECRET", SECRET_KEY)
 CODEQ_SEALING_KEYS = os.environ.get("CODEQ_SEALING_KEYS", "")
 CODEQ_JWT_ISSUER = os.environ.get("CODEQ_JWT_ISSUER", "codeq-platform")
 CODEQ_TOKEN_CACHE_SECONDS = int(os.environ.get("CODEQ_TOKEN_CACHE_SECONDS", "5"))
+# How often each web process sends its tenants' request counts to the store (usage, staff console).
+CODEQ_USAGE_FLUSH_SECONDS = float(os.environ.get("CODEQ_USAGE_FLUSH_SECONDS", "1"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["codeq_platform.api.auth.BearerTokenAuthentication"],

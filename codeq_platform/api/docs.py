@@ -8,6 +8,7 @@ responses by the test suite.
 from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.views import APIView
@@ -608,6 +609,45 @@ class DeleteSchedule(_Doc):
         summary="Delete a schedule (204 also when absent); the tasks it created stay",
     )
     def delete(self, request, name): ...
+
+
+class UsageDay(serializers.Serializer):
+    day = serializers.DateField()
+    tasksCreated = serializers.IntegerField()
+    tasksCompleted = serializers.IntegerField()
+    tasksFailed = serializers.IntegerField()
+    tasksDeadLettered = serializers.IntegerField()
+    apiRequests = serializers.IntegerField()
+    payloadBytes = serializers.IntegerField(help_text="payload bytes of the tasks created")
+
+
+class Quota(serializers.Serializer):
+    limit = serializers.IntegerField(help_text="tasks per calendar month (UTC)")
+    used = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+    resetsAt = serializers.DateTimeField()
+
+
+class UsageReport(serializers.Serializer):
+    tenant = serializers.CharField()
+    quota = Quota(allow_null=True, help_text="null when the tenant has no monthly quota")
+    days = UsageDay(many=True)
+
+
+class Usage(_Doc):
+    @extend_schema(
+        operation_id="usage",
+        parameters=[
+            OpenApiParameter("from", OpenApiTypes.DATE, description="first UTC day (default: 29 days before to)"),
+            OpenApiParameter(
+                "to", OpenApiTypes.DATE, description="last UTC day, at most 366 days after from (default: today)"
+            ),
+        ],
+        responses={**_ok(UsageReport), **_errors()},
+        tags=["admin"],
+        summary="The tenant's usage per UTC day, and its monthly quota",
+    )
+    def get(self, request): ...
 
 
 # Path parameters the server checks; the schema says so, so generated clients check them too.

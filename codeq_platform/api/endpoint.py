@@ -18,7 +18,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
 from codeq_platform import errors
-from codeq_platform.api import auth
+from codeq_platform.api import auth, traffic
 from codeq_platform.api.errors import error_body, error_response, json_response
 from codeq_platform.api.metrics import REQUEST_SECONDS
 from codeq_platform.base import kv
@@ -76,12 +76,14 @@ def endpoint(*, methods: tuple[str, ...], roles: frozenset[str], operation: str,
         async def view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
             started = time.perf_counter()
             request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+            tenant = ""
             try:
                 if request.method not in methods:
                     response = json_response(error_body("method not allowed", "method_not_allowed"), 405,
                                              {"Allow": ", ".join(methods)})  # fmt: skip
                 else:
                     principal = await auth.aauthenticate_bearer(request.headers.get("Authorization"))
+                    tenant = principal.tenant_slug
                     auth.ensure_role(principal, roles)
                     kv.register_tenant(principal.tenant_slug, principal.shards)
                     await check_rate(principal, operation)
@@ -94,6 +96,8 @@ def endpoint(*, methods: tuple[str, ...], roles: frozenset[str], operation: str,
                 response = error_response(errors.Unauthenticated(exc.message))
             except auth.Forbidden:
                 response = error_response(errors.Forbidden("forbidden"))
+            if tenant:
+                traffic.note(tenant, throttled=response.status_code == 429)
             response["X-Request-Id"] = request_id
             timer.observe(time.perf_counter() - started)
             return response

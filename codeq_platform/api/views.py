@@ -15,7 +15,7 @@ import orjson
 from django.http import HttpRequest, HttpResponse
 
 from codeq_platform import errors
-from codeq_platform.api import docs, inputs
+from codeq_platform.api import docs, inputs, quota
 from codeq_platform.api.auth import Principal
 from codeq_platform.api.endpoint import PRODUCE, READ, WORK, endpoint, read_json
 from codeq_platform.api.errors import error_body, error_response, json_response
@@ -46,8 +46,9 @@ async def _enqueue(principal: Principal, spec: NewTask):
 @endpoint(methods=("POST",), roles=PRODUCE, operation="create", doc=docs.CreateTask)
 async def create_task(request: HttpRequest, principal: Principal) -> HttpResponse:
     spec = inputs.new_task(read_json(request, principal.max_body_bytes))
+    used = await quota.used_before(principal, 1)
     out = await _enqueue(principal, spec)
-    return json_response(task_json(out.task), 202)
+    return quota.add_headers(json_response(task_json(out.task), 202), principal, used, int(out.created))
 
 
 @endpoint(methods=("POST",), roles=PRODUCE, operation="create", doc=docs.CreateBatch)
@@ -61,6 +62,8 @@ async def create_batch(request: HttpRequest, principal: Principal) -> HttpRespon
             where.append(i)
         except errors.InvalidInput as exc:
             results[i] = {"error": exc.message}
+    used = await quota.used_before(principal, len(specs))
+    created = 0
     if specs:
         engine = kv.async_engine()
         outcomes = await engine.enqueue_batch(principal.tenant_slug, specs, max_live=_max_live(principal),
@@ -70,7 +73,8 @@ async def create_batch(request: HttpRequest, principal: Principal) -> HttpRespon
                 results[i] = {"error": outcome.message}
             else:
                 results[i] = {"task": task_json(outcome.task)}
-    return json_response({"results": results})
+                created += outcome.created
+    return quota.add_headers(json_response({"results": results}), principal, used, created)
 
 
 async def _claim(principal: Principal, data: dict, count: int) -> list:
