@@ -9,7 +9,7 @@ the pages of the DLQ, webhooks, tokens and audit sections (``dlq``, ``webhooks``
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import admin_views, audit_views, dlq_views, views
+from dashboard import admin_views, audit_views, dlq_views, staff_views, views
 
 app_name = "dashboard"
 
@@ -32,4 +32,7 @@ urlpatterns = [
     path("t/<slug:tenant>/webhooks/", admin_views.webhooks, name="webhooks"),
     path("t/<slug:tenant>/webhooks/<int:subscription_id>/", admin_views.webhook, name="webhooks"),
     path("t/<slug:tenant>/audit/", audit_views.audit, name="audit"),
+    path("staff/tenants/", staff_views.tenants, name="staff_tenants"),
+    path("staff/tenants/new/", staff_views.new_tenant, name="staff_new_tenant"),
+    path("staff/tenants/<slug:slug>/", staff_views.tenant, name="staff_tenant"),
 ]
