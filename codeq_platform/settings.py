@@ -147,6 +147,28 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "codeq_platform.api.docs.path_patterns"],
 }
 
+# Mail (invitations): SMTP unless EMAIL_BACKEND says otherwise; `make run` prints
+# messages to its log (the console backend), the browser tests write them to files (EMAIL_FILE_PATH).
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("EMAIL_USE_TLS", "").lower() in ("1", "true", "yes")
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "codeQ <noreply@localhost>")
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Members: an invitation link works once, for this many days.
+CODEQ_INVITATION_DAYS = int(os.environ.get("CODEQ_INVITATION_DAYS", "7"))
+
 # The queue engine.
 CODEQ_KV_PREFIX = os.environ.get("CODEQ_KV_PREFIX", "cq")
 CODEQ_MAX_PAYLOAD_BYTES = int(os.environ.get("CODEQ_MAX_PAYLOAD_BYTES", str(1024 * 1024)))

@@ -2,14 +2,14 @@
 
 Every tenant page lives under ``t/<tenant>/`` and is named for its navigation section, so the base
 template can mark the current one: ``overview``, ``leases``, ``tasks`` (search) and ``task``, and
-the pages of the DLQ, webhooks, tokens and audit sections (``dlq``, ``webhooks``, ``tokens``,
-``audit``, at ``t/<tenant>/dlq/`` and so on).
+the pages of the DLQ, webhooks, tokens, members and audit sections (``dlq``, ``webhooks``, ``tokens``,
+``members``, ``audit``, at ``t/<tenant>/dlq/`` and so on). An invitation's link opens ``invitations/<token>/``.
 """
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import admin_views, audit_views, dlq_views, staff_views, views
+from dashboard import admin_views, audit_views, dlq_views, member_views, staff_views, views
 
 app_name = "dashboard"
 
@@ -32,6 +32,8 @@ urlpatterns = [
     path("t/<slug:tenant>/webhooks/", admin_views.webhooks, name="webhooks"),
     path("t/<slug:tenant>/webhooks/<int:subscription_id>/", admin_views.webhook, name="webhooks"),
     path("t/<slug:tenant>/audit/", audit_views.audit, name="audit"),
+    path("t/<slug:tenant>/members/", member_views.members_page, name="members"),
+    path("invitations/<str:token>/", member_views.invitation, name="invitation"),
     path("staff/tenants/", staff_views.tenants, name="staff_tenants"),
     path("staff/tenants/new/", staff_views.new_tenant, name="staff_new_tenant"),
     path("staff/tenants/<slug:slug>/", staff_views.tenant, name="staff_tenant"),

@@ -66,18 +66,38 @@ def _stop(process: subprocess.Popen | None) -> None:
 
 
 @contextmanager
-def browser_page(base: str):
+def browser_pages(base: str):
+    """Yield ``new_page()``: each call opens a page in a browser context of its own (its own cookies)."""
     from playwright.sync_api import sync_playwright
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        page = browser.new_page(base_url=base, viewport={"width": 1280, "height": 800})
-        page.set_default_timeout(10_000)
+
+        def new_page():
+            page = browser.new_context(base_url=base, viewport={"width": 1280, "height": 800}).new_page()
+            page.set_default_timeout(10_000)
+            return page
+
         try:
-            yield page
+            yield new_page
         finally:
             browser.close()
+
+
+@contextmanager
+def browser_page(base: str):
+    with browser_pages(base) as new_page:
+        yield new_page()
+
+
+def screenshots(page, name: str) -> None:
+    """Full-page screenshots of ``page`` at a desktop (1440 px) and a phone (390 px) width."""
+    size = page.viewport_size
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=SCREENSHOTS / f"{name}-{width}.png", full_page=True)
+    page.set_viewport_size(size)
 
 
 def log_in(page, username: str) -> None:
