@@ -2,14 +2,15 @@
 
 Every tenant page lives under ``t/<tenant>/`` and is named for its navigation section, so the base
 template can mark the current one: ``overview``, ``leases``, ``tasks`` (search) and ``task``, and
-the pages of the DLQ, webhooks, tokens, members and audit sections (``dlq``, ``webhooks``, ``tokens``,
-``members``, ``audit``, at ``t/<tenant>/dlq/`` and so on). An invitation's link opens ``invitations/<token>/``.
+the pages of the DLQ, webhooks, tokens, members, usage and audit sections (``dlq``, ``webhooks``,
+``tokens``, ``members``, ``usage``, ``audit``, at ``t/<tenant>/dlq/`` and so on). An invitation's
+link opens ``invitations/<token>/``.
 """
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import admin_views, audit_views, dlq_views, member_views, staff_views, views
+from dashboard import admin_views, audit_views, dlq_views, member_views, staff_views, usage_views, views
 
 app_name = "dashboard"
 
@@ -33,6 +34,8 @@ urlpatterns = [
     path("t/<slug:tenant>/webhooks/<int:subscription_id>/", admin_views.webhook, name="webhooks"),
     path("t/<slug:tenant>/audit/", audit_views.audit, name="audit"),
     path("t/<slug:tenant>/members/", member_views.members_page, name="members"),
+    path("t/<slug:tenant>/usage/", usage_views.usage_page, name="usage"),
+    path("t/<slug:tenant>/usage/csv/", usage_views.usage_csv, name="usage"),
     path("invitations/<str:token>/", member_views.invitation, name="invitation"),
     path("staff/tenants/", staff_views.tenants, name="staff_tenants"),
     path("staff/tenants/new/", staff_views.new_tenant, name="staff_new_tenant"),

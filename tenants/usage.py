@@ -25,10 +25,12 @@ from django.db.models import Max
 
 from codeq_platform.base import kv
 from codeq_platform.engine.keys import DAY_MS, keyspace, traffic_key, usage_field
+from codeq_platform.errors import InvalidInput
 from tenants.models import Tenant, UsageDay
 
 EPOCH = date(1970, 1, 1)
 KEEP_DAYS = 40
+MAX_DAYS = 366
 # Store field name -> UsageDay column.
 COLUMNS = {"created": "tasks_created", "completed": "tasks_completed", "failed": "tasks_failed",
            "dead": "tasks_dead", "requests": "api_requests", "bytes": "payload_bytes"}  # fmt: skip
@@ -91,8 +93,8 @@ class DayUsage:
 
 
 def usage_between(tenant: Tenant, first: date, last: date) -> list[DayUsage]:
-    """One row per day from ``first`` to ``last`` (inclusive): rolled-up rows, and the store's live
-    totals for the days it still holds (today among them)."""
+    """One row per day from ``first`` to ``last`` (inclusive): the larger of the rolled-up row and the
+    store's live totals, for the days the store still holds (today among them)."""
     rows = {row.day: row for row in UsageDay.objects.filter(tenant=tenant, day__range=(first, last))}
     today = today_number()
     live_from = max(day_number(first), today - KEEP_DAYS + 1)
@@ -101,12 +103,11 @@ def usage_between(tenant: Tenant, first: date, last: date) -> list[DayUsage]:
     out = []
     for n in range(day_number(first), day_number(last) + 1):
         entry = DayUsage(day_of(n))
-        if n in live:
-            for name, column in COLUMNS.items():
-                setattr(entry, column, live[n][name])
-        elif day_of(n) in rows:
-            for column in COLUMNS.values():
-                setattr(entry, column, getattr(rows[day_of(n)], column))
+        row = rows.get(day_of(n))
+        for name, column in COLUMNS.items():
+            # Counters only grow and the roll-up copies them, so the larger figure is the true one; the
+            # row's wins when the store lost a day it had already rolled up.
+            setattr(entry, column, max(live[n][name] if n in live else 0, getattr(row, column) if row else 0))
         out.append(entry)
     return out
 
@@ -115,6 +116,50 @@ def month_created(tenant: Tenant) -> int:
     """Tasks created this UTC month (the quota's count)."""
     days, _ = month_days()
     return sum(totals["created"] for totals in store_days(tenant, days).values())
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A tenant's monthly task quota as it stands: ``used`` of ``limit``, until ``resets_at`` (UTC)."""
+
+    limit: int
+    used: int
+    resets_at: datetime
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.used, 0)
+
+
+def quota_of(tenant: Tenant) -> Quota | None:
+    """The tenant's quota this month, or None when it has none."""
+    if not tenant.monthly_task_quota:
+        return None
+    _, resets_at = month_days()
+    return Quota(limit=tenant.monthly_task_quota, used=month_created(tenant),
+                 resets_at=datetime.fromtimestamp(resets_at, UTC))  # fmt: skip
+
+
+def requested_range(raw_from: str | None, raw_to: str | None, *, default_days: int = 30) -> tuple[date, date]:
+    """The UTC days a usage request asks for: ``to`` defaults to today, ``from`` to ``default_days`` days up
+    to ``to``; InvalidInput (naming the field) for a date that is not YYYY-MM-DD, a reversed range or one
+    longer than ``MAX_DAYS``."""
+    last = _requested_day("to", raw_to) or day_of(today_number())
+    first = _requested_day("from", raw_from) or last - timedelta(days=default_days - 1)
+    if first > last:
+        raise InvalidInput("from: must not be after to", field="from")
+    if (last - first).days >= MAX_DAYS:
+        raise InvalidInput(f"from: the range is at most {MAX_DAYS} days", field="from")
+    return first, last
+
+
+def _requested_day(name: str, raw: str | None) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(f"{name}: expected a date, YYYY-MM-DD", field=name) from None
 
 
 def roll_up(now: float | None = None) -> int:
