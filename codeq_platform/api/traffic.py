@@ -1,10 +1,11 @@
 """API requests and 429s per tenant, counted without a round trip per request.
 
 Each process adds requests up in memory and sends them at most every ``CODEQ_USAGE_FLUSH_SECONDS``
-in one pipelined call, off the request's path: into the day's ``requests`` usage field of the
-tenant's shard-0 counters (rolled up like the task counters) and into the hour's per-minute traffic
-hash the staff console reads (requests per second and 429s over the last hour). A web process that
-is killed loses at most its last interval's request counts; task counts live in the engine's scripts.
+(and at the latest that long after a request) in one pipelined call, off the request's path: into
+the day's ``requests`` usage field of the tenant's shard-0 counters (rolled up like the task
+counters) and into the hour's per-minute traffic hash the staff console reads (requests per second
+and 429s over the last hour). A web process that is killed loses at most its last interval's request
+counts; task counts live in the engine's scripts.
 """
 
 from __future__ import annotations
@@ -24,22 +25,39 @@ TRAFFIC_TTL_SECONDS = 2 * 3600 + 300
 _pending: dict[tuple[str, int, int], list[int]] = {}
 _last_flush = 0.0
 _tasks: set[asyncio.Task] = set()
+# The flush planned for counts that arrived before they were due, and the event loop it runs on.
+_timer: tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle] | None = None
 
 
 def note(tenant: str, *, throttled: bool) -> None:
-    """Count one request of ``tenant`` (a 429 when ``throttled``); sends the counts when they are due."""
-    global _last_flush
+    """Count one request of ``tenant`` (a 429 when ``throttled``); the counts are sent now if they are due,
+    else when they fall due, so the last requests before a quiet spell are not held back."""
+    global _timer
     now = time.time()
     counts = _pending.setdefault((tenant, int(now * 1000) // DAY_MS, int(now // 60)), [0, 0])
     counts[0] += 1
     counts[1] += throttled
-    if now - _last_flush >= settings.CODEQ_USAGE_FLUSH_SECONDS:
-        _last_flush = now
-        batch = dict(_pending)
-        _pending.clear()
-        task = asyncio.get_running_loop().create_task(_send(batch))
-        _tasks.add(task)
-        task.add_done_callback(_tasks.discard)
+    wait = _last_flush + settings.CODEQ_USAGE_FLUSH_SECONDS - now
+    loop = asyncio.get_running_loop()
+    if wait <= 0:
+        _flush()
+    elif _timer is None or _timer[0] is not loop or _timer[1].cancelled():
+        _timer = (loop, loop.call_later(wait, _flush))
+
+
+def _flush() -> None:
+    global _last_flush, _timer
+    if _timer is not None:
+        _timer[1].cancel()
+        _timer = None
+    if not _pending:
+        return
+    _last_flush = time.time()
+    batch = dict(_pending)
+    _pending.clear()
+    task = asyncio.get_running_loop().create_task(_send(batch))
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
 
 
 async def _send(batch: dict[tuple[str, int, int], list[int]]) -> None:

@@ -113,3 +113,15 @@ async def test_the_usage_report_matches_its_published_schema(http, tenant, admin
     report = (await get(http, "/admin/usage?from=2025-01-01&to=2025-01-02", admin_bearer)).json()
     assert_matches(spec, "/v1/codeq/admin/usage", "get", 200, report)
     assert report["quota"]["limit"] == 10
+
+
+async def test_requests_before_a_quiet_spell_are_counted_without_another_request(http, tenant, producer_bearer,
+                                                                                 settings):  # fmt: skip
+    settings.CODEQ_USAGE_FLUSH_SECONDS = 0.5
+    for _ in range(3):
+        await create(http, producer_bearer)
+    today = usage.today_number()
+    deadline = time.monotonic() + 10
+    while (await sync_to_async(usage.store_days)(tenant, [today]))[today]["requests"] < 3:
+        assert time.monotonic() < deadline, "the last requests were never sent"
+        await asyncio.sleep(0.1)
