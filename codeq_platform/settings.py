@@ -147,7 +147,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "codeq_platform.api.docs.path_patterns"],
 }
 
-# Mail (invitations): SMTP unless EMAIL_BACKEND says otherwise; `make run` prints
+# Mail (invitations, sign-up confirmations): SMTP unless EMAIL_BACKEND says otherwise; `make run` prints
 # messages to its log (the console backend), the browser tests write them to files (EMAIL_FILE_PATH).
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
@@ -168,6 +168,11 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # Members: an invitation link works once, for this many days.
 CODEQ_INVITATION_DAYS = int(os.environ.get("CODEQ_INVITATION_DAYS", "7"))
+# Self-service sign-up: "open" lets visitors create an account and a tenant; anything else answers 404.
+# Sign-up forms accepted per client address and hour; how long a confirmation link works.
+CODEQ_SIGNUP = os.environ.get("CODEQ_SIGNUP", "closed").strip().lower()
+CODEQ_SIGNUP_PER_HOUR = int(os.environ.get("CODEQ_SIGNUP_PER_HOUR", "5"))
+CODEQ_SIGNUP_LINK_HOURS = int(os.environ.get("CODEQ_SIGNUP_LINK_HOURS", "24"))
 
 # The queue engine.
 CODEQ_KV_PREFIX = os.environ.get("CODEQ_KV_PREFIX", "cq")

@@ -4,23 +4,30 @@ Every tenant page lives under ``t/<tenant>/`` and is named for its navigation se
 template can mark the current one: ``overview``, ``leases``, ``tasks`` (search) and ``task``, and
 the pages of the DLQ, webhooks, tokens, members, usage and audit sections (``dlq``, ``webhooks``,
 ``tokens``, ``members``, ``usage``, ``audit``, at ``t/<tenant>/dlq/`` and so on). An invitation's
-link opens ``invitations/<token>/``.
+link opens ``invitations/<token>/``; sign-up (404 unless ``CODEQ_SIGNUP=open``) is ``signup/``.
 """
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import admin_views, audit_views, dlq_views, member_views, staff_views, usage_views, views
+from dashboard import (
+    admin_views,
+    audit_views,
+    dlq_views,
+    member_views,
+    signup_views,
+    staff_views,
+    usage_views,
+    views,
+)
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(template_name="dashboard/login.html", redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("login/", signup_views.LoginView.as_view(), name="login"),
+    path("signup/", signup_views.signup_page, name="signup"),
+    path("signup/confirm/<str:token>/", signup_views.signup_confirm, name="signup_confirm"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("switch/", views.switch, name="switch"),
     path("t/<slug:tenant>/", views.overview, name="overview"),

@@ -25,7 +25,13 @@ def mail_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def platform(django_db_setup, django_db_blocker, mail_dir) -> Iterator[Platform]:
+def platform_settings() -> dict[str, str]:
+    """Settings a module gives its platform on top of the suite's (override it in the module)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def platform(django_db_setup, django_db_blocker, mail_dir, platform_settings) -> Iterator[Platform]:
     """The app served by uvicorn on the test database, with the scheduler running beside it; webhooks
     may go to 127.0.0.1, where the tests' receivers listen; emails are written to ``mail_dir``."""
     with django_db_blocker.unblock():
@@ -35,7 +41,7 @@ def platform(django_db_setup, django_db_blocker, mail_dir) -> Iterator[Platform]
            "CODEQ_KV_URL": settings.CODEQ_KV_URL, "CODEQ_JWT_SECRET": JWT_SECRET,
            "SECRET_KEY": "test-only-django-secret-key", "CODEQ_CACHE_PREFIX": f"{prefix}:cache",
            "CODEQ_WEBHOOK_ALLOW_PRIVATE": "1", "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-           "EMAIL_FILE_PATH": str(mail_dir)}  # fmt: skip
+           "EMAIL_FILE_PATH": str(mail_dir), **platform_settings}  # fmt: skip
     running = Platform(env)
     try:
         running.start_web()

@@ -19,14 +19,14 @@ pytestmark = [
 ]
 
 
-def mailed_link(mail_dir: Path, address: str) -> str:
-    """The invitation link of the email to ``address``, once the server has written it."""
+def mailed_link(mail_dir: Path, address: str, path: str = "/dashboard/invitations/") -> str:
+    """The link under ``path`` of the email to ``address``, once the server has written it."""
     deadline = time.monotonic() + 20
     while True:
         for message in mail_dir.iterdir():
             text = message.read_text()
             if f"To: {address}" in text:
-                return re.search(r"https?://\S+/dashboard/invitations/\S+/", text).group(0)
+                return re.search(rf"https?://\S+{path}\S+/", text).group(0)
         assert time.monotonic() < deadline, f"no email to {address}"
         time.sleep(0.1)
 
