@@ -20,12 +20,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+import redis
 from django.conf import settings
 from django.db.models import Max
 
 from codeq_platform.base import kv
 from codeq_platform.engine.keys import DAY_MS, keyspace, traffic_key, usage_field
-from codeq_platform.errors import InvalidInput
+from codeq_platform.errors import InvalidInput, StoreUnavailable
 from tenants.models import Tenant, UsageDay
 
 EPOCH = date(1970, 1, 1)
@@ -61,6 +62,14 @@ def _client():
     return kv.sync_engine().link.client
 
 
+def _execute(pipe) -> list:
+    """Run a pipeline; StoreUnavailable when the store does not answer (pages say so, the API answers 503)."""
+    try:
+        return pipe.execute()
+    except redis.RedisError as exc:
+        raise StoreUnavailable(f"the queue store is unavailable: {exc}") from exc
+
+
 def _int(value) -> int:
     return int(value) if value is not None else 0
 
@@ -75,7 +84,7 @@ def store_days(tenant: Tenant, days: Iterable[int]) -> dict[int, dict[str, int]]
     for shard in range(tenant.shards):
         pipe.hmget(ks.key(shard, "stats"), fields)
     out = {day: dict.fromkeys(names, 0) for day in days}
-    for reply in pipe.execute():
+    for reply in _execute(pipe):
         for i, value in enumerate(reply):
             out[days[i // len(names)]][names[i % len(names)]] += _int(value)
     return out
@@ -189,7 +198,7 @@ def _forget_old_days(tenant: Tenant, today: int) -> None:
     pipe = _client().pipeline(transaction=False)
     for shard in range(tenant.shards):
         pipe.hdel(ks.key(shard, "stats"), *old)
-    pipe.execute()
+    _execute(pipe)
 
 
 @dataclass
@@ -234,7 +243,7 @@ def live_figures(tenants: list[Tenant], now: float | None = None) -> dict[int, L
         for hour in (minute // 60 - 1, minute // 60):
             pipe.hgetall(traffic_key(prefix, tenant.slug, hour))
             plan.append((tenant.pk, "traffic", hour))
-    replies = iter(pipe.execute())
+    replies = iter(_execute(pipe))
     out: dict[int, LiveFigures] = {tenant.pk: LiveFigures() for tenant in tenants}
     commands: dict[tuple[int, int], list[str]] = defaultdict(list)
     for tenant_pk, kind, shard in plan:
@@ -266,6 +275,6 @@ def live_figures(tenants: list[Tenant], now: float | None = None) -> dict[int, L
         for name in names:
             pipe.zcard(ks.dlq_key(shard, name))
             order.append(tenant_pk)
-    for tenant_pk, size in zip(order, pipe.execute() if order else [], strict=True):
+    for tenant_pk, size in zip(order, _execute(pipe) if order else [], strict=True):
         out[tenant_pk].dlq += size
     return out

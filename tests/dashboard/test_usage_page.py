@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from codeq_platform.base import kv
 from codeq_platform.engine import NewTask
 from tenants import usage
 from tenants.models import UsageDay
@@ -96,3 +97,17 @@ def test_another_tenants_usage_is_not_found(tenant, foreign_tenant):
     client = login_as(foreign_tenant, "admin")
     assert client.get(url(tenant)).status_code == 404
     assert client.get(url(tenant, "csv/")).status_code == 404
+
+
+def test_an_unreachable_store_answers_503(tenant, settings):
+    viewer = login_as(tenant, "viewer")
+    real_url = settings.CODEQ_KV_URL
+    settings.CODEQ_KV_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    kv.reset()
+    try:
+        for suffix in ("", "csv/"):
+            response = viewer.get(url(tenant, suffix))
+            assert response.status_code == 503 and "The queue store is not answering" in response.content.decode()
+    finally:
+        settings.CODEQ_KV_URL = real_url
+        kv.reset()
