@@ -7,6 +7,8 @@ when sorting by a live figure. Every action is written to the tenant's audit tra
 
 from __future__ import annotations
 
+import logging
+import smtplib
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -19,6 +21,7 @@ from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import urlencode
 
 from codeq_platform.errors import Conflict, NotFound, StoreUnavailable
@@ -27,6 +30,7 @@ from dashboard.views import store_down
 from tenants import lifecycle, selectors, usage
 from tenants.models import INTERNAL_TENANT_SLUG, MAX_SHARDS, Tenant, TenantDeletion
 
+log = logging.getLogger("codeq.dashboard")
 PAGE_SIZE = 50
 DB_SORTS = {"slug": "slug", "created": "created", "status": "active"}
 COLUMNS = (("slug", "Tenant"), ("status", "Status"), ("created_today", "Created today"),
@@ -65,11 +69,21 @@ class LimitsForm(forms.ModelForm):
 
 
 class NewTenantForm(LimitsForm):
-    admin_username = forms.CharField(max_length=150, label="First admin's username")
-    admin_email = forms.EmailField(required=False, label="First admin's email")
+    admin_username = forms.CharField(max_length=150, required=False, label="First admin: an existing user",
+                                     help_text="Their username")  # fmt: skip
+    admin_email = forms.EmailField(required=False, label="… or invite by email",
+                                   help_text="They set up their account from the link")  # fmt: skip
 
     class Meta(LimitsForm.Meta):
         fields = ("slug", "name", *lifecycle.LIMIT_FIELDS)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if bool(data.get("admin_username")) == bool(data.get("admin_email")):
+            raise ValidationError(
+                "Name an existing user or an email address to invite as the first admin (one of the two)."
+            )
+        return data
 
     def validate_unique(self) -> None:
         """The service checks the slug (also against deletions under way); the form checks only fields."""
@@ -125,22 +139,38 @@ def tenants(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/staff_tenants.html", context)
 
 
+def _invitation_link(request: HttpRequest) -> Callable[[str], str]:
+    def link_for(token: str) -> str:
+        return request.build_absolute_uri(reverse("dashboard:invitation", kwargs={"token": token}))
+
+    return link_for
+
+
 @staff_view
 def new_tenant(request: HttpRequest) -> HttpResponse:
     """Create a tenant with its first admin."""
     form = NewTenantForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
+        username, email = data.pop("admin_username"), data.pop("admin_email")
+        actor = request.user.get_username()
         try:
-            tenant, _ = lifecycle.create_tenant_with_admin(
-                slug=data.pop("slug"), name=data.pop("name"), admin_username=data.pop("admin_username"),
-                admin_email=data.pop("admin_email"), actor=request.user.get_username(), **data,
-            )  # fmt: skip
+            if username:
+                tenant, _ = lifecycle.create_tenant_with_admin(admin_username=username, actor=actor, **data)
+                done = f"Tenant {tenant.slug} created with {username} as its admin."
+            else:
+                tenant, _ = lifecycle.create_tenant_inviting_admin(
+                    admin_email=email, actor=actor, link_for=_invitation_link(request), **data
+                )
+                done = f"Tenant {tenant.slug} created; {email} is invited to be its admin."
         except ValidationError as error:
             for name, problems in error.message_dict.items():
                 form.add_error(name if name in form.fields else None, problems)
+        except (smtplib.SMTPException, OSError):
+            log.exception("could not send the first admin's invitation to %s", email)
+            form.add_error("admin_email", "The invitation email could not be sent; nothing was created.")
         else:
-            messages.success(request, f"Tenant {tenant.slug} created.")
+            messages.success(request, done)
             return redirect("dashboard:staff_tenant", slug=tenant.slug)
     return render(request, "dashboard/staff_new_tenant.html", {"form": form})
 

@@ -1,4 +1,5 @@
-"""A tenant's life as staff run it: creation with its first admin, limits, suspension and deletion.
+"""A tenant's life as staff run it: creation with its first admin (an existing user, or an address
+invited by email), limits, suspension and deletion.
 
 Every change is written to the tenant's audit trail under the acting staff user's name. Suspending a
 tenant keeps its data: its tokens are refused (403 ``tenant_suspended``), its workers get nothing, the
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -26,8 +28,8 @@ from django.utils import timezone
 from codeq_platform.base import kv
 from codeq_platform.engine.keys import tenant_key_patterns
 from codeq_platform.errors import Conflict
-from tenants import services
-from tenants.models import INTERNAL_TENANT_SLUG, Membership, Tenant, TenantDeletion
+from tenants import members, services
+from tenants.models import INTERNAL_TENANT_SLUG, Invitation, Membership, Tenant, TenantDeletion
 
 log = logging.getLogger("codeq.tenants")
 
@@ -37,24 +39,36 @@ STEP_KEYS = 500
 STEP_ROWS = 1000
 
 
-def create_tenant_with_admin(*, slug: str, name: str, admin_username: str, admin_email: str = "",
-                             actor: str, **limits: int) -> tuple[Tenant, Membership]:  # fmt: skip
-    """Create a tenant and make ``admin_username`` (an existing user, or a new one without a password
-    who sets one through an invitation or the password reset) its first admin."""
-    if TenantDeletion.objects.filter(slug=slug, finished__isnull=True).exists():
-        raise ValidationError({"slug": "A tenant with this slug is still being deleted."})
-    user_model = get_user_model()
+def create_tenant_with_admin(*, slug: str, name: str, admin_username: str, actor: str,
+                             **limits: int) -> tuple[Tenant, Membership]:  # fmt: skip
+    """Create a tenant with the existing user ``admin_username`` as its first admin."""
+    user = get_user_model().objects.filter(username=admin_username).first()
+    if user is None:
+        raise ValidationError({"admin_username": "There is no such user; invite the first admin by email instead."})
     with transaction.atomic():
-        tenant = services.create_tenant(slug=slug, name=name, **limits)
-        user = user_model.objects.filter(username=admin_username).first()
-        if user is None:
-            user = user_model(username=admin_username, email=admin_email)
-            user.set_unusable_password()
-            user.full_clean()
-            user.save()
-        services.record_audit(tenant=tenant, actor=actor, action="tenant.create", detail={"slug": slug, **limits})
+        tenant = _create(slug=slug, name=name, actor=actor, **limits)
         membership = services.add_member(tenant=tenant, user=user, role=Membership.Role.ADMIN, actor=actor)
     return tenant, membership
+
+
+def create_tenant_inviting_admin(
+    *, slug: str, name: str, admin_email: str, actor: str, link_for: Callable[[str], str], **limits: int
+) -> tuple[Tenant, Invitation]:
+    """Create a tenant and mail ``admin_email`` an invitation to be its first admin (``members.invite``);
+    they create their account, with a password, from the link."""
+    with transaction.atomic():
+        tenant = _create(slug=slug, name=name, actor=actor, **limits)
+        invitation = members.invite(tenant=tenant, email=admin_email, role=Membership.Role.ADMIN, actor=actor,
+                                    link_for=link_for)  # fmt: skip
+    return tenant, invitation
+
+
+def _create(*, slug: str, name: str, actor: str, **limits: int) -> Tenant:
+    if TenantDeletion.objects.filter(slug=slug, finished__isnull=True).exists():
+        raise ValidationError({"slug": "A tenant with this slug is still being deleted."})
+    tenant = services.create_tenant(slug=slug, name=name, **limits)
+    services.record_audit(tenant=tenant, actor=actor, action="tenant.create", detail={"slug": slug, **limits})
+    return tenant
 
 
 def update_limits(*, tenant: Tenant, actor: str, **limits: int) -> Tenant:

@@ -5,6 +5,7 @@ Chromium driven by Playwright, and the helpers every browser test uses. Screensh
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -107,3 +108,15 @@ def log_in(page, username: str) -> None:
     page.screenshot(path=SCREENSHOTS / "login.png")
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/dashboard/t/acme/")
+
+
+def mailed_link(mail_dir: Path, address: str, path: str = "/dashboard/invitations/") -> str:
+    """The link under ``path`` of the email to ``address``, once the server has written it."""
+    deadline = time.monotonic() + 20
+    while True:
+        for message in mail_dir.iterdir():
+            text = message.read_text()
+            if f"To: {address}" in text:
+                return re.search(rf"https?://\S+{path}\S+/", text).group(0)
+        assert time.monotonic() < deadline, f"no email to {address}"
+        time.sleep(0.1)

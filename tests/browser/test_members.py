@@ -3,13 +3,9 @@ browser, the admin changes roles and revokes an invitation; the last admin stays
 
 from __future__ import annotations
 
-import re
-import time
-from pathlib import Path
-
 import pytest
 
-from tests.browser.platform import CHROMIUM, browser_pages, log_in, screenshots
+from tests.browser.platform import CHROMIUM, browser_pages, log_in, mailed_link, screenshots
 
 pytestmark = [
     pytest.mark.skipif(
@@ -17,18 +13,6 @@ pytestmark = [
     ),
     pytest.mark.django_db(transaction=True),
 ]
-
-
-def mailed_link(mail_dir: Path, address: str, path: str = "/dashboard/invitations/") -> str:
-    """The link under ``path`` of the email to ``address``, once the server has written it."""
-    deadline = time.monotonic() + 20
-    while True:
-        for message in mail_dir.iterdir():
-            text = message.read_text()
-            if f"To: {address}" in text:
-                return re.search(rf"https?://\S+{path}\S+/", text).group(0)
-        assert time.monotonic() < deadline, f"no email to {address}"
-        time.sleep(0.1)
 
 
 def test_an_admin_invites_and_the_invitee_joins_in_another_browser(server, admin, mail_dir):

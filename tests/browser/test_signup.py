@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.platform import CHROMIUM, browser_page, screenshots
-from tests.browser.test_members import mailed_link
+from tests.browser.platform import CHROMIUM, browser_page, mailed_link, screenshots
 
 pytestmark = [
     pytest.mark.skipif(

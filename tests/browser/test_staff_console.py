@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tenants import bearer
-from tests.browser.platform import CHROMIUM, PASSWORD, SCREENSHOTS, browser_page, log_in
+from tests.browser.platform import CHROMIUM, PASSWORD, SCREENSHOTS, browser_page, log_in, mailed_link
 from tests.factories import ApiTokenFactory, TenantFactory, UserFactory
 
 pytestmark = [
@@ -45,7 +45,7 @@ def wait_for_status(server: str, token: str, status: int) -> dict:
         time.sleep(0.2)
 
 
-def test_staff_see_figures_create_suspend_and_delete_tenants(server, staff, tenant, producer_bearer):
+def test_staff_see_figures_create_suspend_and_delete_tenants(server, staff, tenant, producer_bearer, mail_dir):
     neighbour = TenantFactory(slug="globex")
     neighbour_bearer = bearer.mint(ApiTokenFactory(tenant=neighbour, role="producer"))
     with codeq.Client(server, producer_bearer) as acme, codeq.Client(server, neighbour_bearer) as globex:
@@ -73,10 +73,11 @@ def test_staff_see_figures_create_suspend_and_delete_tenants(server, staff, tena
         page.get_by_label("Slug", exact=True).fill("initech")
         page.get_by_label("Name", exact=True).fill("Initech")
         page.get_by_label("Monthly task quota").fill("1000")
-        page.get_by_label("First admin's username").fill("bill")
+        page.get_by_label("… or invite by email").fill("bill@example.com")
         page.get_by_role("button", name="Create tenant").click()
         page.wait_for_url("**/staff/tenants/initech/")
-        assert "Tenant initech created." in page.inner_text("main")
+        assert "Tenant initech created; bill@example.com is invited to be its admin." in page.inner_text("main")
+        assert "/dashboard/invitations/" in mailed_link(mail_dir, "bill@example.com")
 
         page.goto("/dashboard/staff/tenants/acme/")
         page.get_by_role("button", name="Suspend").click()

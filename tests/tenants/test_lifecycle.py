@@ -20,7 +20,7 @@ from codeq_platform.scheduler.stats import history_key
 from codeq_platform.webhooks.models import Delivery
 from tenants import lifecycle
 from tenants.models import ApiToken, AuditEntry, Invitation, Membership, Tenant, TenantDeletion, UsageDay
-from tests.factories import ApiTokenFactory, MembershipFactory, TenantFactory, WebhookSubscriptionFactory
+from tests.factories import ApiTokenFactory, MembershipFactory, TenantFactory, UserFactory, WebhookSubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -144,6 +144,7 @@ def test_the_scheduler_job_finishes_a_deletion_and_the_slug_is_free_again():
         pass
     assert TenantDeletion.objects.get().phase == TenantDeletion.Phase.DONE
     assert keys_of("acme") == []
+    UserFactory(username="ada")
     again, _ = lifecycle.create_tenant_with_admin(slug="acme", name="", admin_username="ada", actor="staff")
     assert again.active
 
@@ -160,10 +161,30 @@ def test_suspend_and_reactivate_are_audited_and_keep_the_data():
     assert actions == ["tenant.reactivate", "tenant.suspend"]
 
 
+def test_a_first_admin_is_an_existing_user_or_an_invited_address(mailoutbox):
+    with pytest.raises(ValidationError) as refused:
+        lifecycle.create_tenant_with_admin(slug="acme", name="Acme", admin_username="nobody", actor="staff")
+    assert "admin_username" in refused.value.message_dict and not Tenant.objects.exists()
+
+    UserFactory(username="ada")
+    _, membership = lifecycle.create_tenant_with_admin(slug="acme", name="Acme", admin_username="ada", actor="staff")
+    assert membership.role == "admin" and membership.user.username == "ada"
+
+    tenant, invitation = lifecycle.create_tenant_inviting_admin(
+        slug="globex", name="Globex", admin_email="hank@example.com", actor="staff",
+        link_for=lambda token: f"https://codeq.example/dashboard/invitations/{token}/",
+    )  # fmt: skip
+    assert (invitation.tenant, invitation.role, invitation.status()) == (tenant, "admin", "pending")
+    assert mailoutbox[-1].to == ["hank@example.com"] and "https://codeq.example/dashboard/invitations/" in (
+        mailoutbox[-1].body
+    )
+    assert list(AuditEntry.objects.filter(tenant=tenant).values_list("action", flat=True).order_by("id")) == [
+        "tenant.create", "invitation.send"]  # fmt: skip
+
+
 def test_limits_change_audited_and_shards_only_before_first_use():
-    tenant, membership = lifecycle.create_tenant_with_admin(slug="acme", name="Acme", admin_username="ada",
-                                                            admin_email="ada@example.com", actor="staff")  # fmt: skip
-    assert membership.role == "admin" and membership.user.email == "ada@example.com"
+    UserFactory(username="ada")
+    tenant, _ = lifecycle.create_tenant_with_admin(slug="acme", name="Acme", admin_username="ada", actor="staff")
     lifecycle.update_limits(tenant=tenant, actor="staff", shards=4, requests_per_second=50)
     assert (tenant.shards, tenant.requests_per_second) == (4, 50)
     entry = AuditEntry.objects.filter(action="tenant.limits").get()
