@@ -127,21 +127,14 @@ def note_token_use(*, token_id: int, jti: str, at: datetime) -> None:
 
 
 def add_member(*, tenant: Tenant, user, role: str, actor: str = "system") -> Membership:
-    """Give ``user`` ``role`` in ``tenant``, replacing the role of an existing membership."""
+    """Give ``user`` ``role`` in ``tenant``, replacing the role of an existing membership (the console and
+    the CLI change roles and remove members through ``tenants.members``, which keeps a last admin)."""
     membership = Membership.objects.filter(tenant=tenant, user=user).first() or Membership(tenant=tenant, user=user)
     membership.role = role
     membership.full_clean()
     membership.save()
     record_audit(tenant=tenant, actor=actor, action="member.add", target=user.get_username(), detail={"role": role})
     return membership
-
-
-def remove_member(*, tenant: Tenant, user, actor: str = "system") -> bool:
-    """Remove ``user`` from ``tenant``; False if they were not a member."""
-    deleted, _ = Membership.objects.filter(tenant=tenant, user=user).delete()
-    if deleted:
-        record_audit(tenant=tenant, actor=actor, action="member.remove", target=user.get_username())
-    return bool(deleted)
 
 
 def record_audit(
