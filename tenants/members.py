@@ -54,7 +54,7 @@ def invite(*, tenant: Tenant, email: str, role: str, actor: str, link_for: Calla
                               detail={"role": role, "invitationId": invitation.pk})  # fmt: skip
         context = {"invitation": invitation, "tenant": tenant, "link": link_for(token_of(invitation))}
         send_mail(
-            subject=f"You are invited to {tenant.name or tenant.slug} on codeQ",
+            subject=f"You are invited to {' '.join((tenant.name or tenant.slug).split())} on codeQ",
             message=render_to_string("tenants/email/invitation.txt", context),
             from_email=None,
             recipient_list=[email],

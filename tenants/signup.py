@@ -51,8 +51,13 @@ def is_open() -> bool:
 def allow_attempt(address: str) -> bool:
     """Count one sign-up form from ``address``; False once it has sent its hourly allowance."""
     key = f"signup-attempts:{address}"
-    cache.add(key, 0, timeout=HOUR)
-    return cache.incr(key) <= settings.CODEQ_SIGNUP_PER_HOUR
+    count = 1
+    if not cache.add(key, count, timeout=HOUR):
+        try:
+            count = cache.incr(key)
+        except ValueError:  # the hour ran out between the two calls: a new one starts
+            cache.set(key, count, timeout=HOUR)
+    return count <= settings.CODEQ_SIGNUP_PER_HOUR
 
 
 def check_available(*, username: str, slug: str, name: str) -> None:

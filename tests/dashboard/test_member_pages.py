@@ -212,3 +212,11 @@ def test_another_tenants_member_cannot_be_touched_from_here(tenant, foreign_tena
     assert response.status_code == 404
     theirs.refresh_from_db()
     assert theirs.role == "viewer"
+
+
+def test_a_tenant_name_with_line_breaks_still_makes_a_one_line_subject(tenant, mailoutbox):
+    tenant.name = "Acme\r\nBcc: everyone@example.com"
+    tenant.save()
+    invite(login_as(tenant, "admin"), tenant, "lou@example.com", "viewer", mailoutbox)
+    assert mailoutbox[-1].subject == "You are invited to Acme Bcc: everyone@example.com on codeQ"
+    assert mailoutbox[-1].recipients() == ["lou@example.com"]
