@@ -13,8 +13,10 @@
     │   └── TaskFinished
     ├── Unauthenticated           no usable bearer token
     ├── Forbidden                 a valid token whose role may not do this
+    │   └── TenantSuspended       the token's tenant is suspended (its data stays)
     ├── QueueFull                 the tenant's queued-task limit is reached
     ├── RateLimited               the tenant's request rate is exceeded
+    ├── QuotaExceeded             the tenant's monthly task quota is used up
     └── StoreUnavailable          the KV store cannot be reached or timed out
 
 This module imports nothing of Django, so the engine can raise these too.
@@ -82,6 +84,10 @@ class Forbidden(CodeqError):
     code = "forbidden"
 
 
+class TenantSuspended(Forbidden):
+    code = "tenant_suspended"
+
+
 class QueueFull(CodeqError):
     code = "queue_full"
 
@@ -95,6 +101,18 @@ class RateLimited(CodeqError):
         self.retry_after = retry_after
         self.scope = scope
         self.operation = operation
+
+
+class QuotaExceeded(CodeqError):
+    """``resets_at`` is the next quota period's start, in seconds since the epoch."""
+
+    code = "quota_exceeded"
+
+    def __init__(self, message: str | None = None, *, limit: int, resets_at: int, retry_after: int) -> None:
+        super().__init__(message or "monthly task quota exceeded")
+        self.limit = limit
+        self.resets_at = resets_at
+        self.retry_after = retry_after
 
 
 class StoreUnavailable(CodeqError):

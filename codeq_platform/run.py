@@ -66,6 +66,7 @@ def main() -> None:
     env = os.environ
     env.setdefault("DEBUG", "1")
     env.setdefault("CODEQ_WEBHOOK_ALLOW_PRIVATE", "1")
+    env.setdefault("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")  # invitation links in the log
     env.setdefault("SECRET_KEY", _secret_key())
     env.setdefault("DJANGO_SETTINGS_MODULE", "codeq_platform.settings")
     kv_server = None

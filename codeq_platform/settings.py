@@ -202,6 +202,8 @@ CODEQ_JWT_SECRET = os.environ.get("CODEQ_JWT_SECRET", SECRET_KEY)
 CODEQ_SEALING_KEYS = os.environ.get("CODEQ_SEALING_KEYS", "")
 CODEQ_JWT_ISSUER = os.environ.get("CODEQ_JWT_ISSUER", "codeq-platform")
 CODEQ_TOKEN_CACHE_SECONDS = int(os.environ.get("CODEQ_TOKEN_CACHE_SECONDS", "5"))
+# How often each web process sends its tenants' request counts to the store (usage, staff console).
+CODEQ_USAGE_FLUSH_SECONDS = float(os.environ.get("CODEQ_USAGE_FLUSH_SECONDS", "1"))
 
 # The API's endpoints authenticate, limit and parse in their own frame (codeq_platform/api/endpoint.py);
 # DRF serves the schema generation (drf-spectacular) and the serializers of the self-service rows.
@@ -235,6 +237,33 @@ SPECTACULAR_SETTINGS = {
     "APPEND_COMPONENTS": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "codeq_platform.api.schema.finish"],
 }
+
+# Mail (invitations, sign-up confirmations): SMTP unless EMAIL_BACKEND says otherwise; `make run` prints
+# messages to its log (the console backend), the browser tests write them to files (EMAIL_FILE_PATH).
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("EMAIL_USE_TLS", "").lower() in ("1", "true", "yes")
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "codeQ <noreply@localhost>")
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Members: an invitation link works once, for this many days.
+CODEQ_INVITATION_DAYS = int(os.environ.get("CODEQ_INVITATION_DAYS", "7"))
+# Self-service sign-up: "open" lets visitors create an account and a tenant; anything else answers 404.
+# Sign-up forms accepted per client address and hour; how long a confirmation link works.
+CODEQ_SIGNUP = os.environ.get("CODEQ_SIGNUP", "closed").strip().lower()
+CODEQ_SIGNUP_PER_HOUR = int(os.environ.get("CODEQ_SIGNUP_PER_HOUR", "5"))
+CODEQ_SIGNUP_LINK_HOURS = int(os.environ.get("CODEQ_SIGNUP_LINK_HOURS", "24"))
 
 # The queue engine.
 CODEQ_KV_PREFIX = os.environ.get("CODEQ_KV_PREFIX", "cq")

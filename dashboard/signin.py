@@ -19,7 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from tenants import services
+from tenants import services, signup
 from tenants.models import AccessEvent
 from tenants.receivers import client_of
 
@@ -44,6 +44,10 @@ class SignInView(LoginView):
 
     template_name = "dashboard/login.html"
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs):
+        # A link to the sign-up form while self-service sign-up is open.
+        return {**super().get_context_data(**kwargs), "signup_open": signup.is_open()}
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         username = request.POST.get("username", "")

@@ -2,20 +2,35 @@
 
 Every tenant page lives under ``t/<tenant>/`` and is named for its navigation section, so the base
 template can mark the current one: ``overview``, ``leases``, ``tasks`` (search) and ``task``, and
-the pages of the DLQ, webhooks, tokens and audit sections (``dlq``, ``webhooks``, ``tokens``,
-``audit``, at ``t/<tenant>/dlq/`` and so on).
+the pages of the DLQ, webhooks, tokens, members, usage and audit sections (``dlq``, ``webhooks``,
+``tokens``, ``members``, ``usage``, ``audit``, at ``t/<tenant>/dlq/`` and so on). An invitation's
+link opens ``invitations/<token>/``; sign-up (404 unless ``CODEQ_SIGNUP=open``) is ``signup/``.
 """
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import admin_views, audit_views, dlq_views, security_views, signin, twofactor_views, views
+from dashboard import (
+    admin_views,
+    audit_views,
+    dlq_views,
+    member_views,
+    security_views,
+    signin,
+    signup_views,
+    staff_views,
+    twofactor_views,
+    usage_views,
+    views,
+)
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", signin.SignInView.as_view(), name="login"),
+    path("signup/", signup_views.signup_page, name="signup"),
+    path("signup/confirm/<str:token>/", signup_views.signup_confirm, name="signup_confirm"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("switch/", views.switch, name="switch"),
     path("access/", security_views.access_log, name="access-log"),
@@ -37,4 +52,11 @@ urlpatterns = [
     path("t/<slug:tenant>/webhooks/", admin_views.webhooks, name="webhooks"),
     path("t/<slug:tenant>/webhooks/<int:subscription_id>/", admin_views.webhook, name="webhooks"),
     path("t/<slug:tenant>/audit/", audit_views.audit, name="audit"),
+    path("t/<slug:tenant>/members/", member_views.members_page, name="members"),
+    path("t/<slug:tenant>/usage/", usage_views.usage_page, name="usage"),
+    path("t/<slug:tenant>/usage/csv/", usage_views.usage_csv, name="usage"),
+    path("invitations/<str:token>/", member_views.invitation, name="invitation"),
+    path("staff/tenants/", staff_views.tenants, name="staff_tenants"),
+    path("staff/tenants/new/", staff_views.new_tenant, name="staff_new_tenant"),
+    path("staff/tenants/<slug:slug>/", staff_views.tenant, name="staff_tenant"),
 ]

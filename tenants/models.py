@@ -45,6 +45,9 @@ class Tenant(models.Model):
     shards = models.PositiveSmallIntegerField(
         default=1, validators=[MinValueValidator(1), MaxValueValidator(MAX_SHARDS)]
     )
+    monthly_task_quota = models.PositiveBigIntegerField(
+        default=0, help_text="tasks created per calendar month (UTC); 0 = no quota"
+    )
 
     class Meta:
         ordering = ("slug",)
@@ -197,3 +200,89 @@ class SignInGeneration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} generation {self.generation}"
+
+
+class TenantDeletion(models.Model):
+    """The deletion of one tenant, step by step; it outlives the tenant as the record that it was deleted.
+
+    It names the tenant by id and slug rather than by a foreign key, which the deletion itself removes.
+    ``phase`` moves from ``store`` (SCAN pattern ``pattern`` from ``cursor``) to ``database`` to ``done``;
+    each step saves where it got to, so a crashed scheduler resumes where it stopped.
+    """
+
+    class Phase(models.TextChoices):
+        STORE = "store"
+        DATABASE = "database"
+        DONE = "done"
+
+    tenant_id = models.BigIntegerField(unique=True)
+    slug = models.CharField(max_length=63)
+    requested_by = models.CharField(max_length=200)
+    requested = models.DateTimeField(default=timezone.now, editable=False)
+    phase = models.CharField(max_length=16, choices=Phase.choices, default=Phase.STORE)
+    pattern = models.PositiveSmallIntegerField(default=0)
+    cursor = models.CharField(max_length=40, default="0")
+    pass_keys = models.PositiveBigIntegerField(default=0, help_text="keys deleted in the current pass")
+    keys_deleted = models.PositiveBigIntegerField(default=0)
+    rows_deleted = models.PositiveBigIntegerField(default=0)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-requested",)
+
+    def __str__(self) -> str:
+        return f"deletion of {self.slug} ({self.phase})"
+
+
+class Invitation(models.Model):
+    """A pending invitation to join a tenant; its link carries a signed token naming this row."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Membership.Role.choices)
+    invited_by = models.CharField(max_length=200)
+    nonce = models.CharField(max_length=64, default=new_jti, editable=False, unique=True)
+    created = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created", "-id")
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.tenant} as {self.role}"
+
+    def status(self, now: datetime | None = None) -> str:
+        """``accepted``, ``revoked``, ``expired`` or ``pending`` at ``now`` (default: the present)."""
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= (now or timezone.now()):
+            return "expired"
+        return "pending"
+
+
+class UsageDay(models.Model):
+    """One tenant's usage on one UTC day, as absolute totals rolled up from the store's counters.
+
+    The roll-up writes absolute values by (tenant, day), so running it twice, or again after a crash,
+    gives the same row.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="usage_days")
+    day = models.DateField()
+    tasks_created = models.PositiveBigIntegerField(default=0)
+    tasks_completed = models.PositiveBigIntegerField(default=0)
+    tasks_failed = models.PositiveBigIntegerField(default=0)
+    tasks_dead = models.PositiveBigIntegerField(default=0)
+    api_requests = models.PositiveBigIntegerField(default=0)
+    payload_bytes = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ("tenant", "day")
+        constraints = (models.UniqueConstraint(fields=("tenant", "day"), name="usage_one_row_per_tenant_and_day"),)
+
+    def __str__(self) -> str:
+        return f"{self.tenant} on {self.day}"

@@ -34,6 +34,7 @@ class TokenGrant:
     max_queued_tasks: int
     requests_per_second: int
     shards: int
+    monthly_task_quota: int = 0
 
 
 def grant_cache_key(*, tenant_slug: str, jti: str) -> str:
@@ -69,6 +70,7 @@ def token_grant(*, tenant_slug: str, jti: str) -> TokenGrant | None:
         max_queued_tasks=token.tenant.max_queued_tasks,
         requests_per_second=token.tenant.requests_per_second,
         shards=token.tenant.shards,
+        monthly_task_quota=token.tenant.monthly_task_quota,
     )
     cache.set(key, asdict(grant), timeout=settings.CODEQ_TOKEN_CACHE_SECONDS)
     return grant

@@ -53,9 +53,14 @@ def set_tenant_active(*, tenant: Tenant, active: bool, actor: str = "system") ->
     """Switch a tenant on or off; its tokens stop (or resume) working at once."""
     tenant.active = active
     tenant.save(update_fields=["active"])
-    _forget_grants(tenant=tenant, jtis=tenant.tokens.values_list("jti", flat=True))
-    record_audit(tenant=tenant, actor=actor, action="tenant.activate" if active else "tenant.deactivate")
+    forget_tenant_grants(tenant=tenant)
+    record_audit(tenant=tenant, actor=actor, action="tenant.reactivate" if active else "tenant.suspend")
     return tenant
+
+
+def forget_tenant_grants(*, tenant: Tenant) -> None:
+    """Drop the cached grants of every token of ``tenant`` (after its limits or standing change)."""
+    _forget_grants(tenant=tenant, jtis=tenant.tokens.values_list("jti", flat=True))
 
 
 def issue_token(
@@ -129,27 +134,14 @@ def note_token_use(*, token_id: int, jti: str, at: datetime) -> None:
 
 
 def add_member(*, tenant: Tenant, user, role: str, actor: str = "system") -> Membership:
-    """Give ``user`` ``role`` in ``tenant``, replacing the role of an existing membership."""
+    """Give ``user`` ``role`` in ``tenant``, replacing the role of an existing membership (the console and
+    the CLI change roles and remove members through ``tenants.members``, which keeps a last admin)."""
     membership = Membership.objects.filter(tenant=tenant, user=user).first() or Membership(tenant=tenant, user=user)
     membership.role = role
     membership.full_clean()
     membership.save()
     record_audit(tenant=tenant, actor=actor, action="member.add", target=user.get_username(), detail={"role": role})
     return membership
-
-
-def remove_member(*, tenant: Tenant, user, actor: str = "system") -> bool:
-    """Remove ``user`` from ``tenant``; False if they were not a member.
-
-    Removing a user's last membership signs them out everywhere (staff keep their sessions: they see every
-    tenant without one).
-    """
-    deleted, _ = Membership.objects.filter(tenant=tenant, user=user).delete()
-    if deleted:
-        record_audit(tenant=tenant, actor=actor, action="member.remove", target=user.get_username())
-        if not user.is_staff and not Membership.objects.filter(user=user).exists():
-            sign_out_everywhere(user=user, actor=actor, reason="last membership removed")
-    return bool(deleted)
 
 
 def record_audit(

@@ -24,6 +24,7 @@ import jwt
 from django.conf import settings
 from django.utils import timezone
 
+from codeq_platform import errors
 from codeq_platform.base import db
 from codeq_platform.errors import Forbidden, Unauthenticated
 from tenants import bearer, selectors, services
@@ -48,6 +49,7 @@ class Principal:
     max_queued_tasks: int = 0
     requests_per_second: int = 0
     shards: int = 1
+    monthly_task_quota: int = 0
 
     is_authenticated = True
 
@@ -106,7 +108,7 @@ def _principal(grant: selectors.TokenGrant | None, claims: dict[str, Any]) -> Pr
     if grant.expires_at is not None and grant.expires_at <= timezone.now():
         raise Unauthenticated("token expired")
     if not grant.tenant_active:
-        raise Unauthenticated("tenant inactive")
+        raise errors.TenantSuspended("tenant suspended")
     if grant.role != claims[bearer.ROLE_CLAIM]:
         raise Unauthenticated("invalid token")
     return Principal(
@@ -121,6 +123,7 @@ def _principal(grant: selectors.TokenGrant | None, claims: dict[str, Any]) -> Pr
         max_queued_tasks=grant.max_queued_tasks,
         requests_per_second=grant.requests_per_second,
         shards=grant.shards,
+        monthly_task_quota=grant.monthly_task_quota,
     )
 
 

@@ -34,7 +34,7 @@ from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from codeq_platform import errors
-from codeq_platform.api import auth, outputs
+from codeq_platform.api import auth, outputs, traffic
 from codeq_platform.api.errors import error_body, error_response, json_response
 from codeq_platform.api.metrics import REQUEST_SECONDS
 from codeq_platform.api.shapes import Shape
@@ -133,11 +133,13 @@ def endpoint(method: str, *, roles: frozenset[str], operation: str, summary: str
         async def view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
             started = time.perf_counter()
             request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+            tenant = ""
             try:
                 if request.method != method:
                     response = method_not_allowed(method)
                 else:
                     principal = await auth.aauthenticate_bearer(request.headers.get("Authorization"))
+                    tenant = principal.tenant_slug
                     auth.ensure_role(principal, roles)
                     kv.register_tenant(principal.tenant_slug, principal.shards)
                     await check_rate(principal, operation)
@@ -151,6 +153,8 @@ def endpoint(method: str, *, roles: frozenset[str], operation: str, summary: str
                 if failure is None:
                     raise
                 response = failure
+            if tenant:
+                traffic.note(tenant, throttled=response.status_code == 429)
             response["X-Request-Id"] = request_id
             timer.observe(time.perf_counter() - started)
             return response

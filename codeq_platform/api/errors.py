@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from codeq_platform import errors
+from codeq_platform.base.representations import rfc3339
 from codeq_platform.engine import jsontext
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,10 @@ STATUS: dict[type[errors.CodeqError], int] = {
     errors.TaskFinished: 409,
     errors.Unauthenticated: 401,
     errors.Forbidden: 403,
+    errors.TenantSuspended: 403,
     errors.QueueFull: 429,
     errors.RateLimited: 429,
+    errors.QuotaExceeded: 429,
     errors.StoreUnavailable: 503,
 }
 
@@ -61,6 +64,9 @@ def error_response(exc: errors.CodeqError, message: str | None = None) -> HttpRe
     if isinstance(exc, errors.RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
         extra.update(retryAfterSeconds=exc.retry_after, scope=exc.scope, operation=exc.operation or None)
+    elif isinstance(exc, errors.QuotaExceeded):
+        headers.update({"Retry-After": str(exc.retry_after), "X-Quota-Limit": str(exc.limit), "X-Quota-Remaining": "0"})
+        extra.update(retryAfterSeconds=exc.retry_after, quotaLimit=exc.limit, resetsAt=rfc3339(exc.resets_at * 1000))
     elif isinstance(exc, errors.QueueFull | errors.StoreUnavailable):
         headers["Retry-After"] = "1"
         extra["retryAfterSeconds"] = 1

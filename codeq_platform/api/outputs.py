@@ -183,3 +183,28 @@ class Schedule(Reply):
 
 class ScheduleList(Reply):
     schedules = Array(Object(Schedule), required=True)
+
+
+class UsageDay(Reply):
+    day = Text("date", required=True)
+    tasksCreated = Integer(0, required=True)
+    tasksCompleted = Integer(0, required=True)
+    tasksFailed = Integer(0, required=True)
+    tasksDeadLettered = Integer(0, required=True)
+    apiRequests = Integer(0, required=True)
+    payloadBytes = Integer(0, required=True, description="payload bytes of the tasks created")
+
+
+class Quota(Reply):
+    limit = Integer(0, required=True, description="tasks per calendar month (UTC)")
+    used = Integer(0, required=True)
+    remaining = Integer(0, required=True)
+    resetsAt = _time(required=True)
+
+
+class UsageReport(Reply):
+    """A tenant's usage per UTC day, and its monthly quota (null without one)."""
+
+    tenant = String(required=True)
+    quota = Object(Quota, required=True, nullable=True, description="null when the tenant has no monthly quota")
+    days = Array(Object(UsageDay), required=True)

@@ -3,7 +3,15 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from codeq_platform.api import admin_views, schedules, selfservice, views, webhook_deliveries, worker_subscriptions
+from codeq_platform.api import (
+    admin_views,
+    schedules,
+    selfservice,
+    usage_views,
+    views,
+    webhook_deliveries,
+    worker_subscriptions,
+)
 from codeq_platform.api.endpoint import by_method
 from codeq_platform.api.errors import not_found
 
@@ -33,6 +41,7 @@ urlpatterns = [
     path("admin/tasks/cleanup", admin_views.cleanup),
     path("admin/tasks/<str:task_id>", admin_views.delete_task),
     path("admin/tasks/<str:task_id>/requeue", admin_views.requeue),
+    path("admin/usage", usage_views.usage_report),
     path("admin/schedules", schedules.list_schedules),
     path("admin/schedules/<str:name>", schedules.schedule),
     path("admin/tokens", selfservice.tokens),

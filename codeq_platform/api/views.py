@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.http import content_disposition_header
 
 from codeq_platform import errors
-from codeq_platform.api import inputs, outputs
+from codeq_platform.api import inputs, outputs, quota
 from codeq_platform.api.auth import Principal
 from codeq_platform.api.endpoint import PRODUCE, READ, WORK, Values, endpoint
 from codeq_platform.api.errors import error_body, error_response, json_response
@@ -48,11 +48,13 @@ async def _enqueue(principal: Principal, spec: NewTask) -> Any:
 @endpoint("POST", roles=PRODUCE, operation="create", body=inputs.NewTaskBody, tags=TASKS,
           responses={202: outputs.Task}, raises=(429,), summary="Create a task",
           description="A repeated idempotencyKey or taskId answers 202 with the first task; 429 past the "
-                      "tenant's queued-task limit.")  # fmt: skip
+                      "tenant's queued-task limit, or its monthly task quota (quota_exceeded). With a quota "
+                      "set, X-Quota-Limit and X-Quota-Remaining say where the tenant stands.")  # fmt: skip
 async def create_task(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
     spec = inputs.new_task(body)
+    used = await quota.used_before(principal, 1)
     out = await _enqueue(principal, spec)
-    return json_response(task_json(out.task), 202)
+    return quota.add_headers(json_response(task_json(out.task), 202), principal, used, int(out.created))
 
 
 @endpoint("POST", roles=PRODUCE, operation="create", body=inputs.CreateBatchBody, tags=TASKS,
@@ -67,6 +69,8 @@ async def create_batch(request: HttpRequest, principal: Principal, body: Values)
             where.append(i)
         except errors.InvalidInput as exc:
             results[i] = {"error": exc.message}
+    used = await quota.used_before(principal, len(specs))
+    created = 0
     if specs:
         engine = kv.async_engine()
         outcomes = await engine.enqueue_batch(principal.tenant_slug, specs, max_live=_max_live(principal),
@@ -76,7 +80,8 @@ async def create_batch(request: HttpRequest, principal: Principal, body: Values)
                 results[i] = {"error": outcome.message}
             else:
                 results[i] = {"task": task_json(outcome.task)}
-    return json_response({"results": results})
+                created += outcome.created
+    return quota.add_headers(json_response({"results": results}), principal, used, created)
 
 
 async def _claim(principal: Principal, body: Values, count: int) -> list[Any]:

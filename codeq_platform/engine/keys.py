@@ -86,6 +86,36 @@ def rate_key(prefix: str, tenant: str, second: int) -> str:
     return f"{prefix}:rl:{{t:{tenant}:0}}:{second}"
 
 
+USAGE_NAMES = ("created", "completed", "failed", "dead", "bytes", "requests")
+DAY_MS = 86_400_000
+
+
+def usage_field(day: int, name: str) -> str:
+    """The counters-hash field of one usage figure for UTC day number ``day`` (days since 1970-01-01).
+
+    The scripts count tasks created, completed, failed, dead-lettered and payload bytes accepted there;
+    the platform counts API requests into shard 0's. A command never contains '/', so these fields
+    never meet a command's own counters.
+    """
+    return f"/u/{day}/{name}"
+
+
+def traffic_key(prefix: str, tenant: str, hour: int) -> str:
+    """One tenant's API requests and 429s per minute of one hour (epoch hour ``hour``), in shard 0's slot."""
+    return f"{prefix}:{{t:{tenant}:0}}:traffic:{hour}"
+
+
+def tenant_key_patterns(prefix: str, tenant: str) -> tuple[str, ...]:
+    """SCAN MATCH patterns that together cover every key of ``tenant`` and no other tenant's.
+
+    Each pattern is anchored at a key's start: a command name may hold any text, ``{t:...`` too, so a
+    pattern open in front could match a neighbour's queue. A slug cannot contain ':', so ``{t:<slug>:``
+    never matches a longer slug that starts the same.
+    """
+    escaped = re.sub(r"([*?\[\]\\])", r"\\\1", prefix)
+    return tuple(f"{escaped}:{kind}{{t:{tenant}:*" for kind in ("", "rl:", "ws:", "hist:"))
+
+
 class SubscriptionKeys:
     """The keys of one tenant's worker subscriptions and wake-up bookkeeping (reference §5, §8).
 

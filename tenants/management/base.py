@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from codeq_platform.errors import NotFound
+from codeq_platform.errors import Conflict, NotFound
 from tenants import selectors
 from tenants.models import Tenant
 
@@ -21,7 +21,7 @@ class ControlPlaneCommand(BaseCommand):
             getattr(self, f"handle_{action.replace('-', '_')}")(**options)
         except ValidationError as exc:
             raise CommandError(describe(exc)) from None
-        except NotFound as exc:
+        except (NotFound, Conflict) as exc:
             raise CommandError(exc.message) from None
 
     def tenant(self, slug: str) -> Tenant:

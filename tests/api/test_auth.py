@@ -175,13 +175,15 @@ def test_revocation_behind_the_services_is_seen_within_5_seconds(api_client, ten
     assert_refused(call(api_client, "read", token_bearer), "token revoked")
 
 
-def test_inactive_tenant_tokens_are_refused_at_once(api_client, tenant, producer_bearer, settings):
+def test_a_suspended_tenants_tokens_are_refused_at_once_with_403(api_client, tenant, producer_bearer, settings):
     settings.CODEQ_TOKEN_CACHE_SECONDS = 0  # no process-local copy of the grant: the next request sees it
     assert call(api_client, "read", producer_bearer).status_code == 200
 
     services.set_tenant_active(tenant=tenant, active=False)
 
-    assert_refused(call(api_client, "read", producer_bearer), "tenant inactive")
+    response = call(api_client, "read", producer_bearer)
+    assert response.status_code == 403
+    assert response.json() == {"error": "tenant suspended", "code": "tenant_suspended"}
 
 
 def test_other_tenants_tokens_are_unaffected_by_a_revocation(api_client, tenant, foreign_bearer):

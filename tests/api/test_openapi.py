@@ -75,6 +75,7 @@ async def test_spec_is_openapi_3_and_documents_every_route(spec):
         "/v1/codeq/admin/tasks/cleanup": {"post"},
         "/v1/codeq/admin/schedules": {"get"},
         "/v1/codeq/admin/schedules/{name}": {"get", "put", "delete"},
+        "/v1/codeq/admin/usage": {"get"},
     }
     for path, methods in expected.items():
         assert path in spec["paths"], path

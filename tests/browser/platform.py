@@ -5,6 +5,7 @@ Chromium driven by Playwright, and the helpers every browser test uses. Screensh
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -66,8 +67,9 @@ document.addEventListener("securitypolicyviolation", (e) => {
 
 
 @contextmanager
-def browser_page(base: str):
-    """A Chromium page on ``base``; the test fails if any page it showed broke its Content-Security-Policy."""
+def browser_pages(base: str):
+    """Yield ``new_page()``: each call opens a page in a browser context of its own (its own cookies); the
+    test fails if any page it showed broke its Content-Security-Policy."""
     from playwright.sync_api import sync_playwright
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -79,15 +81,34 @@ def browser_page(base: str):
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        page = browser.new_page(base_url=base, viewport={"width": 1280, "height": 800})
-        page.set_default_timeout(60_000)  # a busy machine renders slowly; a wait ends once met
-        page.add_init_script(REPORT_VIOLATIONS)
-        page.on("console", watch)
+
+        def new_page():
+            page = browser.new_context(base_url=base, viewport={"width": 1280, "height": 800}).new_page()
+            page.set_default_timeout(60_000)  # a busy machine renders slowly; a wait ends once met
+            page.add_init_script(REPORT_VIOLATIONS)
+            page.on("console", watch)
+            return page
+
         try:
-            yield page
+            yield new_page
         finally:
             browser.close()
     assert not violations, "Content-Security-Policy violations:\n" + "\n".join(violations)
+
+
+@contextmanager
+def browser_page(base: str):
+    with browser_pages(base) as new_page:
+        yield new_page()
+
+
+def screenshots(page, name: str) -> None:
+    """Full-page screenshots of ``page`` at a desktop (1440 px) and a phone (390 px) width."""
+    size = page.viewport_size
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=SCREENSHOTS / f"{name}-{width}.png", full_page=True)
+    page.set_viewport_size(size)
 
 
 def log_in(page, username: str) -> None:
@@ -97,3 +118,17 @@ def log_in(page, username: str) -> None:
     page.screenshot(path=SCREENSHOTS / "login.png")
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/dashboard/t/acme/")
+
+
+def mailed_link(mail_dir: Path, address: str, path: str = "/dashboard/invitations/") -> str:
+    """The link under ``path`` of the email to ``address``, once the server has written it."""
+
+    def link() -> str | None:
+        for message in mail_dir.iterdir():
+            text = message.read_text()
+            if f"To: {address}" in text:
+                return re.search(rf"https?://\S+{path}\S+/", text).group(0)
+        return None
+
+    wait_until(lambda: link() is not None, f"no email to {address}")
+    return link()

@@ -23,7 +23,11 @@ pytestmark = [
 
 
 # Sign-in slows down after 2 failures (1 s, then 2 s) and locks out at the 4th; staff need a second factor.
-PLATFORM_ENV = {"CODEQ_LOGIN_SLOWDOWN_AFTER": "2", "CODEQ_LOGIN_FAILURE_LIMIT": "4", "CODEQ_REQUIRE_2FA": "staff"}
+
+
+@pytest.fixture(scope="module")
+def platform_settings() -> dict[str, str]:
+    return {"CODEQ_LOGIN_SLOWDOWN_AFTER": "2", "CODEQ_LOGIN_FAILURE_LIMIT": "4", "CODEQ_REQUIRE_2FA": "staff"}
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import codeq
 import pytest
 
-from tests.browser.conftest import platform  # noqa: F401 (a fixture, registered by import)
+from tests.browser.conftest import mail_dir, platform, platform_settings  # noqa: F401 (fixtures, registered by import)
 
 CLIENT_DB = pytest.mark.django_db(
     transaction=True,

@@ -74,7 +74,7 @@ def test_the_command_runs_every_job_once(tenant):
     call_command("codeq_scheduler", "--once", stdout=out)
     assert out.getvalue().splitlines() == [
         "sweep: 0", "retention: 0", "stats: 1", "schedules: 0", "webhook-outbox: 0", "webhook-outbox-all: 0",
-        "webhook-flags: 1", "webhook-retention: 0",
+        "webhook-flags: 1", "webhook-retention: 0", "tenant-deletions: 0", "usage-rollup: 0",
     ]  # fmt: skip
 
 

@@ -184,3 +184,14 @@ def test_member_remove(tenant):
     assert not Membership.objects.exists()
     with pytest.raises(CommandError, match=re.escape("erin is not a member of tenant acme.")):
         run("codeq_member", "remove", "--tenant", "acme", "--user", "erin")
+
+
+def test_member_commands_keep_the_last_admin(tenant):
+    MembershipFactory(tenant=tenant, user=UserFactory(username="ada"), role="admin")
+
+    for args in (("add", "--tenant", "acme", "--user", "ada", "--role", "viewer"),
+                 ("remove", "--tenant", "acme", "--user", "ada")):  # fmt: skip
+        with pytest.raises(CommandError, match="ada is the last admin of acme"):
+            run("codeq_member", *args)
+
+    assert Membership.objects.get(user__username="ada").role == "admin"

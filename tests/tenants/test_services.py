@@ -16,7 +16,7 @@ from codeq_platform.webhooks import services as webhook_services
 from codeq_platform.webhooks.models import WebhookSubscription
 from tenants import selectors, services
 from tests.conftest import JWT_SECRET
-from tests.factories import ApiTokenFactory, MembershipFactory, UserFactory, WebhookSubscriptionFactory
+from tests.factories import ApiTokenFactory, UserFactory, WebhookSubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -111,13 +111,6 @@ def test_add_member_creates_then_changes_the_role(tenant):
 def test_add_member_rejects_an_unknown_role(tenant):
     with pytest.raises(ValidationError):
         services.add_member(tenant=tenant, user=UserFactory(), role="owner")
-
-
-def test_remove_member_reports_whether_there_was_one(tenant):
-    membership = MembershipFactory(tenant=tenant)
-
-    assert services.remove_member(tenant=tenant, user=membership.user) is True
-    assert services.remove_member(tenant=tenant, user=membership.user) is False
 
 
 def test_webhook_secret_is_whsec_and_24_random_bytes(tenant):

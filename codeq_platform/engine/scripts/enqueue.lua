@@ -59,6 +59,7 @@ for i = 0, n - 1 do
     if dedup ~= '' then redis.call('HSET', K_DEDUP, dedup_field, id) end
     if string.sub(new_commands, ci, ci) == '1' then redis.call('SADD', K_CMDS, CMDS[ci]) end
     count(r, 'created', 1)
+    usage('bytes', string.len(ARGV[b + 4]))
     live(1)
     live_now = live_now + 1
     out[#out + 1] = {1, id, blob}

@@ -174,7 +174,18 @@ end
 -- settles and is replaced by the next claim in one call costs no in-flight writes at all.
 local function bump(field, by) deltas[field] = (deltas[field] or 0) + by end
 
-local function count(r, name, by) bump(cmd_key(r) .. '/' .. name, by) end
+-- Usage of the day (UTC, the day number of NOW): '/u/<day>/<name>' in the same counters hash, summed
+-- over every command. No command contains '/', so these fields never meet a command's own.
+local USAGE = {created = true, completed = true, failed = true, dead = true}
+
+local function usage(name, by)
+  bump('/u/' .. string.format('%d', math.floor(NOW / 86400000)) .. '/' .. name, by)
+end
+
+local function count(r, name, by)
+  bump(cmd_key(r) .. '/' .. name, by)
+  if by > 0 and USAGE[name] then usage(name, by) end
+end
 
 local function live(by) bump('live', by) end
 
@@ -210,7 +221,7 @@ local function commit()
     if by ~= 0 then
       redis.call('HINCRBY', K_STATS, field, by)
       local slash = string.find(field, '/', 1, true)
-      if slash then seen[string.sub(field, 1, slash) .. 'seen'] = true end
+      if slash and slash > 1 then seen[string.sub(field, 1, slash) .. 'seen'] = true end  -- not usage's '/u/...'
     end
   end
   local stamps = {}

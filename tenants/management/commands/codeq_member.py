@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
-from tenants import services
+from tenants import members, selectors, services
 from tenants.management.base import CLI_ACTOR, ControlPlaneCommand
 from tenants.models import Membership
 
@@ -24,12 +24,20 @@ class Command(ControlPlaneCommand):
         remove.add_argument("--user", required=True, help="Username")
 
     def handle_add(self, *, tenant: str, user: str, role: str, **options) -> None:
-        membership = services.add_member(tenant=self.tenant(tenant), user=self._user(user), role=role, actor=CLI_ACTOR)
+        found, account = self.tenant(tenant), self._user(user)
+        existing = selectors.membership_for(tenant=found, user=account)
+        if existing is None:
+            membership = services.add_member(tenant=found, user=account, role=role, actor=CLI_ACTOR)
+        else:  # a role change keeps the tenant's last admin, as in the console
+            membership = members.change_role(tenant=found, membership_id=existing.pk, role=role, actor=CLI_ACTOR)
         self.stdout.write(f"{user} is {membership.role} of tenant {tenant}.")
 
     def handle_remove(self, *, tenant: str, user: str, **options) -> None:
-        if not services.remove_member(tenant=self.tenant(tenant), user=self._user(user), actor=CLI_ACTOR):
+        found = self.tenant(tenant)
+        existing = selectors.membership_for(tenant=found, user=self._user(user))
+        if existing is None:
             raise CommandError(f"{user} is not a member of tenant {tenant}.")
+        members.remove(tenant=found, membership_id=existing.pk, actor=CLI_ACTOR)
         self.stdout.write(f"Removed {user} from tenant {tenant}.")
 
     def _user(self, username: str):

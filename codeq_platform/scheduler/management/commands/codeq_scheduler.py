@@ -35,6 +35,7 @@ from codeq_platform.scheduler.lock import JobLock
 from codeq_platform.webhooks import deliveries
 from codeq_platform.webhooks.dispatcher import Dispatcher
 from codeq_platform.webhooks.wakeups import WakeupListener
+from tenants import lifecycle, usage
 
 log = logging.getLogger("codeq.scheduler")
 
@@ -47,6 +48,8 @@ JOBS = (
     ("webhook-outbox-all", partial(deliveries.move_outbox, every_tenant=True), 60.0),
     ("webhook-flags", deliveries.sync_all_event_flags, 60.0),
     ("webhook-retention", deliveries.prune, 60.0),
+    ("tenant-deletions", lifecycle.run_deletions, 1.0),
+    ("usage-rollup", usage.roll_up, 60.0),
 )
 
 

@@ -1,0 +1,82 @@
+"""Bar charts drawn on the server as SVG geometry the template turns into ``<rect>`` and ``<text>``.
+
+No script and no style attribute: the template sets classes, ``dashboard/staff.css`` colours them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+WIDTH = 960
+HEIGHT = 260
+LEFT = 56
+RIGHT = 8
+TOP = 12
+BOTTOM = 28
+TICKS = 4
+MAX_LABELS = 10
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    css: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Label:
+    x: float
+    y: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: int
+    height: int
+    bars: list[Bar]
+    y_ticks: list[Label]
+    x_labels: list[Label]
+    baseline: float
+    left: float
+    right: float
+
+
+def nice_ceiling(value: int) -> int:
+    """The smallest ``TICKS`` times 1, 2 or 5 times a power of ten that is at least ``value``: an axis
+    whose ticks are round numbers."""
+    power = 1
+    while True:
+        for factor in (1, 2, 5):
+            if factor * power * TICKS >= value:
+                return factor * power * TICKS
+        power *= 10
+
+
+def daily_bars(days: Sequence[date], series: Sequence[tuple[str, str, Sequence[int]]]) -> Chart:
+    """One group of bars per day, one bar per series ``(css class, noun, values)``, on a shared y axis."""
+    plot_width = WIDTH - LEFT - RIGHT
+    plot_height = HEIGHT - TOP - BOTTOM
+    top = nice_ceiling(max((v for _, _, values in series for v in values), default=0) or 1)
+    slot = plot_width / max(len(days), 1)
+    bar_width = slot * 0.8 / len(series)
+    bars = []
+    for i, day in enumerate(days):
+        for j, (css, noun, values) in enumerate(series):
+            value = values[i]
+            height = plot_height * value / top
+            x = LEFT + i * slot + slot * 0.1 + j * bar_width
+            bars.append(Bar(round(x, 2), round(TOP + plot_height - height, 2), round(bar_width, 2),
+                            round(height, 2), css, f"{day.isoformat()}: {value:,} {noun}"))  # fmt: skip
+    y_ticks = [Label(LEFT - 6, round(TOP + plot_height - plot_height * k / TICKS, 2), f"{top * k // TICKS:,}")
+               for k in range(TICKS + 1)]  # fmt: skip
+    every = -(-len(days) // MAX_LABELS)
+    x_labels = [Label(round(LEFT + i * slot + slot / 2, 2), HEIGHT - 8, day.strftime("%m-%d"))
+                for i, day in enumerate(days) if i % every == 0]  # fmt: skip
+    return Chart(WIDTH, HEIGHT, bars, y_ticks, x_labels, TOP + plot_height, LEFT, WIDTH - RIGHT)
