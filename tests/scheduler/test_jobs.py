@@ -69,12 +69,12 @@ def test_retention_removes_finished_tasks_past_the_tenants_retention(tenant):
 
 
 def test_the_command_runs_every_job_once(tenant):
-    kv.sync_engine().enqueue("acme", NewTask("resize", {}))  # activity: the stats job visits the tenant
+    kv.sync_engine().enqueue("acme", NewTask("resize", {}))  # the stats job visits it, the roll-up counts it
     out = io.StringIO()
     call_command("codeq_scheduler", "--once", stdout=out)
     assert out.getvalue().splitlines() == [
         "sweep: 0", "retention: 0", "stats: 1", "schedules: 0", "webhook-outbox: 0", "webhook-outbox-all: 0",
-        "webhook-flags: 1", "webhook-retention: 0", "tenant-deletions: 0", "usage-rollup: 0",
+        "webhook-flags: 1", "webhook-retention: 0", "tenant-deletions: 0", "usage-rollup: 1",
     ]  # fmt: skip
 
 
