@@ -86,6 +86,8 @@ def test_a_test_event_is_sent_even_when_its_delivery_commits_after_the_dispatche
 
 def test_a_test_event_the_store_refuses_is_a_503_and_ends_dead_not_pending(admin_bearer, tenant, settings):
     sub = WebhookSubscriptionFactory(tenant=tenant)
+    tenant.requests_per_second = 0  # no rate limit, so the request reaches the send, which the store refuses
+    tenant.save()
     real_url = settings.CODEQ_KV_URL
     settings.CODEQ_KV_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     kv.reset()
