@@ -180,7 +180,7 @@ def test_make_run_serves_the_printed_tour_and_keeps_tasks_across_a_restart(platf
 
 def test_the_readmes_first_steps_work_as_printed_with_commands_in_a_second_plain_shell(platform):
     exports = exports_of(platform.start())
-    where, *tour = readme_commands("curl")
+    where, *tour = readme_commands("B=http://127.0.0.1:8000/v1/codeq")
     where = where.replace(":8000/", f":{platform.port}/")  # the only change: the test's own port
     create, claim, report, fetch, queues, dlq = (f"{where}\n{line}" for line in tour)
 

@@ -1,15 +1,14 @@
 """The scripts count each day's usage (UTC) in the shard's counters hash, beside the commands' counters."""
 
-import redis
-
 from codeq_platform.engine import NewTask
 from codeq_platform.engine.keys import DAY_MS, keyspace, usage_field
+from codeq_platform.engine.store import connect
 
 T = "acme"
 
 
 def usage(kv_url, prefix, day):
-    client = redis.Redis.from_url(kv_url, decode_responses=True)
+    client = connect(kv_url, decode_responses=True)
     stats = client.hgetall(keyspace(prefix, T, 1).key(0, "stats"))
     client.close()
     names = ("created", "completed", "failed", "dead", "bytes")
