@@ -22,6 +22,7 @@ Parsing costs a dict lookup and a type check per field: the hot endpoints use it
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
@@ -32,7 +33,7 @@ Schema = dict[str, Any]
 _components: dict[str, type[Shape]] = {}
 
 
-class Field:
+class Field(ABC):
     """One member of a shape. Subclasses say how a present, non-null value is checked and described."""
 
     noun = "a value"
@@ -57,9 +58,9 @@ class Field:
     def out_of_range(self) -> InvalidInput:
         return self.invalid(self.error)
 
+    @abstractmethod
     def convert(self, value: Any) -> Any:
         """The value, checked; raises ``InvalidInput``."""
-        raise NotImplementedError
 
     def parse(self, value: Any) -> Any:
         if value is None or (value == "" and self.blank_is_absent()):
@@ -76,8 +77,9 @@ class Field:
         """A query-string value (always text) as the JSON value it stands for."""
         return raw
 
+    @abstractmethod
     def type_schema(self, request: bool) -> Schema:
-        raise NotImplementedError
+        """The JSON schema of a present value."""
 
     def is_nullable(self, request: bool) -> bool:
         return self.nullable if self.nullable is not None else (request and not self.required)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -196,11 +197,12 @@ def with_key(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "idempotencyKey": uuid.uuid4().hex}
 
 
-class Routes:
+class Routes(ABC):
     """Every route of the API; a face's ``_run`` sends the ``Call`` each method builds."""
 
+    @abstractmethod
     def _run(self, call: Call[T]) -> T:
-        raise NotImplementedError
+        """Send ``call`` and read its answer (the async face returns an awaitable)."""
 
     # tasks (producers)
 
