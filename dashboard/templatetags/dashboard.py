@@ -85,7 +85,7 @@ def allows(access, role: str) -> bool:
 
 @register.filter
 def seconds_long(value: int) -> str:
-    """A period in seconds for people, in its largest whole unit: ``24 hours``, ``7 days``, ``90 seconds``."""
+    """A period in seconds for people, in its largest whole unit: ``1 day``, ``36 hours``, ``90 seconds``."""
     seconds = int(value)
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= size and seconds % size == 0:

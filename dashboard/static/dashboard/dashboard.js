@@ -161,6 +161,12 @@ function renderSnapshot(root, snap) {
   root.querySelector("[data-updated]").textContent = `updated ${formatTime(snap.at_ms)}`;
 }
 
+/* Why the server ended the stream for good (dashboard/consumers.py): the page says so and stops. */
+const ENDED = {
+  4401: "Not live: you are signed out. Log in again to follow this tenant.",
+  4403: "Not live: you no longer have access to this tenant.",
+};
+
 /* The overview follows the stats job's snapshots; a lost socket shows "Reconnecting" and retries with backoff. */
 function liveOverview(root) {
   compact(root.querySelector("[data-commands]"));
@@ -183,7 +189,12 @@ function liveOverview(root) {
       show("ok", "Live");
       renderSnapshot(root, JSON.parse(event.data));
     };
-    socket.onclose = () => {
+    socket.onclose = (event) => {
+      const ended = ENDED[event.code];
+      if (ended) {
+        show("bad", ended);
+        return;
+      }
       retry += 1;
       show("warn", "Reconnecting…");
       setTimeout(connect, Math.min(500 * 2 ** retry, 5000));

@@ -1,0 +1,229 @@
+"""The console's defects found in the walk, each shown fixed in Chromium: a live table that keeps focus and
+selection, new secrets that a reload does not create twice, a stream that ends with the session, a menu
+that shows each role what it can use and fits a phone, whole ids and honest messages, counts that agree.
+
+Screenshots of the pages touched, light and dark, at 1440 and 390 px, go to ``var/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import codeq
+import pytest
+from django.conf import settings
+
+from codeq_platform.engine import Engine, EngineConfig, NewTask
+from codeq_platform.engine.store import connect as connect_store
+from tests.browser.conftest import member
+from tests.browser.platform import CHROMIUM, browser_page, browser_pages, log_in, screenshots
+
+pytestmark = [
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="Debian's Chromium is not at /usr/bin/chromium (.ci/run installs it)"
+    ),
+    pytest.mark.django_db(transaction=True),
+]
+
+
+def both_schemes(page, name: str) -> None:
+    """Screenshots of ``page`` at both widths, in the light and the dark scheme."""
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        screenshots(page, f"{name}-{scheme}")
+    page.emulate_media(color_scheme="light")
+
+
+def kill(server: str, producer: str, worker: str, command: str, error: str) -> str:
+    """One dead task of ``command`` whose last error is ``error``; returns its id."""
+    with codeq.Client(server, producer) as producing, codeq.Client(server, worker) as working:
+        created = producing.create(command, {"src": "cat.jpg"}, max_attempts=1)
+        claimed = working.claim([command])
+        assert working.nack(claimed.id, reason=error).dead
+    return created.id
+
+
+def test_a_live_update_keeps_focus_and_the_selection_and_the_dead_letters_card_turns_red(
+    server, operator, producer_bearer, worker_bearer
+):
+    from playwright.sync_api import expect
+
+    kill(server, producer_bearer, worker_bearer, "focus.cmd", "boom")
+    with browser_page(server) as page:
+        log_in(page, operator)
+        expect(page.locator("[data-live-state]")).to_have_text("Live")
+        row = page.locator('tr[data-command="focus.cmd"]')
+        link = row.locator("a.badge-bad")
+        expect(link).to_have_text("1")
+        link.focus()
+        page.evaluate("""() => {
+            const range = document.createRange();
+            range.selectNodeContents(document.querySelector('tr[data-command="focus.cmd"] th'));
+            getSelection().removeAllRanges();
+            getSelection().addRange(range);
+        }""")
+
+        with codeq.Client(server, producer_bearer) as producer:
+            producer.create("focus.cmd", {"n": 1})
+        expect(row.locator("td").nth(0)).to_have_text("1")  # the row was updated by a snapshot
+
+        assert page.evaluate("document.activeElement.matches('tr[data-command=\"focus.cmd\"] a.badge-bad')")
+        assert page.evaluate("getSelection().toString()") == "focus.cmd"
+        card = page.locator(".stat", has=page.locator('[data-total="dlq"]'))
+        expect(card).to_have_css("border-top-color", "rgb(194, 55, 47)")  # --bad, light scheme
+        link.blur()
+        both_schemes(page, "defects-overview")
+
+
+def test_a_reload_after_issuing_a_token_or_subscribing_creates_nothing_more(server, admin):
+    from playwright.sync_api import expect
+
+    with browser_page(server) as page:
+        log_in(page, admin)
+        page.get_by_role("link", name="Tokens").click()
+        page.get_by_label("Name").fill("resize-pool")
+        page.get_by_role("button", name="Issue token").click()
+        expect(page.get_by_test_id("new-bearer").locator("code")).to_be_visible()
+        both_schemes(page, "defects-tokens")
+        page.reload()
+        expect(page.get_by_role("cell", name="resize-pool", exact=True)).to_have_count(1)
+        expect(page.get_by_test_id("new-bearer")).to_have_count(0)  # shown once only
+
+        page.get_by_role("link", name="Webhooks").click()
+        page.get_by_label("Endpoint URL").fill("https://hooks.example.com/once")
+        page.get_by_label("task.dead").check()
+        page.get_by_role("button", name="Subscribe").click()
+        expect(page.get_by_test_id("new-secret").locator("code")).to_contain_text("whsec_")
+        both_schemes(page, "defects-webhooks")
+        page.reload()
+        expect(page.get_by_role("link", name="https://hooks.example.com/once")).to_have_count(1)
+        expect(page.get_by_test_id("new-secret")).to_have_count(0)
+
+
+def test_logging_out_in_another_tab_ends_the_overviews_stream(server, operator):
+    from playwright.sync_api import expect
+
+    with browser_page(server) as page:
+        log_in(page, operator)
+        state = page.locator("[data-live-state]")
+        expect(state).to_have_text("Live")
+
+        other_tab = page.context.new_page()
+        other_tab.goto("/dashboard/t/acme/leases/")
+        other_tab.get_by_role("button", name="Log out").click()
+        expect(other_tab.get_by_label("Username")).to_be_visible()
+
+        # the server closed the socket saying why, and the page does not try to reconnect
+        expect(state).to_have_text("Not live: you are signed out. Log in again to follow this tenant.")
+
+
+def test_each_role_sees_only_the_pages_it_can_use_and_the_menu_fits_a_phone(server, tenant):
+    from playwright.sync_api import expect
+
+    users = {role: member(tenant, f"menu-{role}", role) for role in ("viewer", "operator", "admin")}
+    admin_pages = ["Webhooks", "Tokens", "Members"]
+    with browser_pages(server) as new_page:
+        for role, username in users.items():
+            page = new_page()
+            log_in(page, username)
+            nav = page.get_by_role("navigation", name="Sections")
+            for name in admin_pages:
+                expect(nav.get_by_role("link", name=name, exact=True)).to_have_count(1 if role == "admin" else 0)
+            for name in ("Overview", "DLQ", "Task search", "Usage", "Audit"):
+                expect(nav.get_by_role("link", name=name, exact=True)).to_be_visible()
+
+            page.set_viewport_size({"width": 390, "height": 844})
+            for link in nav.get_by_role("link").all():
+                box = link.bounding_box()
+                assert box["x"] >= 0 and box["x"] + box["width"] <= 390, link.inner_text()
+            assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+            page.set_viewport_size({"width": 1440, "height": 900})
+            both_schemes(page, f"defects-nav-{role}")
+
+
+def test_dlq_ids_copy_whole_rows_fit_a_phone_and_not_found_says_what_it_knows(
+    server, operator, producer_bearer, worker_bearer
+):
+    from playwright.sync_api import expect
+
+    task_id = kill(server, producer_bearer, worker_bearer, "copy.cmd", "ValueError: no frames")
+    with browser_page(server) as page:
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+        log_in(page, operator)
+        page.goto("/dashboard/t/acme/dlq/copy.cmd/")
+        row = page.locator(f'tr[data-task-id="{task_id}"]')
+        expect(row.get_by_role("link", name=task_id[:8])).to_have_attribute("title", task_id)
+        row.get_by_role("button", name=f"Copy id {task_id}").click()
+        expect(row.get_by_role("button", name=f"Copy id {task_id}")).to_have_text("Copied")
+        assert page.evaluate("navigator.clipboard.readText()") == task_id
+
+        page.set_viewport_size({"width": 390, "height": 844})
+        wrap = page.locator(".table-wrap")
+        assert wrap.evaluate("(node) => node.scrollWidth <= node.clientWidth")
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+        page.set_viewport_size({"width": 1440, "height": 900})
+        both_schemes(page, "defects-dlq")
+
+        page.get_by_role("searchbox", name="Task id").fill(task_id[:8])
+        page.get_by_role("searchbox", name="Task id").press("Enter")
+        expect(page.get_by_role("heading", name="Task not found")).to_be_visible()
+        card = page.locator("main .card")
+        expect(card).to_contain_text(f"No task in acme has the id {task_id[:8]}.")
+        expect(card.locator("p").nth(1)).to_contain_text("Ids must be given whole")
+        expect(card).to_contain_text("1 day for completed and failed tasks, 7 days for dead ones")
+        both_schemes(page, "defects-task-not-found")
+
+        page.goto("/dashboard/t/acme/dlq/copy.cmd/")
+        page.get_by_role("button", name="Replay", exact=True).click()
+        empty = page.locator(".card.empty")
+        expect(empty).to_have_text("No dead tasks here.")
+        expect(empty.locator("svg")).to_be_visible()
+        both_schemes(page, "defects-dlq-empty")
+
+        assert page.goto("/favicon.ico").ok  # still served (a redirect to the SVG)
+
+
+def test_an_in_progress_task_labels_the_error_of_its_previous_attempt(server, operator, producer_bearer, worker_bearer):
+    from playwright.sync_api import expect
+
+    with codeq.Client(server, producer_bearer) as producer, codeq.Client(server, worker_bearer) as worker:
+        task_id = producer.create("retry.cmd", {"n": 1}, max_attempts=3).id
+        worker.claim(["retry.cmd"])
+        worker.nack(task_id, delay_seconds=0, reason="ConnectionResetError: peer went away")
+        assert worker.claim(["retry.cmd"], wait=10).id == task_id
+
+    with browser_page(server) as page:
+        log_in(page, operator)
+        page.goto(f"/dashboard/t/acme/tasks/{task_id}/")
+        expect(page.locator(".page-head")).to_contain_text("IN_PROGRESS")
+        expect(page.get_by_role("heading", name="Previous attempt’s error")).to_be_visible()
+        expect(page.get_by_test_id("previous-error")).to_contain_text("ConnectionResetError: peer went away")
+        expect(page.locator(".error-text")).to_have_count(0)  # not painted as this attempt's failure
+        both_schemes(page, "defects-task")
+
+
+def test_the_error_filter_finds_and_counts_what_replay_all_matching_would_move(platform, tenant, operator):
+    from playwright.sync_api import expect
+
+    engine = Engine(connect_store(settings.CODEQ_KV_URL), EngineConfig(prefix=platform.env["CODEQ_KV_PREFIX"]))
+    engine.register_tenant("acme", tenant.shards)
+
+    def bury(n: int, error: str) -> None:
+        engine.enqueue_batch("acme", [NewTask("deep.cmd", {"i": i}, max_attempts=1) for i in range(n)])
+        for task in engine.claim("acme", "bulk", ["deep.cmd"], count=n):
+            engine.nack("acme", task.id, "bulk", reason=error)
+
+    bury(1, "disk full on /var")  # died first: the oldest
+    for _ in range(3):
+        bury(700, "bad input")  # 2,100 newer deaths, more than a page's search used to read
+    assert engine.dlq_count("acme", "deep.cmd") == 2101
+
+    with browser_page(platform.base) as page:
+        log_in(page, operator)
+        page.goto("/dashboard/t/acme/dlq/deep.cmd/")
+        page.get_by_label("Error contains").fill("disk")
+        page.get_by_role("button", name="Filter").click()
+        expect(page.get_by_test_id("match-count")).to_have_text("1 dead task matches")
+        expect(page.locator("tbody tr")).to_have_count(1)
+        expect(page.locator("tbody tr")).to_contain_text("disk full on /var")
+        both_schemes(page, "defects-dlq-filtered")
+        page.get_by_role("button", name="Replay all matching…").click()
+        expect(page.get_by_test_id("confirm-count")).to_have_text("1")
