@@ -194,7 +194,7 @@ def test_an_in_progress_task_labels_the_error_of_its_previous_attempt(server, op
         log_in(page, operator)
         page.goto(f"/dashboard/t/acme/tasks/{task_id}/")
         expect(page.locator(".page-head")).to_contain_text("IN_PROGRESS")
-        expect(page.get_by_role("heading", name="Previous attempt’s error")).to_be_visible()
+        expect(page.get_by_role("heading", name="Previous attempt's error")).to_be_visible()
         expect(page.get_by_test_id("previous-error")).to_contain_text("ConnectionResetError: peer went away")
         expect(page.locator(".error-text")).to_have_count(0)  # not painted as this attempt's failure
         both_schemes(page, "defects-task")
