@@ -41,9 +41,7 @@ def kill(server: str, producer: str, worker: str, command: str, error: str) -> s
     return created.id
 
 
-def test_a_live_update_keeps_focus_and_the_selection_and_the_dead_letters_card_turns_red(
-    server, operator, producer_bearer, worker_bearer
-):
+def test_a_live_update_keeps_keyboard_focus_and_the_text_selection(server, operator, producer_bearer, worker_bearer):
     from playwright.sync_api import expect
 
     kill(server, producer_bearer, worker_bearer, "focus.cmd", "boom")
@@ -67,10 +65,22 @@ def test_a_live_update_keeps_focus_and_the_selection_and_the_dead_letters_card_t
 
         assert page.evaluate("document.activeElement.matches('tr[data-command=\"focus.cmd\"] a.badge-bad')")
         assert page.evaluate("getSelection().toString()") == "focus.cmd"
+
+
+def test_the_dead_letters_card_turns_red_while_tasks_are_dead(server, operator, producer_bearer, worker_bearer):
+    from playwright.sync_api import expect
+
+    with browser_page(server) as page:
+        log_in(page, operator)
+        expect(page.locator("[data-live-state]")).to_have_text("Live")
         card = page.locator(".stat", has=page.locator('[data-total="dlq"]'))
+        kill(server, producer_bearer, worker_bearer, "red.cmd", "boom")
+        expect(page.locator('tr[data-command="red.cmd"] a.badge-bad')).to_have_text("1")  # arrived live
         expect(card).to_have_css("border-top-color", "rgb(194, 55, 47)")  # --bad, light scheme
-        link.blur()
+        expect(card.locator(".stat-value")).to_have_css("color", "rgb(194, 55, 47)")
         both_schemes(page, "defects-overview")
+        page.reload()  # and so it is when the page is first drawn
+        expect(card).to_have_css("border-top-color", "rgb(194, 55, 47)")
 
 
 def test_a_reload_after_issuing_a_token_or_subscribing_creates_nothing_more(server, admin):
@@ -131,17 +141,19 @@ def test_each_role_sees_only_the_pages_it_can_use_and_the_menu_fits_a_phone(serv
                 expect(nav.get_by_role("link", name=name, exact=True)).to_be_visible()
 
             page.set_viewport_size({"width": 390, "height": 844})
-            for link in nav.get_by_role("link").all():
+            links = nav.get_by_role("link").all()
+            for link in links:
                 box = link.bounding_box()
                 assert box["x"] >= 0 and box["x"] + box["width"] <= 390, link.inner_text()
-            assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+            for href in [link.get_attribute("href") for link in links]:  # no page scrolls sideways on a phone
+                page.goto(href)
+                assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), href
+            page.goto("/dashboard/t/acme/")
             page.set_viewport_size({"width": 1440, "height": 900})
             both_schemes(page, f"defects-nav-{role}")
 
 
-def test_dlq_ids_copy_whole_rows_fit_a_phone_and_not_found_says_what_it_knows(
-    server, operator, producer_bearer, worker_bearer
-):
+def test_a_dead_tasks_whole_id_is_copied_from_the_dlq(server, operator, producer_bearer, worker_bearer):
     from playwright.sync_api import expect
 
     task_id = kill(server, producer_bearer, worker_bearer, "copy.cmd", "ValueError: no frames")
@@ -154,31 +166,67 @@ def test_dlq_ids_copy_whole_rows_fit_a_phone_and_not_found_says_what_it_knows(
         row.get_by_role("button", name=f"Copy id {task_id}").click()
         expect(row.get_by_role("button", name=f"Copy id {task_id}")).to_have_text("Copied")
         assert page.evaluate("navigator.clipboard.readText()") == task_id
-
-        page.set_viewport_size({"width": 390, "height": 844})
-        wrap = page.locator(".table-wrap")
-        assert wrap.evaluate("(node) => node.scrollWidth <= node.clientWidth")
-        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
-        page.set_viewport_size({"width": 1440, "height": 900})
         both_schemes(page, "defects-dlq")
 
-        page.get_by_role("searchbox", name="Task id").fill(task_id[:8])
+
+def test_dlq_rows_fit_a_phone_without_sideways_scrolling(server, operator, producer_bearer, worker_bearer):
+    from playwright.sync_api import expect
+
+    kill(server, producer_bearer, worker_bearer, "phone.cmd", "TimeoutError: " + "s3 did not answer " * 8)
+    with browser_page(server) as page:
+        log_in(page, operator)
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto("/dashboard/t/acme/dlq/phone.cmd/")
+        expect(page.locator("tbody tr")).to_have_count(1)
+        assert page.locator(".table-wrap").evaluate("(node) => node.scrollWidth <= node.clientWidth")
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+        box = page.get_by_role("button", name="Replay", exact=True).bounding_box()
+        assert box["x"] + box["width"] <= 390  # the row's action is on screen, not scrolled away to the right
+        screenshots(page, "defects-dlq-phone")
+
+
+def test_a_task_not_found_says_what_is_known_not_only_retention(server, operator):
+    from playwright.sync_api import expect
+
+    with browser_page(server) as page:
+        log_in(page, operator)
+        page.get_by_role("searchbox", name="Task id").fill("90382c93")
         page.get_by_role("searchbox", name="Task id").press("Enter")
         expect(page.get_by_role("heading", name="Task not found")).to_be_visible()
         card = page.locator("main .card")
-        expect(card).to_contain_text(f"No task in acme has the id {task_id[:8]}.")
+        expect(card.locator("p").first).to_have_text("No task in acme has the id 90382c93.")
         expect(card.locator("p").nth(1)).to_contain_text("Ids must be given whole")
+        expect(card.locator("p").nth(1)).to_contain_text("36 characters, this one 8")
         expect(card).to_contain_text("1 day for completed and failed tasks, 7 days for dead ones")
         both_schemes(page, "defects-task-not-found")
 
-        page.goto("/dashboard/t/acme/dlq/copy.cmd/")
+
+def test_an_empty_dlq_draws_its_mark_without_an_emoji_font(server, operator, producer_bearer, worker_bearer):
+    from playwright.sync_api import expect
+
+    kill(server, producer_bearer, worker_bearer, "empty.cmd", "boom")
+    with browser_page(server) as page:
+        log_in(page, operator)
+        page.goto("/dashboard/t/acme/dlq/empty.cmd/")
         page.get_by_role("button", name="Replay", exact=True).click()
         empty = page.locator(".card.empty")
-        expect(empty).to_have_text("No dead tasks here.")
+        expect(empty).to_have_text("No dead tasks here.")  # no emoji, which renders as a box without its font
         expect(empty.locator("svg")).to_be_visible()
         both_schemes(page, "defects-dlq-empty")
 
-        assert page.goto("/favicon.ico").ok  # still served (a redirect to the SVG)
+
+def test_the_branded_csrf_page_and_the_favicon_still_hold(server):
+    from playwright.sync_api import expect
+
+    with browser_page(server) as page:
+        assert page.goto("/favicon.ico").headers["content-type"].startswith("image/svg+xml")
+        page.goto("/dashboard/login/")
+        page.context.clear_cookies()  # the form's CSRF cookie is gone: its POST is refused
+        page.get_by_label("Username").fill("someone")
+        page.get_by_label("Password").fill("whatever")
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("heading", name="This page has expired")).to_be_visible()
+        expect(page.locator(".brand")).to_be_visible()
 
 
 def test_an_in_progress_task_labels_the_error_of_its_previous_attempt(server, operator, producer_bearer, worker_bearer):
