@@ -199,6 +199,8 @@ def test_a_task_not_found_says_what_is_known_not_only_retention(server, operator
         expect(card.locator("p").nth(1)).to_contain_text("36 characters, this one 8")
         expect(card).to_contain_text("1 day for completed and failed tasks, 7 days for dead ones")
         both_schemes(page, "defects-task-not-found")
+        page.emulate_media(color_scheme="dark")  # a primary button's label stays readable on the light accent
+        expect(page.get_by_role("button", name="Open")).to_have_css("color", "rgb(13, 17, 23)")
 
 
 def test_an_empty_dlq_draws_its_mark_without_an_emoji_font(server, operator, producer_bearer, worker_bearer):
