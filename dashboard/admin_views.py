@@ -1,8 +1,9 @@
 """The tenant admin's pages: API tokens and webhook subscriptions.
 
 Both are ``admin`` only, for reading too: a token list or a subscription URL tells an outsider more
-than a queue does. A new bearer token or signing secret is rendered into the response that created
-it and stored nowhere the dashboard could show it again. Revoking a token and deleting a
+than a queue does. Creating answers with a redirect (post/redirect/get), so a reload never creates a
+second token or subscription: the new bearer token or signing secret waits in the session for the one
+GET that follows and is deleted from it there, so it is shown once. Revoking a token and deleting a
 subscription are confirmed first.
 """
 
@@ -72,6 +73,24 @@ def _add_errors(form: forms.Form, error: ValidationError) -> None:
         form.add_error(name if name in form.fields else None, problems)
 
 
+ONCE_KEY = "dashboard_shown_once"
+
+
+def _show_once(request: HttpRequest, **shown: str) -> HttpResponse:
+    """Keep ``shown`` for the next GET of this page only, and redirect there."""
+    request.session[ONCE_KEY] = {"path": request.path, **shown}
+    return redirect(request.path)
+
+
+def _shown_once(request: HttpRequest) -> dict[str, str] | None:
+    """What ``_show_once`` kept for this page, removed from the session as it is read."""
+    shown = request.session.get(ONCE_KEY)
+    if not shown or shown.get("path") != request.path:
+        return None
+    del request.session[ONCE_KEY]
+    return shown
+
+
 def _confirm(request: HttpRequest, *, title: str, message: str, fields: dict, button: str) -> HttpResponse:
     return render(request, "dashboard/operator_confirm.html", {
         "title": title, "message": message, "fields": fields, "button": button, "cancel": request.path,
@@ -80,11 +99,10 @@ def _confirm(request: HttpRequest, *, title: str, message: str, fields: dict, bu
 
 @tenant_view(ADMIN)
 def tokens(request: HttpRequest, access: TenantAccess) -> HttpResponse:
-    """GET: the tenant's tokens. POST ``action=create``: issue one and show its bearer once;
+    """GET: the tenant's tokens (and a bearer just issued, once). POST ``action=create``: issue one;
     ``action=revoke``: confirm, then revoke."""
     tenant = access.tenant
     form = TokenForm()
-    issued = None
     status = 200
     if request.method == "POST":
         action = request.POST.get("action")
@@ -96,15 +114,16 @@ def tokens(request: HttpRequest, access: TenantAccess) -> HttpResponse:
                 except ValidationError as error:
                     _add_errors(form, error)
                 else:
-                    form = TokenForm()
-            if not issued:
-                status = 400
+                    row = issued.token_row
+                    return _show_once(request, name=row.name, role=row.role, bearer=issued.bearer)
+            status = 400
         elif action == "revoke":
             return _revoke(request, access)
         else:
             return render(request, "dashboard/error.html", {"title": "Bad request", "message": "unknown action"},
                           status=400)  # fmt: skip
     page = Paginator(selectors.tokens_for(tenant=tenant), PAGE_SIZE).get_page(request.GET.get("page"))
+    issued = _shown_once(request) if request.method == "GET" else None
     return render(request, "dashboard/tokens.html", {
         "page": page, "form": form, "issued": issued,
     }, status=status)  # fmt: skip
@@ -130,10 +149,9 @@ def _revoke(request: HttpRequest, access: TenantAccess) -> HttpResponse:
 
 @tenant_view(ADMIN)
 def webhooks(request: HttpRequest, access: TenantAccess) -> HttpResponse:
-    """GET: the tenant's subscriptions. POST: create one and show its signing secret once."""
+    """GET: the tenant's subscriptions (and a signing secret just made, once). POST: create one."""
     tenant = access.tenant
     form = SubscriptionForm()
-    created = None
     status = 200
     if request.method == "POST":
         form = SubscriptionForm(request.POST)
@@ -147,14 +165,14 @@ def webhooks(request: HttpRequest, access: TenantAccess) -> HttpResponse:
             except ValidationError as error:
                 _add_errors(form, error)
             else:
-                form = SubscriptionForm()
-        if not created:
-            status = 400
+                return _show_once(request, url=created.subscription.url, secret=created.secret)
+        status = 400
     page = Paginator(webhook_selectors.webhook_subscriptions_for(tenant=tenant), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
     last = deliveries.last_delivery_by_subscription(tenant=tenant, subscription_ids=[sub.pk for sub in page])
     rows = [(sub, last.get(sub.pk)) for sub in page]
+    created = _shown_once(request) if request.method == "GET" else None
     return render(request, "dashboard/webhooks.html", {"rows": rows, "page": page, "form": form, "created": created},
                   status=status)  # fmt: skip
 
@@ -171,7 +189,7 @@ def webhook(request: HttpRequest, access: TenantAccess, subscription_id: int) ->
         }, status=404)  # fmt: skip
     initial = {"url": subscription.url, "events": subscription.events, "commands": ", ".join(subscription.commands),
                "active": subscription.active}  # fmt: skip
-    form, rotate_form, secret, status = EditSubscriptionForm(initial=initial), RotateForm(), None, 200
+    form, rotate_form, status = EditSubscriptionForm(initial=initial), RotateForm(), 200
     action = request.POST.get("action") if request.method == "POST" else None
     if action == "update":
         form = EditSubscriptionForm(request.POST)
@@ -192,8 +210,8 @@ def webhook(request: HttpRequest, access: TenantAccess, subscription_id: int) ->
             secret = webhook_services.rotate_webhook_secret(
                 subscription=subscription, actor=_actor(request), grace_seconds=grace
             )
-        else:
-            status = 400
+            return _show_once(request, secret=secret)
+        status = 400
     elif action == "test":
         try:
             outbound.send_test_event(subscription=subscription, actor=_actor(request))
@@ -228,7 +246,8 @@ def webhook(request: HttpRequest, access: TenantAccess, subscription_id: int) ->
     elif action is not None:
         return render(request, "dashboard/error.html", {"title": "Bad request", "message": "unknown action"},
                       status=400)  # fmt: skip
+    shown = _shown_once(request) if request.method == "GET" else None
     return render(request, "dashboard/webhook.html", {
-        "subscription": subscription, "form": form, "rotate_form": rotate_form, "secret": secret,
+        "subscription": subscription, "form": form, "rotate_form": rotate_form, "secret": shown and shown["secret"],
         "deliveries": deliveries.recent_deliveries(tenant=tenant, subscription=subscription),
     }, status=status)  # fmt: skip

@@ -2,10 +2,12 @@
 
 The group joined is derived from the URL's tenant only once ``access_for`` has accepted the session's
 user for it, and the socket takes no instructions from the browser, so another tenant's group can
-never be joined. A socket lives for hours: the check is repeated every ``RECHECK_SECONDS``, so a removed
-membership, a deactivated user, a logout or an expired session ends the stream within that time. A
+never be joined. A socket lives for hours: the check is repeated every ``RECHECK_SECONDS``, so a
+deactivated user or an expired session ends the stream within that time. A logout of its session, a
 sign-out everywhere (by the user, by staff, or after a password change or the last membership's removal)
-ends it at once: the socket also listens on its user's sessions group. While it is open the socket
+and a change of its user's memberships reach it at once: the socket listens on its user's sessions group.
+It closes with ``SIGNED_OUT`` when its session has ended and ``NO_ACCESS`` when the tenant is no longer
+the user's to see, so the page says so instead of reconnecting. While it is open the socket
 registers its tenant as watched (renewed every ``WATCH_RENEW_MS``), so the stats job keeps sending
 snapshots of a tenant with no activity.
 """
@@ -31,8 +33,13 @@ from dashboard.access import NoAccess, access_for
 from dashboard.middleware import session_is_current
 from tenants import second_factor
 from tenants.selectors import sessions_group
+from tenants.services import session_fingerprint
 
 log = logging.getLogger("codeq.dashboard")
+
+
+SIGNED_OUT = 4401
+NO_ACCESS = 4403
 
 
 class StatsConsumer(AsyncJsonWebsocketConsumer):
@@ -44,7 +51,7 @@ class StatsConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         self.slug = self.scope["url_route"]["kwargs"]["tenant"]
-        if not await database_sync_to_async(self._allowed)():
+        if await database_sync_to_async(self._refusal)() is not None:
             await self.close()
             return
         self.recheck_at = time.monotonic() + self.RECHECK_SECONDS
@@ -64,7 +71,17 @@ class StatsConsumer(AsyncJsonWebsocketConsumer):
 
     async def sessions_ended(self, event: dict) -> None:
         """The user was signed out everywhere: this socket's session has ended."""
-        await self.close()
+        await self.close(code=SIGNED_OUT)
+
+    async def session_ended(self, event: dict) -> None:
+        """One of the user's sessions was logged out: this socket ends if it was this one."""
+        session = self.scope.get("session")
+        if session is not None and session.session_key and event["session"] == session_fingerprint(session.session_key):
+            await self.close(code=SIGNED_OUT)
+
+    async def access_changed(self, event: dict) -> None:
+        """The user's memberships changed: check again now."""
+        await self._recheck()
 
     async def _watch(self) -> None:
         while True:
@@ -76,28 +93,34 @@ class StatsConsumer(AsyncJsonWebsocketConsumer):
             await asyncio.sleep(WATCH_RENEW_MS / 1000)
 
     async def stats_snapshot(self, event: dict) -> None:
-        if time.monotonic() >= self.recheck_at:
-            if not await database_sync_to_async(self._allowed)():
-                await self.close()
-                return
-            self.recheck_at = time.monotonic() + self.RECHECK_SECONDS
+        if time.monotonic() >= self.recheck_at and not await self._recheck():
+            return
         await self.send_json(event["snapshot"])
 
-    def _allowed(self) -> bool:
-        """The session still exists, has not expired nor been signed out, owes no second factor, and its
-        user may see the tenant."""
+    async def _recheck(self) -> bool:
+        """Check the session and access again; close the socket (False) when either has ended."""
+        refusal = await database_sync_to_async(self._refusal)()
+        if refusal is not None:
+            await self.close(code=refusal)
+            return False
+        self.recheck_at = time.monotonic() + self.RECHECK_SECONDS
+        return True
+
+    def _refusal(self) -> int | None:
+        """None while the session still exists, has not expired nor been signed out, owes no second factor,
+        and its user may see the tenant; else the close code that says which ended."""
         user, session = self.scope["user"], self.scope.get("session")
         if session is None or not user.is_authenticated:
-            return False
+            return SIGNED_OUT
         # read afresh: the scope's copy is from the handshake
         current = import_module(settings.SESSION_ENGINE).SessionStore(session.session_key)
         if not current.load() or not session_is_current(current, user.pk):
-            return False
+            return SIGNED_OUT
         if second_factor.pending_step(user, current.get(DEVICE_ID_SESSION_KEY)) is not None:
-            return False
+            return SIGNED_OUT
         try:
             user.refresh_from_db()
             access_for(user, self.slug)
         except (NoAccess, ObjectDoesNotExist):
-            return False
-        return True
+            return NO_ACCESS
+        return None

@@ -2,8 +2,9 @@
 
 Reads never scan a queue without a bound. The time window is a score range of the DLQ's sorted set
 (the score is the time of death), so it costs what a page costs. The error-text filter has to read
-records, so one search examines at most ``SEARCH_BUDGET`` entries and hands back a cursor to go on
-from there; the page says how many it examined.
+records, so it examines at most the newest ``MATCH_BUDGET`` entries of the window: the page counts the
+matches among them and lists them, and "replay all that match" selects from the same entries, so the
+page and the action always agree; the page says how many it examined.
 
 Bulk actions move at most ``MAX_ACTION`` tasks at a time. "Replay all that match" is confirmed first:
 the confirmation lists exactly which tasks will move (a signed list of ids, so nothing else can be
@@ -24,7 +25,6 @@ from codeq_platform.errors import InvalidInput, NotFound
 from tenants import services
 from tenants.models import Tenant
 
-SEARCH_BUDGET = 2_000
 MATCH_BUDGET = 10_000
 MAX_ACTION = 1_000
 PURGE_STEP = 1_000
@@ -53,13 +53,15 @@ class DlqFilter:
 
 @dataclass
 class DlqPage:
-    """One page of the DLQ. ``examined`` counts the entries read to fill it; ``cursor`` continues."""
+    """One page of the DLQ; ``cursor`` continues. With error text, ``matching`` counts the matches among
+    the newest ``examined`` entries of the window (``in_window`` entries in all)."""
 
     tasks: list[Task]
     cursor: str | None
     examined: int
     in_window: int
     budget_spent: bool = False
+    matching: int = 0
 
 
 @dataclass
@@ -83,41 +85,55 @@ def _cursor_after(task: Task) -> str:
 
 
 def _search(engine: Engine, tenant: Tenant, command: str, dlq_filter: DlqFilter, cursor: str | None,
-            want: int, budget: int) -> tuple[list[Task], int, str | None]:  # fmt: skip
+            want: int, budget: int, count: bool = False) -> tuple[list[Task], int, str | None, int]:  # fmt: skip
     """Up to ``want`` matches, newest death first, reading at most ``budget`` entries; returns the
-    matches, how many tasks were examined, and the cursor after the last one examined (None at the end)."""
+    matches, how many tasks were examined, the cursor to go on from (after the last match kept when
+    ``want`` were found, else after the last one examined; None at the end) and how many matched.
+    With ``count`` the whole budget is read, so the matches are all counted."""
     window = {"since_ms": dlq_filter.since_ms, "until_ms": dlq_filter.until_ms}
     matches: list[Task] = []
-    examined = read = 0
+    examined = read = found = 0
+    after: str | None = None
     while True:
         limit = min(READ_BATCH, budget - read)
         page = engine.dlq(tenant.slug, command, limit=limit, cursor=cursor, **window)
         read += limit
         for i, task in enumerate(page.tasks):
             examined += 1
-            if dlq_filter.matches(task):
+            if not dlq_filter.matches(task):
+                continue
+            found += 1
+            if len(matches) < want:
                 matches.append(task)
                 if len(matches) == want:
                     rest = i + 1 < len(page.tasks) or page.next_cursor is not None
-                    return matches, examined, _cursor_after(task) if rest else None
+                    after = _cursor_after(task) if rest else None
+                    if not count:
+                        return matches, examined, after, found
         cursor = page.next_cursor
         if cursor is None or read >= budget:
-            return matches, examined, cursor
+            return matches, examined, after if len(matches) == want else cursor, found
 
 
 def dead_tasks(*, tenant: Tenant, command: str, dlq_filter: DlqFilter, cursor: str | None = None,
                page_size: int = 50) -> DlqPage:  # fmt: skip
     """A page of ``command``'s dead tasks, newest death first, narrowed by ``dlq_filter``.
 
-    With error text, at most ``SEARCH_BUDGET`` entries are examined per page; a short page with
-    ``budget_spent`` means older entries are still to be searched from ``cursor``.
+    With error text, the matches are counted among the newest ``MATCH_BUDGET`` entries of the window
+    (the entries "replay all that match" selects from) and the page lists them from ``cursor`` on.
     """
     engine = _engine(tenant)
     cmd = validate_command(command)
     in_window = engine.dlq_count(tenant.slug, cmd, since_ms=dlq_filter.since_ms, until_ms=dlq_filter.until_ms)
-    budget = SEARCH_BUDGET if dlq_filter.text else page_size
-    tasks, examined, after = _search(engine, tenant, cmd, dlq_filter, cursor, page_size, budget)
-    return DlqPage(tasks, after, examined, in_window, budget_spent=len(tasks) < page_size and after is not None)
+    if not dlq_filter.text:
+        tasks, examined, after, _ = _search(engine, tenant, cmd, dlq_filter, cursor, page_size, page_size)
+        return DlqPage(tasks, after, examined, in_window, matching=in_window)
+    tasks, examined, after, found = _search(engine, tenant, cmd, dlq_filter, cursor, page_size, MATCH_BUDGET,
+                                            count=cursor is None)  # fmt: skip
+    budget_spent = len(tasks) < page_size and after is not None
+    if cursor is not None:
+        _, examined, _, found = _search(engine, tenant, cmd, dlq_filter, None, 0, MATCH_BUDGET, count=True)
+    return DlqPage(tasks, after, examined, in_window, budget_spent=budget_spent, matching=found)
 
 
 def select_matching(*, tenant: Tenant, command: str, dlq_filter: DlqFilter, actor: str) -> Selection:
@@ -126,7 +142,7 @@ def select_matching(*, tenant: Tenant, command: str, dlq_filter: DlqFilter, acto
     engine = _engine(tenant)
     cmd = validate_command(command)
     in_window = engine.dlq_count(tenant.slug, cmd, since_ms=dlq_filter.since_ms, until_ms=dlq_filter.until_ms)
-    tasks, examined, after = _search(engine, tenant, cmd, dlq_filter, None, MAX_ACTION, MATCH_BUDGET)
+    tasks, examined, after, _ = _search(engine, tenant, cmd, dlq_filter, None, MAX_ACTION, MATCH_BUDGET)
     ids = [task.id for task in tasks]
     token = sign_selection(tenant=tenant, command=cmd, actor=actor, task_ids=ids)
     return Selection(ids, examined, in_window, capped=after is not None, token=token)

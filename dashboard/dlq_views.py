@@ -119,7 +119,7 @@ def command_page(request: HttpRequest, access: TenantAccess, command: str) -> Ht
         "total": total,
         "filter": {name: request.GET.get(name, "") for name in FILTER_FIELDS},
         "filtered": any(request.GET.get(name) for name in FILTER_FIELDS),
-        "search_budget": dlq.SEARCH_BUDGET,
+        "search_budget": dlq.MATCH_BUDGET,
         "paged": bool(request.GET.get("cursor")),
         "older_query": older.urlencode() if page.cursor else "",
         "newest_query": _filter_query(request.GET),

@@ -11,13 +11,15 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 
 from codeq_platform.base import kv
-from codeq_platform.engine import command_key
+from codeq_platform.engine import State, command_key
 from codeq_platform.errors import InvalidInput, NotFound, StoreUnavailable
 from codeq_platform.scheduler.stats import tenant_snapshot
-from dashboard.access import TenantAccess, tenant_view, visible_tenants
+from dashboard.access import NoAccess, TenantAccess, standing_in, tenant_view, visible_tenants
+from tenants.models import Membership
 
 PAGE_SIZE = 50
 SECTIONS = ("overview", "leases", "dlq", "tasks", "webhooks", "tokens", "members", "usage", "audit")
+ADMIN_SECTIONS = ("webhooks", "tokens", "members")
 
 
 @login_required
@@ -33,13 +35,20 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def switch(request: HttpRequest) -> HttpResponse:
-    """The tenant switcher's target: the same section in the chosen tenant (access is checked there)."""
+    """The tenant switcher's target: the same section in the chosen tenant (access is checked there), or
+    its overview when the user's role there does not reach the section."""
     slug = request.GET.get("tenant", "")
     section = request.GET.get("section", "overview")
     try:
         url = reverse("dashboard:overview", kwargs={"tenant": slug})
     except NoReverseMatch:  # empty or not a slug: no tenant to switch to
         return redirect("dashboard:home")
+    if section in ADMIN_SECTIONS:
+        try:
+            if not standing_in(request.user, slug).allows(Membership.Role.ADMIN):
+                return redirect(url)
+        except NoAccess:
+            return redirect(url)  # the overview answers the refusal
     if section in SECTIONS and section != "overview":
         url += f"{section}/"
     return redirect(url)
@@ -118,6 +127,8 @@ def task(request: HttpRequest, access: TenantAccess, task_id: str) -> HttpRespon
         "result_json": _pretty(result.result) if result and result.result else "",
         "progress": _pretty(found.progress) if found.progress else "",
         "error": (result.error if result else "") or found.error,
+        # only a task that ended failing owns its error; any other task's is left from an earlier attempt
+        "error_is_final": bool(result and result.error) or found.state in (State.FAILED, State.DEAD),
         "events": list(reversed(found.events)),
         "server_now_ms": int(time.time() * 1000),
         "task_query": task_id,

@@ -3,7 +3,8 @@
 A new session is stamped with the user's sign-in generation, which the console checks on every request.
 
 A sign-out everywhere follows a password change (a session survives it only through Django's session
-hash, which does not reach the live sockets).
+hash, which does not reach the live sockets). A logout closes that session's live sockets at once, and a
+membership created, changed or removed has its user's sockets check their access again, once committed.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from axes.helpers import get_client_ip_address
 from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db.models.signals import post_save, pre_save
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 
 from tenants import selectors, services
-from tenants.models import AccessEvent
+from tenants.models import AccessEvent, Membership
 
 
 def client_of(request: HttpRequest | None) -> services.Client:
@@ -40,6 +42,8 @@ def _logged_in(sender, request, user, **kwargs) -> None:
 def _logged_out(sender, request, user, **kwargs) -> None:
     if user is not None:
         services.record_access(kind=AccessEvent.Kind.LOGOUT, user=user, client=client_of(request))
+        if request is not None and getattr(request, "session", None) is not None and request.session.session_key:
+            services.session_ended(user_id=user.pk, session_key=request.session.session_key)
 
 
 @receiver(user_login_failed)
@@ -77,3 +81,9 @@ def _sign_out_after_password_change(sender, instance, created, **kwargs) -> None
     if getattr(instance, "_password_changed", False):
         instance._password_changed = False
         services.sign_out_everywhere(user=instance, reason="password changed")
+
+
+@receiver([post_save, post_delete], sender=Membership)
+def _membership_changed(sender, instance, **kwargs) -> None:
+    user_id = instance.user_id
+    transaction.on_commit(lambda: services.access_changed(user_id=user_id))

@@ -7,6 +7,7 @@ Invalid values raise Django's ``ValidationError`` (from ``full_clean``); a missi
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -208,14 +209,31 @@ def sign_out_everywhere(*, user, actor: str = "", client: Client = Client(), rea
         kind=AccessEvent.Kind.LOGOUT_EVERYWHERE, user=user, client=client, actor=actor,
         detail={"reason": reason} if reason else None,
     )  # fmt: skip
-    try:
-        async_to_sync(get_channel_layer().group_send)(
-            sessions_group(user_id=user.pk), {"type": "sessions.ended", "generation": row.generation}
-        )
-    except (OSError, redis.RedisError):
-        # The sockets notice the new generation at their next periodic check instead.
-        log.warning("could not tell the live sockets of user %s that their sessions ended", user.pk, exc_info=True)
+    _tell_sockets(user.pk, {"type": "sessions.ended", "generation": row.generation})
     return row.generation
+
+
+def session_fingerprint(session_key: str) -> str:
+    """What names a session to the live sockets, without the key itself travelling."""
+    return hashlib.sha256(session_key.encode()).hexdigest()
+
+
+def session_ended(*, user_id: int, session_key: str) -> None:
+    """Close the live sockets of one session of ``user_id`` now (it was logged out)."""
+    _tell_sockets(user_id, {"type": "session.ended", "session": session_fingerprint(session_key)})
+
+
+def access_changed(*, user_id: int) -> None:
+    """Have the live sockets of ``user_id`` check their access again now (a membership changed)."""
+    _tell_sockets(user_id, {"type": "access.changed"})
+
+
+def _tell_sockets(user_id: int, event: dict[str, Any]) -> None:
+    try:
+        async_to_sync(get_channel_layer().group_send)(sessions_group(user_id=user_id), event)
+    except (OSError, redis.RedisError):
+        # The sockets notice at their next periodic check instead.
+        log.warning("could not tell the live sockets of user %s: %s", user_id, event["type"], exc_info=True)
 
 
 def unlock_sign_in(*, username: str = "", ip_address: str | None = None, actor: str) -> int:

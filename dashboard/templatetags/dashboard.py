@@ -75,3 +75,20 @@ def sparkline(completed: list[int], failed: list[int]) -> str:
         SPARK_HEIGHT - 0.5, SPARK_WIDTH, SPARK_HEIGHT - 0.5,
         _bars([0] * len(completed), completed, top), _bars(completed, failed, top),
     )  # fmt: skip
+
+
+@register.filter
+def allows(access, role: str) -> bool:
+    """Whether a ``TenantAccess`` reaches ``role``: the navigation shows a page only to those it serves."""
+    return bool(access) and access.allows(role)
+
+
+@register.filter
+def seconds_long(value: int) -> str:
+    """A period in seconds for people, in its largest whole unit: ``1 day``, ``36 hours``, ``90 seconds``."""
+    seconds = int(value)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds} second{'' if seconds == 1 else 's'}"

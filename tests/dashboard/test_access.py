@@ -103,6 +103,13 @@ def test_switch_keeps_the_section(member_client):
     assert r["Location"] == "/dashboard/t/globex/leases/"
 
 
+@pytest.mark.parametrize(("role", "landing"), [("viewer", ""), ("operator", ""), ("admin", "tokens/")])
+def test_switch_lands_on_a_page_the_role_can_use(member_client, role, landing):
+    r = member_client(role).get("/dashboard/switch/", {"tenant": "acme", "section": "tokens"})
+
+    assert r["Location"] == f"/dashboard/t/acme/{landing}"
+
+
 @pytest.mark.parametrize("slug", ["", "not a slug"])
 def test_switch_to_no_tenant_goes_home(member_client, slug):
     r = member_client("viewer").get("/dashboard/switch/", {"tenant": slug})

@@ -10,7 +10,7 @@ from django.test import Client
 
 from codeq_platform.asgi import application
 from codeq_platform.scheduler import stats
-from dashboard.consumers import StatsConsumer
+from dashboard.consumers import NO_ACCESS, SIGNED_OUT, StatsConsumer
 from tenants.models import Membership
 from tests.factories import MembershipFactory, UserFactory
 
@@ -108,4 +108,33 @@ async def test_a_logout_ends_the_stream(member, queues, monkeypatch):
     await database_sync_to_async(stats.broadcast)()
 
     assert (await communicator.receive_output(timeout=5))["type"] == "websocket.close"
+    await communicator.disconnect()
+
+
+async def test_logging_out_closes_that_sessions_socket_at_once_and_says_why(member, queues):
+    client = Client()
+    await database_sync_to_async(client.force_login)(member)
+    headers = [(b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()), ORIGIN]
+    other, _ = await _connect("/dashboard/ws/t/acme/stats/", await database_sync_to_async(_session_headers)(member))
+    communicator, connected = await _connect("/dashboard/ws/t/acme/stats/", headers)
+    assert connected
+
+    await database_sync_to_async(client.post)("/dashboard/logout/")  # no snapshot needed, no recheck waited for
+
+    assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": SIGNED_OUT}
+    await database_sync_to_async(stats.broadcast)()
+    assert (await other.receive_json_from(timeout=5))["tenant"] == "acme"  # the user's other session goes on
+    await communicator.disconnect()
+    await other.disconnect()
+
+
+async def test_a_removed_membership_closes_the_socket_at_once_and_says_why(member, queues):
+    communicator, connected = await _connect(
+        "/dashboard/ws/t/acme/stats/", await database_sync_to_async(_session_headers)(member)
+    )
+    assert connected
+
+    await database_sync_to_async(Membership.objects.filter(user=member).delete)()
+
+    assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": NO_ACCESS}
     await communicator.disconnect()

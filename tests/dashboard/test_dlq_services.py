@@ -31,13 +31,25 @@ def test_error_filter_matches_case_insensitively(tenant):
     assert page.examined == 4 and not page.budget_spent
 
 
+def test_the_page_counts_every_match_the_replay_would_select(tenant):
+    kill(tenant, n=3, error="disk full")
+    kill(tenant, n=2, error="other")
+    dlq_filter = dlq.DlqFilter(text="disk")
+    page = dlq.dead_tasks(tenant=tenant, command=CMD, dlq_filter=dlq_filter, page_size=1)
+    selection = dlq.select_matching(tenant=tenant, command=CMD, dlq_filter=dlq_filter, actor="alice")
+    assert (len(page.tasks), page.matching, page.examined) == (1, 3, 5)
+    assert len(selection.task_ids) == page.matching
+    later = dlq.dead_tasks(tenant=tenant, command=CMD, dlq_filter=dlq_filter, cursor=page.cursor, page_size=1)
+    assert (len(later.tasks), later.matching) == (1, 3)
+
+
 def test_error_filter_stops_at_its_budget_and_continues_from_the_cursor(tenant, monkeypatch):
-    monkeypatch.setattr(dlq, "SEARCH_BUDGET", 3)
+    monkeypatch.setattr(dlq, "MATCH_BUDGET", 3)
     (old_match,) = kill(tenant, error="disk full")
     kill(tenant, n=4, error="other")
     dlq_filter = dlq.DlqFilter(text="disk")
     first = dlq.dead_tasks(tenant=tenant, command=CMD, dlq_filter=dlq_filter)
-    assert (first.tasks, first.examined, first.budget_spent) == ([], 3, True)
+    assert (first.tasks, first.examined, first.budget_spent, first.matching) == ([], 3, True, 0)
     second = dlq.dead_tasks(tenant=tenant, command=CMD, dlq_filter=dlq_filter, cursor=first.cursor)
     assert [t.id for t in second.tasks] == [old_match.id]
     assert second.cursor is None

@@ -38,10 +38,11 @@ def test_the_list_shows_each_tokens_status(tenant):
     assert "pool-a" in text and "old-one" in text and "revoked" in text and "active" in text
 
 
-def test_issuing_shows_the_bearer_once_and_it_works(tenant, client):
+def test_issuing_redirects_then_shows_the_bearer_once_and_it_works(tenant, client):
     admin = login_as(tenant, "admin", username="ada")
-    page = submit(admin, url(tenant), {"action": "create", "name": "resize-pool", "role": "worker"})
-    assert page.status_code == 200
+    issued = submit(admin, url(tenant), {"action": "create", "name": "resize-pool", "role": "worker"})
+    assert (issued.status_code, issued["Location"]) == (302, url(tenant))
+    page = admin.get(url(tenant))
     bearer = re.search(r'data-testid="new-bearer">.*?<code>([^<]+)</code>', page.content.decode(), re.S).group(1)
     claim = client.post("/v1/codeq/tasks/claim", {"commands": ["x"]}, content_type="application/json",
                         headers={"Authorization": f"Bearer {bearer}"})  # fmt: skip

@@ -34,11 +34,12 @@ def test_another_tenants_subscription_is_not_found(tenant, foreign_tenant):
     assert WebhookSubscription.objects.filter(pk=theirs.pk).exists()
 
 
-def test_creating_shows_the_secret_once(tenant):
+def test_creating_redirects_then_shows_the_secret_once(tenant):
     admin = login_as(tenant, "admin", username="ada")
     data = {"url": "https://hooks.example.com/in", "events": ["task.completed", "task.dead"], "commands": "a, b"}
-    page = submit(admin, url(tenant), data)
-    assert page.status_code == 200
+    created = submit(admin, url(tenant), data)
+    assert (created.status_code, created["Location"]) == (302, url(tenant))
+    page = admin.get(url(tenant))
     sub = WebhookSubscription.objects.get(tenant=tenant)
     assert (sub.events, sub.commands) == (["task.completed", "task.dead"], ["a", "b"])
     assert sub.secret in page.content.decode()
@@ -68,9 +69,11 @@ def test_editing_changes_events_and_pauses(tenant):
 def test_rotating_shows_the_new_secret_and_keeps_the_old_one_for_the_grace(tenant):
     sub = WebhookSubscriptionFactory(tenant=tenant)
     old = sub.secret
-    page = submit(login_as(tenant, "admin"), url(tenant, sub), {"action": "rotate", "grace_seconds": "3600"})
+    admin = login_as(tenant, "admin")
+    page = submit(admin, url(tenant, sub), {"action": "rotate", "grace_seconds": "3600"}, follow=True)
     sub.refresh_from_db()
     assert sub.secret != old and sub.secret in page.content.decode()
+    assert sub.secret not in admin.get(url(tenant, sub)).content.decode()
     assert sub.signing_secrets() == [sub.secret, old]
 
 

@@ -89,19 +89,71 @@ function commandRow(c, dlqBase) {
   ]);
 }
 
+/* Make ``node`` look like ``wanted`` while keeping every node that is already right, so keyboard focus and
+   a text selection inside an unchanged part survive an update. Generic over any cells a row has. */
+function patch(node, wanted) {
+  if (node.nodeType !== wanted.nodeType || node.nodeName !== wanted.nodeName) {
+    node.replaceWith(wanted);
+    return;
+  }
+  if (node.nodeType !== Node.ELEMENT_NODE) {
+    if (node.nodeValue !== wanted.nodeValue) node.nodeValue = wanted.nodeValue;
+    return;
+  }
+  for (const { name } of [...node.attributes]) {
+    if (!wanted.hasAttribute(name)) node.removeAttribute(name);
+  }
+  for (const { name, value } of wanted.attributes) {
+    if (node.getAttribute(name) !== value) node.setAttribute(name, value);
+  }
+  const want = [...wanted.childNodes];
+  const have = [...node.childNodes];
+  want.forEach((child, i) => (i < have.length ? patch(have[i], child) : node.append(child)));
+  for (const extra of have.slice(want.length)) extra.remove();
+}
+
+/* Drop the template's whitespace between elements, so server-rendered rows compare node for node with built ones. */
+function compact(node) {
+  for (const child of [...node.childNodes]) {
+    if (child.nodeType === Node.TEXT_NODE && !child.nodeValue.trim()) child.remove();
+    else if (child.nodeType === Node.ELEMENT_NODE) compact(child);
+  }
+}
+
+/* Rows keyed by their command (the empty table's one row by none): existing rows are patched in place,
+   new ones inserted where they belong, gone ones removed. */
+function patchRows(body, rows) {
+  const key = (row) => row.dataset.command ?? "";
+  const existing = new Map([...body.children].map((row) => [key(row), row]));
+  let before = body.firstElementChild;
+  for (const row of rows) {
+    const current = existing.get(key(row));
+    existing.delete(key(row));
+    if (current) {
+      patch(current, row);
+      if (current !== before) body.insertBefore(current, before);
+      before = current.nextElementSibling;
+    } else {
+      body.insertBefore(row, before);
+    }
+  }
+  for (const gone of existing.values()) gone.remove();
+}
+
 function renderSnapshot(root, snap) {
   for (const node of root.querySelectorAll("[data-total]")) {
     const value = snap.totals[node.dataset.total];
     node.textContent = node.dataset.format === "duration" ? formatDuration(value) : String(value);
   }
-  const body = root.querySelector("[data-commands]");
-  const dlqBase = root.dataset.dlq;
-  if (snap.commands.length) {
-    body.replaceChildren(...snap.commands.map((c) => commandRow(c, dlqBase)));
-  } else {
-    body.replaceChildren(el("tr", { class: "none" }, [el("td", { colspan: "8", class: "empty" },
-      ["No tasks yet. Commands appear here once a producer enqueues the first task."])]));
+  for (const card of root.querySelectorAll("[data-bad-if-total]")) {
+    card.classList.toggle("stat-bad", snap.totals[card.dataset.badIfTotal] > 0);
   }
+  const dlqBase = root.dataset.dlq;
+  const rows = snap.commands.length
+    ? snap.commands.map((c) => commandRow(c, dlqBase))
+    : [el("tr", { class: "none" }, [el("td", { colspan: "8", class: "empty" },
+      ["No tasks yet. Commands appear here once a producer enqueues the first task."])])];
+  patchRows(root.querySelector("[data-commands]"), rows);
   const truncated = root.querySelector("[data-truncated]");
   truncated.hidden = snap.command_count <= snap.commands.length;
   truncated.querySelector("[data-shown]").textContent = String(snap.commands.length);
@@ -109,8 +161,15 @@ function renderSnapshot(root, snap) {
   root.querySelector("[data-updated]").textContent = `updated ${formatTime(snap.at_ms)}`;
 }
 
+/* Why the server ended the stream for good (dashboard/consumers.py): the page says so and stops. */
+const ENDED = {
+  4401: "Not live: you are signed out. Log in again to follow this tenant.",
+  4403: "Not live: you no longer have access to this tenant.",
+};
+
 /* The overview follows the stats job's snapshots; a lost socket shows "Reconnecting" and retries with backoff. */
 function liveOverview(root) {
+  compact(root.querySelector("[data-commands]"));
   const badge = root.querySelector("[data-live-state]");
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + root.dataset.socket;
   let retry = 0;
@@ -130,7 +189,12 @@ function liveOverview(root) {
       show("ok", "Live");
       renderSnapshot(root, JSON.parse(event.data));
     };
-    socket.onclose = () => {
+    socket.onclose = (event) => {
+      const ended = ENDED[event.code];
+      if (ended) {
+        show("bad", ended);
+        return;
+      }
       retry += 1;
       show("warn", "Reconnecting…");
       setTimeout(connect, Math.min(500 * 2 ** retry, 5000));

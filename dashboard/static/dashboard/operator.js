@@ -1,5 +1,6 @@
-/* The operator pages' behaviour, plain JS: "select all" and buttons that need a selection.
-   Without JS the pages still work: the server answers an empty selection with a clear message. */
+/* The operator pages' behaviour, plain JS: "select all", buttons that need a selection, and copy buttons.
+   Without JS the pages still work: the server answers an empty selection with a clear message, and the
+   copy buttons stay hidden (the whole id is in the link's title). */
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -17,4 +18,16 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   for (const box of boxes()) box.addEventListener("change", sync);
   sync();
+  for (const button of document.querySelectorAll("button[data-copy]")) {
+    const label = button.textContent;
+    button.addEventListener("click", async () => {
+      try {
+        await navigator.clipboard.writeText(button.dataset.copy);
+        button.textContent = "Copied";
+      } catch {
+        button.textContent = "Copy failed";
+      }
+      setTimeout(() => { button.textContent = label; }, 2000);
+    });
+  }
 });
