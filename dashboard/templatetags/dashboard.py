@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django import template
+from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.utils.html import format_html
 
 register = template.Library()
@@ -75,3 +76,15 @@ def sparkline(completed: list[int], failed: list[int]) -> str:
         SPARK_HEIGHT - 0.5, SPARK_WIDTH, SPARK_HEIGHT - 0.5,
         _bars([0] * len(completed), completed, top), _bars(completed, failed, top),
     )  # fmt: skip
+
+
+@register.filter
+def when(value: int | datetime | None) -> str:
+    """A moment for people: relative ("3 minutes ago", "2 hours from now") with the UTC time on hover.
+    Takes epoch milliseconds or an aware datetime; an em dash for 0 or none."""
+    if not value:
+        return "—"
+    moment = value if isinstance(value, datetime) else datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    moment = moment.astimezone(UTC)
+    return format_html('<time datetime="{}" title="{}">{}</time>', moment.isoformat(),
+                       moment.strftime("%Y-%m-%d %H:%M:%S UTC"), naturaltime(moment))  # fmt: skip
