@@ -48,6 +48,7 @@ urlpatterns = [
     path("t/<slug:tenant>/tasks/<str:task_id>/", views.task, name="task"),
     path("t/<slug:tenant>/dlq/", dlq_views.index, name="dlq"),
     path("t/<slug:tenant>/dlq/<str:command>/", dlq_views.command_page, name="dlq"),
+    path("t/<slug:tenant>/dlq/<str:command>/<str:task_id>/edit/", dlq_views.edit_payload, name="dlq"),
     path("t/<slug:tenant>/tokens/", admin_views.tokens, name="tokens"),
     path("t/<slug:tenant>/webhooks/", admin_views.webhooks, name="webhooks"),
     path("t/<slug:tenant>/webhooks/<int:subscription_id>/", admin_views.webhook, name="webhooks"),

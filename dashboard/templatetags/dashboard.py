@@ -6,11 +6,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.utils.html import format_html
+
+from codeq_platform.engine import jsontext
 
 register = template.Library()
 
@@ -88,3 +91,12 @@ def when(value: int | datetime | None) -> str:
     moment = moment.astimezone(UTC)
     return format_html('<time datetime="{}" title="{}">{}</time>', moment.isoformat(),
                        moment.strftime("%Y-%m-%d %H:%M:%S UTC"), naturaltime(moment))  # fmt: skip
+
+
+@register.filter
+def pretty_json(text: str) -> str:
+    """JSON text indented for reading and editing; text that is not JSON as it is."""
+    try:
+        return json.dumps(jsontext.loads(text), indent=2, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return text
