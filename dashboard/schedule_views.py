@@ -18,7 +18,6 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 
 from codeq_platform.engine import jsontext
 from codeq_platform.errors import InvalidInput, InvalidSchedule, NotFound, QueueFull, StoreUnavailable
@@ -93,6 +92,13 @@ def _rows(schedules_list: list[Schedule]) -> list[dict]:
     return [{"schedule": s, "request_id": uuid.uuid4()} for s in schedules_list]
 
 
+def _schedule(access: TenantAccess, name: str) -> Schedule:
+    """The tenant's schedule ``name``; NotFound for a name no schedule can have (never sent to the database)."""
+    if not services.SCHEDULE_NAME_RE.fullmatch(name):
+        raise NotFound("schedule not found")
+    return selectors.schedule_for(tenant=access.tenant, name=name)
+
+
 def _upcoming(schedule: Schedule) -> list[datetime]:
     """The schedule's next few slots (none while paused)."""
     if schedule.paused or schedule.next_run_at is None:
@@ -122,17 +128,18 @@ def schedules_page(request: HttpRequest, access: TenantAccess) -> HttpResponse:
                     request, NoAccess(403, f"Creating a schedule needs the admin role; yours is {access.role}.")
                 )
             form = ScheduleForm(request.POST)
-            name = request.POST.get("name", "").strip()
-            if form.is_valid() and selectors.schedules_for(tenant=tenant).filter(name=name).exists():
-                form.add_error("name", "A schedule of that name exists already; edit it instead.")
-            if form.is_valid() and _save(request, access, form, name):
-                messages.success(request, f"Created schedule {name}.")
-                return redirect("dashboard:schedules", tenant=tenant.slug)
+            if form.is_valid():
+                name = form.cleaned_data["name"]
+                if selectors.schedules_for(tenant=tenant).filter(name=name).exists():
+                    form.add_error("name", "A schedule of that name exists already; edit it instead.")
+                elif _save(request, access, form, name):
+                    messages.success(request, f"Created schedule {name}.")
+                    return redirect("dashboard:schedules", tenant=tenant.slug)
             status = 400
         else:
             return _act(request, access, action)
     rows = _rows(list(selectors.schedules_for(tenant=tenant)))
-    context = {"rows": rows, "form": form, "show_form": status == 400, "now": timezone.now(),
+    context = {"rows": rows, "form": form, "show_form": status == 400,
                "can_operate": access.allows(OPERATOR), "can_edit": access.allows(ADMIN)}  # fmt: skip
     return render(request, "dashboard/schedules.html", context, status=status)
 
@@ -142,7 +149,7 @@ def _act(request: HttpRequest, access: TenantAccess, action: str) -> HttpRespons
     name = request.POST.get("name", "")
     back = request.POST.get("back") == "schedule"
     try:
-        schedule = selectors.schedule_for(tenant=tenant, name=name)
+        schedule = _schedule(access, name)
         if action in ("pause", "resume"):
             access.require(OPERATOR)
             services.set_paused(tenant=tenant, name=name, paused=action == "pause", actor=actor)
@@ -189,7 +196,7 @@ def schedule_page(request: HttpRequest, access: TenantAccess, name: str) -> Http
     """GET: one schedule, its next slots and (for admins) its edit form. POST (admin): save the edit."""
     tenant = access.tenant
     try:
-        schedule = selectors.schedule_for(tenant=tenant, name=name)
+        schedule = _schedule(access, name)
     except NotFound:
         return render(request, "dashboard/error.html", {"title": "Not found",
                       "message": "There is no such schedule in this tenant."}, status=404)  # fmt: skip

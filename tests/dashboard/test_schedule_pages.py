@@ -151,6 +151,8 @@ def test_another_tenants_schedule_and_bad_input_are_clear_4xx(tenant, foreign_te
     assert client.get(f"{LIST}theirs/").status_code == 404
     assert submit(client, LIST, {"action": "pause", "name": "theirs"}).status_code == 404
     assert submit(client, LIST, {"action": "explode", "name": "theirs"}).status_code == 404
+    assert submit(client, LIST, {"action": "pause", "name": "nul\x00"}).status_code == 404
+    assert client.get(f"{LIST}nul%00/").status_code == 404
     services.put_schedule(tenant=tenant, name="ours", spec=spec)
     assert submit(client, LIST, {"action": "explode", "name": "ours"}).status_code == 400
     assert submit(client, LIST, {"action": "run_now", "name": "ours", "request_id": "nope"}).status_code == 400
