@@ -125,6 +125,7 @@ def test_schedules_are_created_paused_and_run_now_once_and_viewers_only_look(ser
         page.get_by_label("Payload").fill('{"kind": "daily"}')
         page.get_by_role("button", name="Create schedule").click()
         expect(page.locator("#id_cron-errors")).to_contain_text("5 fields")
+        shoot(page, "schedules-new")
         page.get_by_label("Cron").fill("0 3 * * *")
         page.get_by_role("button", name="Create schedule").click()
         expect(page.locator(".message-success")).to_contain_text("Created schedule nightly-report")
