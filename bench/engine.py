@@ -1,4 +1,5 @@
-"""Engine benchmark: throughput, claim latency at depth and after churn, and memory per queued task.
+"""Engine benchmark: throughput, claim latency at depth and after churn, memory per queued task, and the
+console's search page (20 bounded scan steps of 250 records) over the deep queue's records.
 
 Usage: python bench/engine.py [--json] [--stores redis,kvrocks] [--churn N]
 Environment: CODEQ_KV_URL (default redis://127.0.0.1:6379/0), BENCH_N (default 20000) tasks per
@@ -111,6 +112,18 @@ def churn_latencies(url: str, engine: Engine, config: EngineConfig, n: int, samp
             "claim_p50_us_after_churn": after_p50, "claim_p99_us_after_churn": after_p99}  # fmt: skip
 
 
+def search_page_ms(engine: Engine, runs: int = 5) -> float:
+    """Median time of one console search page at the tenant's first records: 20 ``scan_tasks`` steps of 250
+    (dashboard/search.py reads at most that much per page, however many tasks the tenant holds)."""
+    times = []
+    for _ in range(runs):
+        start, cursor = time.perf_counter(), None
+        for _ in range(20):
+            cursor = engine.scan_tasks(TENANT, cursor=cursor, count=250).next_cursor
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
 def run(url: str, n: int, depth: int, churn: int) -> dict[str, float]:
     prefix = f"cqbench{uuid.uuid4().hex[:8]}"
     config = EngineConfig(prefix=prefix)
@@ -134,6 +147,7 @@ def run(url: str, n: int, depth: int, churn: int) -> dict[str, float]:
         if before is not None and after is not None:
             figures["bytes_per_task"] = (int(after) - int(before)) / depth
         time.sleep(3)
+        figures["search_page_ms_at_depth"] = search_page_ms(engine)
         (p50_1k, p99_1k), (p50_1m, p99_1m) = claim_latencies(engine, ["probe.small", "probe.deep"], samples)
         figures.update(claim_p50_us_1k=p50_1k, claim_p99_us_1k=p99_1k, claim_p50_us_1m=p50_1m, claim_p99_us_1m=p99_1m)
         if churn:

@@ -6,22 +6,30 @@ records, so it examines at most the newest ``MATCH_BUDGET`` entries of the windo
 matches among them and lists them, and "replay all that match" selects from the same entries, so the
 page and the action always agree; the page says how many it examined.
 
+The commonest errors are counted among the newest ``GROUP_BUDGET`` dead tasks (of the time window),
+grouped by the first line of their error text; the page says how many it counted, and a group's text
+is what the error filter then looks for.
+
 Bulk actions move at most ``MAX_ACTION`` tasks at a time. "Replay all that match" is confirmed first:
 the confirmation lists exactly which tasks will move (a signed list of ids, so nothing else can be
-slipped in), and the action moves those that are still dead, no more. Every action writes an audit
-entry naming the tasks and the operator.
+slipped in), and the action moves those that are still dead, no more. An admin may replay one task
+with an edited payload, checked as an enqueue checks one (JSON, the tenant's payload limit). Every
+action writes an audit entry naming the tasks and the operator; an edit also records the digests of
+the payload before and after.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections import Counter
 from dataclasses import dataclass
 
 from django.core import signing
 
 from codeq_platform.base import kv
-from codeq_platform.engine import Engine, State, Task
+from codeq_platform.engine import Engine, State, Task, jsontext
 from codeq_platform.engine.core import TASK_ID_RE, validate_command
-from codeq_platform.errors import InvalidInput, NotFound
+from codeq_platform.errors import InvalidInput, NotFound, TaskNotInDlq
 from tenants import services
 from tenants.models import Tenant
 
@@ -31,6 +39,10 @@ PURGE_STEP = 1_000
 PURGE_MAX = 50_000
 READ_BATCH = 250
 CONFIRM_MAX_AGE = 15 * 60
+GROUP_BUDGET = 2_000
+TOP_ERRORS = 8
+GROUP_TEXT_MAX = 200
+NO_ERROR = ""
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,24 @@ class DlqPage:
     in_window: int
     budget_spent: bool = False
     matching: int = 0
+
+
+@dataclass(frozen=True)
+class ErrorGroup:
+    """Dead tasks sharing the first line of their error (``text``, '' for none)."""
+
+    text: str
+    count: int
+
+
+@dataclass
+class ErrorGroups:
+    """The commonest errors among the ``examined`` newest dead tasks; ``others`` counts the rest of them."""
+
+    groups: list[ErrorGroup]
+    examined: int
+    in_window: int
+    others: int
 
 
 @dataclass
@@ -134,6 +164,61 @@ def dead_tasks(*, tenant: Tenant, command: str, dlq_filter: DlqFilter, cursor: s
     if cursor is not None:
         _, examined, _, found = _search(engine, tenant, cmd, dlq_filter, None, 0, MATCH_BUDGET, count=True)
     return DlqPage(tasks, after, examined, in_window, budget_spent=budget_spent, matching=found)
+
+
+def error_group_of(error: str) -> str:
+    """The group an error belongs to: its first non-blank line, at most ``GROUP_TEXT_MAX`` characters."""
+    for line in error.splitlines():
+        if line.strip():
+            return line.strip()[:GROUP_TEXT_MAX]
+    return NO_ERROR
+
+
+def error_groups(*, tenant: Tenant, command: str, dlq_filter: DlqFilter) -> ErrorGroups:
+    """The ``TOP_ERRORS`` commonest errors among ``command``'s newest ``GROUP_BUDGET`` dead tasks in the
+    filter's time window (its error text is not applied: the groups are what one filters by)."""
+    engine = _engine(tenant)
+    cmd = validate_command(command)
+    window = DlqFilter(since_ms=dlq_filter.since_ms, until_ms=dlq_filter.until_ms)
+    in_window = engine.dlq_count(tenant.slug, cmd, since_ms=window.since_ms, until_ms=window.until_ms)
+    tasks, examined, _, _ = _search(engine, tenant, cmd, window, None, GROUP_BUDGET, GROUP_BUDGET)
+    counts = Counter(error_group_of(task.error) for task in tasks)
+    top = [ErrorGroup(text, n) for text, n in counts.most_common(TOP_ERRORS)]
+    return ErrorGroups(top, examined, in_window, others=examined - sum(g.count for g in top))
+
+
+def payload_digest(payload: str) -> str:
+    """The SHA-256 of a payload's stored JSON text, as the audit trail shows it."""
+    return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
+
+
+def dead_task(*, tenant: Tenant, command: str, task_id: str) -> Task:
+    """One dead task of ``command``; NotFound when there is none, TaskNotInDlq when it is no longer dead."""
+    cmd = validate_command(command)
+    task = _engine(tenant).get_task(tenant.slug, task_id)
+    if task.command_key != cmd:
+        raise NotFound("task not found")
+    if task.state is not State.DEAD:
+        raise TaskNotInDlq("task_not_in_dlq")
+    return task
+
+
+def replay_edited(*, tenant: Tenant, command: str, task_id: str, payload_text: str, actor: str) -> Task:
+    """Replay one dead task of ``command`` with ``payload_text`` (JSON) as its payload; audited with the
+    digests of the payload before and after. InvalidInput when the text is not JSON, PayloadTooLarge
+    past the tenant's limit, TaskNotInDlq when the task left the DLQ meanwhile (nothing changes then)."""
+    try:
+        payload = jsontext.loads(payload_text)
+    except ValueError as exc:
+        raise InvalidInput(f"the payload is not valid JSON ({exc})", field="payload") from None
+    if payload is None:
+        raise InvalidInput("the payload cannot be null", field="payload")
+    before = dead_task(tenant=tenant, command=command, task_id=task_id)
+    replayed = _engine(tenant).replay_edited(tenant.slug, task_id, payload, payload_limit=tenant.max_payload_bytes)
+    services.record_audit(tenant=tenant, actor=actor, action="dlq.replay_edited", target=before.command_key,
+                          task_ids=[task_id], detail={"before": payload_digest(before.payload),
+                                                      "after": payload_digest(replayed.payload)})  # fmt: skip
+    return replayed
 
 
 def select_matching(*, tenant: Tenant, command: str, dlq_filter: DlqFilter, actor: str) -> Selection:

@@ -3,7 +3,8 @@
 A command's page takes every action as a POST to itself (``action`` names it), so the page, its
 confirmations and its messages stay in one place. Replaying needs ``operator``; deleting and
 purging need ``admin`` and are confirmed first, as is "replay all that match", whose confirmation
-shows how many tasks will move before any does.
+shows how many tasks will move before any does. Editing a task's payload before replaying it needs
+``admin`` and has a page of its own.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from django.utils.text import Truncator
 from codeq_platform.base import kv
 from codeq_platform.engine import Task
 from codeq_platform.engine.core import validate_command
-from codeq_platform.errors import InvalidInput, StoreUnavailable
+from codeq_platform.errors import InvalidInput, NotFound, PayloadTooLarge, StoreUnavailable, TaskNotInDlq
 from dashboard import dlq
 from dashboard.access import NoAccess, TenantAccess, refusal, tenant_view
+from dashboard.templatetags.dashboard import pretty_json
 from tenants.models import Membership
 
 FILTER_FIELDS = ("error", "since", "until")
@@ -103,6 +105,9 @@ def command_page(request: HttpRequest, access: TenantAccess, command: str) -> Ht
         page = dlq.dead_tasks(tenant=access.tenant, command=cmd, dlq_filter=dlq_filter,
                               cursor=request.GET.get("cursor") or None, page_size=PAGE_SIZE)  # fmt: skip
         total = kv.sync_engine().dlq_count(access.tenant.slug, cmd)
+        paged = bool(request.GET.get("cursor"))
+        groups = None if paged or not total else dlq.error_groups(tenant=access.tenant, command=cmd,
+                                                                   dlq_filter=dlq_filter)  # fmt: skip
     except InvalidInput as exc:
         return _bad_input(request, exc)
     except NoAccess as error:
@@ -120,13 +125,65 @@ def command_page(request: HttpRequest, access: TenantAccess, command: str) -> Ht
         "filter": {name: request.GET.get(name, "") for name in FILTER_FIELDS},
         "filtered": any(request.GET.get(name) for name in FILTER_FIELDS),
         "search_budget": dlq.MATCH_BUDGET,
-        "paged": bool(request.GET.get("cursor")),
+        "paged": paged,
+        "groups": groups,
+        "group_links": _group_links(request.GET, groups),
         "older_query": older.urlencode() if page.cursor else "",
         "newest_query": _filter_query(request.GET),
         "can_replay": access.allows(Membership.Role.OPERATOR),
         "can_delete": access.allows(Membership.Role.ADMIN),
     }
     return render(request, "dashboard/dlq_command.html", context)
+
+
+def _group_links(data: QueryDict, groups: dlq.ErrorGroups | None) -> list[dict]:
+    """Each error group with the query that filters the page by it (the time window kept)."""
+    links = []
+    for group in groups.groups if groups else []:
+        query = QueryDict(_filter_query(data), mutable=True)
+        query["error"] = group.text
+        top = groups.groups[0].count if groups else 1
+        links.append({"group": group, "query": query.urlencode(), "share": round(100 * group.count / top),
+                      "active": bool(group.text) and data.get("error", "").strip() == group.text})  # fmt: skip
+    return links
+
+
+@tenant_view(Membership.Role.ADMIN)
+def edit_payload(request: HttpRequest, access: TenantAccess, command: str, task_id: str) -> HttpResponse:
+    """GET: a dead task's payload in an editor. POST: replay the task with the edited payload (JSON,
+    within the tenant's payload limit); a bad payload shows the form again with the reason."""
+    tenant = access.tenant
+    try:
+        cmd = validate_command(command)
+        task = dlq.dead_task(tenant=tenant, command=cmd, task_id=task_id)
+    except (InvalidInput, NotFound):
+        return render(request, "dashboard/error.html", {"title": "Not found",
+                      "message": "There is no such dead task in this DLQ."}, status=404)  # fmt: skip
+    except TaskNotInDlq:
+        messages.warning(request, f"Task {task_id} is no longer in the DLQ; nothing was changed.")
+        return redirect("dashboard:dlq", tenant=tenant.slug, command=cmd)
+    except StoreUnavailable:
+        return _store_down(request)
+    text = pretty_json(task.payload)
+    error, status = "", 200
+    if request.method == "POST":
+        text = request.POST.get("payload", "")
+        try:
+            dlq.replay_edited(tenant=tenant, command=cmd, task_id=task.id, payload_text=text,
+                              actor=request.user.get_username())  # fmt: skip
+        except (InvalidInput, PayloadTooLarge) as exc:
+            error, status = exc.message, 413 if isinstance(exc, PayloadTooLarge) else 400
+        except TaskNotInDlq:
+            messages.warning(request, f"Task {task.id} left the DLQ meanwhile; your edit was not applied.")
+            return redirect("dashboard:dlq", tenant=tenant.slug, command=cmd)
+        except StoreUnavailable:
+            return _store_down(request)
+        else:
+            messages.success(request, f"Replayed task {task.id} with the edited payload.")
+            return redirect("dashboard:dlq", tenant=tenant.slug, command=cmd)
+    context = {"command": cmd, "task": task, "payload": text, "error": error, "limit": tenant.max_payload_bytes,
+               "died": _died(task)}  # fmt: skip
+    return render(request, "dashboard/dlq_edit.html", context, status=status)
 
 
 def _act(request: HttpRequest, access: TenantAccess, cmd: str) -> HttpResponse:

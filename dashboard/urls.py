@@ -2,8 +2,9 @@
 
 Every tenant page lives under ``t/<tenant>/`` and is named for its navigation section, so the base
 template can mark the current one: ``overview``, ``leases``, ``tasks`` (search) and ``task``, and
-the pages of the DLQ, webhooks, tokens, members, usage and audit sections (``dlq``, ``webhooks``,
-``tokens``, ``members``, ``usage``, ``audit``, at ``t/<tenant>/dlq/`` and so on). An invitation's
+the pages of the DLQ, schedules, worker subscriptions, webhooks, tokens, members, usage and audit
+sections (``dlq``, ``schedules``, ``subscriptions``, ``webhooks``, ``tokens``, ``members``, ``usage``,
+``audit``, at ``t/<tenant>/dlq/`` and so on). An invitation's
 link opens ``invitations/<token>/``; sign-up (404 unless ``CODEQ_SIGNUP=open``) is ``signup/``.
 """
 
@@ -15,10 +16,12 @@ from dashboard import (
     audit_views,
     dlq_views,
     member_views,
+    schedule_views,
     security_views,
     signin,
     signup_views,
     staff_views,
+    subscription_views,
     twofactor_views,
     usage_views,
     views,
@@ -48,7 +51,11 @@ urlpatterns = [
     path("t/<slug:tenant>/tasks/<str:task_id>/", views.task, name="task"),
     path("t/<slug:tenant>/dlq/", dlq_views.index, name="dlq"),
     path("t/<slug:tenant>/dlq/<str:command>/", dlq_views.command_page, name="dlq"),
+    path("t/<slug:tenant>/dlq/<str:command>/<str:task_id>/edit/", dlq_views.edit_payload, name="dlq"),
     path("t/<slug:tenant>/tokens/", admin_views.tokens, name="tokens"),
+    path("t/<slug:tenant>/schedules/", schedule_views.schedules_page, name="schedules"),
+    path("t/<slug:tenant>/schedules/<str:name>/", schedule_views.schedule_page, name="schedules"),
+    path("t/<slug:tenant>/subscriptions/", subscription_views.subscriptions_page, name="subscriptions"),
     path("t/<slug:tenant>/webhooks/", admin_views.webhooks, name="webhooks"),
     path("t/<slug:tenant>/webhooks/<int:subscription_id>/", admin_views.webhook, name="webhooks"),
     path("t/<slug:tenant>/audit/", audit_views.audit, name="audit"),

@@ -6,7 +6,7 @@ import time
 
 import orjson
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 
@@ -14,12 +14,27 @@ from codeq_platform.base import kv
 from codeq_platform.engine import State, command_key
 from codeq_platform.errors import InvalidInput, NotFound, StoreUnavailable
 from codeq_platform.scheduler.stats import tenant_snapshot
+from dashboard import search
 from dashboard.access import NoAccess, TenantAccess, standing_in, tenant_view, visible_tenants
 from tenants.models import Membership
 
 PAGE_SIZE = 50
-SECTIONS = ("overview", "leases", "dlq", "tasks", "webhooks", "tokens", "members", "usage", "audit")
-ADMIN_SECTIONS = ("webhooks", "tokens", "members")
+SEARCH_FIELDS = ("id", "key", "tag", "error", "state", "command")
+SECTIONS = (
+    "overview",
+    "leases",
+    "dlq",
+    "tasks",
+    "schedules",
+    "subscriptions",
+    "webhooks",
+    "tokens",
+    "members",
+    "usage",
+    "audit",
+)
+SECTION_ROLES = {"subscriptions": Membership.Role.OPERATOR, "webhooks": Membership.Role.ADMIN,
+                 "tokens": Membership.Role.ADMIN, "members": Membership.Role.ADMIN}  # fmt: skip
 
 
 @login_required
@@ -43,9 +58,9 @@ def switch(request: HttpRequest) -> HttpResponse:
         url = reverse("dashboard:overview", kwargs={"tenant": slug})
     except NoReverseMatch:  # empty or not a slug: no tenant to switch to
         return redirect("dashboard:home")
-    if section in ADMIN_SECTIONS:
+    if section in SECTION_ROLES:
         try:
-            if not standing_in(request.user, slug).allows(Membership.Role.ADMIN):
+            if not standing_in(request.user, slug).allows(SECTION_ROLES[section]):
                 return redirect(url)
         except NoAccess:
             return redirect(url)  # the overview answers the refusal
@@ -92,14 +107,34 @@ def leases(request: HttpRequest, access: TenantAccess) -> HttpResponse:
 
 @tenant_view()
 def task_search(request: HttpRequest, access: TenantAccess) -> HttpResponse:
-    """The search box's target: straight to the task's page, or the empty search form."""
-    task_id = request.GET.get("id", "").strip()
-    if not task_id:
-        return render(request, "dashboard/task_search.html", {})
+    """Find tasks by id prefix, idempotency key, tag, error text, state and command (dashboard/search.py).
+    An id alone that names a task opens its page straight away."""
+    data = request.GET
+    fields = {name: data.get(name, "").strip() for name in SEARCH_FIELDS}
+    cursor = data.get("cursor") or None
+    context: dict = {"fields": fields, "states": list(State), "scan_step": search.SCAN_STEP,
+                     "max_steps": search.MAX_STEPS, "page_size": search.PAGE_SIZE}  # fmt: skip
     try:
-        return redirect("dashboard:task", tenant=access.tenant.slug, task_id=task_id)
-    except NoReverseMatch:
-        return render(request, "dashboard/task_not_found.html", {"task_query": task_id}, status=404)
+        only_id = fields["id"] and not cursor and not any(v for k, v in fields.items() if k != "id")
+        if only_id and search.task_by_id(tenant=access.tenant, task_id=fields["id"]):
+            return redirect("dashboard:task", tenant=access.tenant.slug, task_id=fields["id"])
+        query = search.TaskQuery(id_prefix=fields["id"], idempotency_key=fields["key"], tag=fields["tag"],
+                                 error=fields["error"], state=fields["state"], command=fields["command"])  # fmt: skip
+        if query.given:
+            page = search.search_tasks(tenant=access.tenant, query=query, cursor=cursor)
+            more = QueryDict(mutable=True)
+            more.update({k: v for k, v in fields.items() if v})
+            context.update(page=page, first_query=more.urlencode())
+            if page.cursor:
+                more["cursor"] = page.cursor
+                context["more_query"] = more.urlencode()
+            context["continued"] = bool(cursor)
+    except InvalidInput as error:
+        context["error"] = error
+        return render(request, "dashboard/task_search.html", context, status=400)
+    except StoreUnavailable as error:
+        return store_down(request, error)
+    return render(request, "dashboard/task_search.html", context)
 
 
 def _pretty(text: str) -> str:

@@ -32,7 +32,7 @@ from codeq_platform.api.shapes import (
 from codeq_platform.engine import NewTask, jsontext
 from codeq_platform.engine.core import COMMAND_RE, TASK_ID_RE, validate_command
 from codeq_platform.errors import InvalidInput, InvalidSchedule, PayloadTooLarge
-from codeq_platform.scheduler.services import SCHEDULE_NAME_RE, ScheduleSpec
+from codeq_platform.scheduler.services import SCHEDULE_NAME_RE, ScheduleSpec, check_schedule_payload
 from codeq_platform.webhooks.guard import is_public
 from codeq_platform.webhooks.models import WebhookSubscription
 from codeq_platform.webhooks.services import is_callback_url
@@ -330,25 +330,6 @@ class SubscriptionHeartbeatBody(Shape):
     ttlSeconds = Integer(1, MAX_TTL_SECONDS, default=0, description="absent: the TTL it was created with")
 
 
-def _no_nul(payload: Any) -> Any:
-    """PostgreSQL's jsonb cannot hold the NUL character; a task's payload (in the KV store) can."""
-    stack = [payload]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str) and "\x00" in item:
-            raise InvalidSchedule("the payload of a schedule cannot hold the NUL character", field="payload")
-        if isinstance(item, dict):
-            stack.extend(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    try:
-        jsontext.dumps_value(payload)
-    except (TypeError, ValueError):
-        raise InvalidSchedule(f"payload nests more than {jsontext.MAX_DEPTH} levels", field="payload") from None
-    return payload
-
-
 class ScheduleBody(Shape):
     """A schedule's spec, strict as codeQ's: an unknown field or a value of the wrong JSON type is a malformed
     body (400); a spec that cannot run (a bad cron rule, an unknown zone, a value out of range) is 422."""
@@ -358,7 +339,9 @@ class ScheduleBody(Shape):
     cron = String(default="", description="5 cron fields, an alias such as @hourly, or @every 30s / 5m / 1h")
     timezone = String(default="", description="IANA zone the cron rule is read in (absent: UTC)")
     command = String(default="")
-    payload = Json(default=None, check=_no_nul, description="the payload of every task (absent or null: {})")
+    payload = Json(
+        default=None, check=check_schedule_payload, description="the payload of every task (absent or null: {})"
+    )
     priority = Integer(0, 9, default=0, error=InvalidSchedule)
     maxAttempts = Integer(0, 100, default=0, error=InvalidSchedule, description="0: the default (5)")
     webhook = String(default="", description="result callback URL of every task")

@@ -200,16 +200,8 @@ class Core:
 
     def _prepare(self, ks: Keyspace, spec: NewTask, payload_limit: int | None) -> tuple[int, list[Any], str]:
         c = self.config
-        limit = min(payload_limit or c.max_payload_bytes, c.max_payload_bytes)
         cmd = validate_command(spec.command)
-        if spec.payload is None:
-            raise _invalid("payload", "payload is required")
-        try:
-            payload = jsontext.dumps_value(spec.payload)
-        except (TypeError, ValueError) as exc:
-            raise _invalid("payload", "payload must be JSON") from exc
-        if len(payload) > limit:
-            raise PayloadTooLarge(f"payload exceeds {limit} bytes", field="payload")
+        payload = self._payload(spec.payload, payload_limit)
         priority = _int(spec.priority, "priority", 0, 9)
         max_attempts = spec.max_attempts or c.default_max_attempts
         _int(max_attempts, "maxAttempts", 1, c.max_attempts_limit)
@@ -253,6 +245,19 @@ class Core:
                   spec.idempotency_key, spec.dedup_key, spec.webhook,
                   orjson.dumps(spec.tags) if spec.tags else "", delay]  # fmt: skip
         return shard, fields, task_id
+
+    def _payload(self, value: Any, payload_limit: int | None) -> bytes:
+        """A payload's stored JSON text, within the smaller of ``payload_limit`` and the engine's limit."""
+        limit = min(payload_limit or self.config.max_payload_bytes, self.config.max_payload_bytes)
+        if value is None:
+            raise _invalid("payload", "payload is required")
+        try:
+            payload = jsontext.dumps_value(value)
+        except (TypeError, ValueError) as exc:
+            raise _invalid("payload", "payload must be JSON") from exc
+        if len(payload) > limit:
+            raise PayloadTooLarge(f"payload exceeds {limit} bytes", field="payload")
+        return payload
 
     def enqueue_batch(self, tenant: str, specs: list[NewTask], max_live: int = 0,
                       payload_limit: int | None = None) -> Plan[list[Enqueued | CodeqError]]:  # fmt: skip
@@ -526,6 +531,21 @@ class Core:
         raw = yield ("cmd", ("HGET", ks.key(shard, "tasks"), task.id))
         return decode_task(tenant, task.id, raw)
 
+    def replay_edited(self, tenant: str, task_id: str, payload: Any, payload_limit: int | None = None) -> Plan[Task]:
+        """Replay one dead-lettered task with ``payload`` in place of its own, in one script (replay.lua's
+        ``edit``): the new payload is checked as an enqueue checks one (JSON, at most ``payload_limit``
+        bytes) and is written only if the task is still dead."""
+        ks = self.ks(tenant)
+        shard, task = yield from self._record(ks, task_id)
+        text = self._payload(payload, payload_limit)
+        cmd = task.command_key
+        reply = yield ("script", "replay", self.keys(ks, shard, (cmd,)),
+                       [*self.header(ks, (cmd,)), "edit", task.id, text])  # fmt: skip
+        if reply[2] < 0:
+            raise TaskNotInDlq("task_not_in_dlq") if reply[2] == codes.NOT_IN_DLQ else codes.error_for(reply[2])
+        raw = yield ("cmd", ("HGET", ks.key(shard, "tasks"), task.id))
+        return decode_task(tenant, task.id, raw)
+
     def _dlq_bulk(self, script: str, tenant: str, command: str, limit: int, ids: list[str] | None) -> Plan[Moved]:
         ks = self.ks(tenant)
         cmd = validate_command(command)
@@ -694,6 +714,47 @@ class Core:
                 result = decode_result(task_id, res) if res is not None else None
                 found[task_id] = (decode_task(tenant, task_id, raw), result)
         return found
+
+    def task_by_idempotency_key(self, tenant: str, key: str) -> Plan[Task]:
+        """The task enqueued with idempotency key ``key`` (a direct lookup in the key's shard); NotFound
+        when no live task holds it."""
+        ks = self.ks(tenant)
+        if not isinstance(key, str) or not key or len(key) > 256 or "\x00" in key:
+            raise NotFound("task not found")
+        shard = ks.shard_of("i:" + key)
+        task_id = yield ("cmd", ("HGET", ks.key(shard, "idem"), key))
+        if task_id is None:
+            raise NotFound("task not found")
+        _, task = yield from self._record(ks, task_id.decode())
+        return task
+
+    def scan_tasks(self, tenant: str, cursor: str | None = None, count: int = 100, id_prefix: str = "") -> Plan[Page]:
+        """One bounded step through the tenant's task records of every state, in no set order, for
+        searches that cannot use an index: one HSCAN of one shard's records (about ``count`` of them),
+        so a step costs the same however many tasks the tenant holds. ``id_prefix`` keeps ids that start
+        with it (HSCAN MATCH ``prefix*``: task ids hold no glob character, and KVRocks serves prefix
+        patterns). The cursor is ``<shard>:<scan cursor>``; ``next_cursor`` is None after the last step.
+        A task that exists for the whole scan is returned at least once; one enqueued meanwhile may not be.
+        """
+        ks = self.ks(tenant)
+        _int(count, "count", 1, 1000)
+        if id_prefix and not TASK_ID_RE.match(id_prefix):
+            raise _invalid("id", "a task id holds only letters, digits and . _ : @ + -")
+        shard, scan = 0, "0"
+        if cursor:
+            head, _, scan = cursor.partition(":")
+            if not head.isdigit() or int(head) >= ks.shards or not scan:
+                raise _invalid("cursor", "invalid cursor")
+            shard = int(head)
+        query: tuple[Any, ...] = ("HSCAN", ks.key(shard, "tasks"), scan)
+        if id_prefix:
+            query += ("MATCH", f"{id_prefix}*")
+        after, flat = yield ("cmd", (*query, "COUNT", count))
+        tasks = [decode_task(tenant, flat[i].decode(), flat[i + 1]) for i in range(0, len(flat), 2)]
+        after = after.decode() if isinstance(after, bytes) else str(after)
+        if after != "0":
+            return Page(tasks, f"{shard}:{after}")
+        return Page(tasks, f"{shard + 1}:0" if shard + 1 < ks.shards else None)
 
     def commands(self, tenant: str) -> Plan[list[str]]:
         ks = self.ks(tenant)

@@ -10,20 +10,26 @@ answers the task already created.
 No catch-up burst: a schedule found late (the scheduler was down, or its tenant inactive) creates one
 task, for the latest slot that has passed, and moves on to the first slot after now; the slots missed
 before that one are skipped. Paused schedules have no ``next_run_at`` and are never due.
+
+"Run now" (``run_now``, the console's button) creates one task outside the slots, exactly once per
+request: the request's id is part of the task's idempotency key, so a form sent twice (a double click,
+a reload) gets the task of the first back. It leaves the next slot alone.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import UTC, datetime
 
 from django.utils import timezone
 
 from codeq_platform.base import kv
-from codeq_platform.engine import NewTask
-from codeq_platform.errors import CodeqError
+from codeq_platform.engine import Enqueued, NewTask
+from codeq_platform.errors import CodeqError, InvalidInput
 from codeq_platform.scheduler import cron, selectors, services
 from codeq_platform.scheduler.models import Schedule
+from tenants.services import record_audit
 
 log = logging.getLogger("codeq.scheduler")
 
@@ -71,24 +77,45 @@ def fire(schedule: Schedule, now: datetime) -> bool:
 
     False when another runner recorded the slot first or the spec changed meanwhile.
     """
-    tenant = schedule.tenant
     timing = cron.parse(schedule.cron, schedule.time_zone)
     slot = timing.latest_at(now)
+    enqueued = _enqueue(schedule, slot_key(schedule, slot))
+    return services.record_schedule_run(
+        schedule=schedule, slot=slot, task_id=enqueued.task.id, next_run_at=timing.next_after(now)
+    )
+
+
+def run_now(*, schedule: Schedule, actor: str, request_id: str) -> Enqueued:
+    """Create ``schedule``'s task now, once per ``request_id`` (a UUID the form carries): a repeat gets the
+    first task back with ``created`` False. A created task becomes the schedule's last run and is
+    audited as ``schedule.run_now``; the next slot stays as it was."""
+    try:
+        request = uuid.UUID(request_id)
+    except ValueError:
+        raise InvalidInput("this form has expired; open the page again", field="request_id") from None
+    enqueued = _enqueue(schedule, f"schedule:{schedule.schedule_id}:now:{request}")
+    if enqueued.created:
+        Schedule.objects.filter(pk=schedule.pk).update(last_run_at=timezone.now(), last_task_id=enqueued.task.id)
+        record_audit(tenant=schedule.tenant, actor=actor, action="schedule.run_now", target=schedule.name,
+                     task_ids=[enqueued.task.id])  # fmt: skip
+    return enqueued
+
+
+def _enqueue(schedule: Schedule, idempotency_key: str) -> Enqueued:
+    """Enqueue ``schedule``'s task under ``idempotency_key``, within its tenant's limits."""
+    tenant = schedule.tenant
     kv.register_tenant(tenant.slug, tenant.shards)
     max_live = -(-tenant.max_queued_tasks // tenant.shards) if tenant.max_queued_tasks else 0
-    enqueued = kv.sync_engine().enqueue(
+    return kv.sync_engine().enqueue(
         tenant.slug,
         NewTask(
             command=schedule.command,
             payload=schedule.payload,
             priority=schedule.priority,
             max_attempts=schedule.max_attempts or None,
-            idempotency_key=slot_key(schedule, slot),
+            idempotency_key=idempotency_key,
             webhook=schedule.webhook,
         ),
         max_live=max_live,
         payload_limit=tenant.max_payload_bytes,
-    )
-    return services.record_schedule_run(
-        schedule=schedule, slot=slot, task_id=enqueued.task.id, next_run_at=timing.next_after(now)
     )

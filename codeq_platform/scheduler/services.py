@@ -1,6 +1,8 @@
-"""Writes of tenants' recurring schedules: create or replace, delete, and record a fired slot.
+"""Writes of tenants' recurring schedules: create or replace, pause and resume, delete, and record a
+fired slot.
 
-A schedule that cannot run raises ``InvalidSchedule`` naming the field; every change is audited.
+A schedule that cannot run raises ``InvalidSchedule`` naming the field; every change is audited. The
+API and the console both write through here, so a rule is checked in one place.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from django.utils import timezone
 
 from codeq_platform.engine import jsontext
 from codeq_platform.engine.core import validate_command
-from codeq_platform.errors import InvalidInput, InvalidSchedule
+from codeq_platform.errors import InvalidInput, InvalidSchedule, NotFound
 from codeq_platform.scheduler import cron
 from codeq_platform.scheduler.models import Schedule
 from codeq_platform.webhooks.services import is_callback_url
@@ -50,9 +52,16 @@ class PutSchedule:
 
 
 def put_schedule(
-    *, tenant: Tenant, name: str, spec: ScheduleSpec, actor: str = "system", now: datetime | None = None
+    *,
+    tenant: Tenant,
+    name: str,
+    spec: ScheduleSpec,
+    actor: str = "system",
+    now: datetime | None = None,
+    action: str = "",
 ) -> PutSchedule:
-    """Create or replace ``tenant``'s schedule ``name``; an identical spec changes nothing.
+    """Create or replace ``tenant``'s schedule ``name``; an identical spec changes nothing. The audit entry's
+    action is ``action`` if given, else ``schedule.create`` / ``schedule.update``.
 
     A change bumps ``version``. The next slot is kept while the timing (cron, zone, paused) stays the
     same, and otherwise recomputed from ``now``: resuming never catches up the paused period. Raises
@@ -63,15 +72,17 @@ def put_schedule(
     now = now or timezone.now()
     try:
         with transaction.atomic():
-            return _put_schedule(tenant=tenant, name=name, spec=spec, timing=timing, actor=actor, now=now)
+            return _put_schedule(tenant=tenant, name=name, spec=spec, timing=timing, actor=actor, now=now,
+                                 action=action)  # fmt: skip
     except IntegrityError:
         # Another PUT created the same name between our read and our insert: this one is now an update.
         with transaction.atomic():
-            return _put_schedule(tenant=tenant, name=name, spec=spec, timing=timing, actor=actor, now=now)
+            return _put_schedule(tenant=tenant, name=name, spec=spec, timing=timing, actor=actor, now=now,
+                                 action=action)  # fmt: skip
 
 
 def _put_schedule(
-    *, tenant: Tenant, name: str, spec: ScheduleSpec, timing: cron.Timing, actor: str, now: datetime
+    *, tenant: Tenant, name: str, spec: ScheduleSpec, timing: cron.Timing, actor: str, now: datetime, action: str
 ) -> PutSchedule:
     schedule = Schedule.objects.select_for_update().filter(tenant=tenant, name=name).first()
     created = schedule is None
@@ -88,7 +99,7 @@ def _put_schedule(
     schedule.webhook, schedule.paused, schedule.updated = spec.webhook, spec.paused, now
     schedule.save()
     detail = {"version": schedule.version, "cron": spec.cron, "paused": spec.paused}
-    action = "schedule.create" if created else "schedule.update"
+    action = action or ("schedule.create" if created else "schedule.update")
     record_audit(tenant=tenant, actor=actor, action=action, target=name, detail=detail)
     return PutSchedule(schedule=schedule, created=created)
 
@@ -108,6 +119,39 @@ def _json_bytes(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True).encode()
 
 
+def check_schedule_payload(payload: Any) -> Any:
+    """``payload`` if a schedule can store it: PostgreSQL's jsonb cannot hold the NUL character (a task's
+    payload in the KV store can), and a stored value nests at most ``jsontext.MAX_DEPTH`` levels."""
+    stack = [payload]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            raise InvalidSchedule("the payload of a schedule cannot hold the NUL character", field="payload")
+        if isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    try:
+        jsontext.dumps_value(payload)
+    except (TypeError, ValueError):
+        raise InvalidSchedule(f"payload nests more than {jsontext.MAX_DEPTH} levels", field="payload") from None
+    return payload
+
+
+def set_paused(*, tenant: Tenant, name: str, paused: bool, actor: str) -> Schedule:
+    """Pause or resume ``tenant``'s schedule ``name`` (NotFound if there is none). Resuming starts from the
+    next slot after now, never catching up the paused period; audited as ``schedule.pause`` / ``resume``."""
+    schedule = Schedule.objects.filter(tenant=tenant, name=name).first()
+    if schedule is None:
+        raise NotFound("schedule not found")
+    if schedule.paused == paused:
+        return schedule
+    spec = ScheduleSpec(**{**schedule_spec_of(schedule).__dict__, "paused": paused})
+    action = "schedule.pause" if paused else "schedule.resume"
+    return put_schedule(tenant=tenant, name=name, spec=spec, actor=actor, action=action).schedule
+
+
 def _checked_timing(*, tenant: Tenant, name: str, spec: ScheduleSpec) -> cron.Timing:
     if not SCHEDULE_NAME_RE.fullmatch(name):
         raise InvalidSchedule("a schedule name is a DNS label: 1-63 of a-z, 0-9 and '-', not at either end",
@@ -123,6 +167,7 @@ def _checked_timing(*, tenant: Tenant, name: str, spec: ScheduleSpec) -> cron.Ti
         raise InvalidSchedule("maxAttempts is from 0 (the platform's default) to 100", field="maxAttempts")
     if spec.webhook and not is_callback_url(spec.webhook):
         raise InvalidSchedule("webhook must be an absolute http(s) URL", field="webhook")
+    check_schedule_payload(spec.payload)
     if len(jsontext.dumps(spec.payload)) > tenant.max_payload_bytes:
         raise InvalidSchedule(f"payload exceeds {tenant.max_payload_bytes} bytes", field="payload")
     return timing

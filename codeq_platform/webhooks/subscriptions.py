@@ -18,8 +18,9 @@ from typing import Any
 
 import orjson
 
+from codeq_platform.engine.engine import UNAVAILABLE
 from codeq_platform.engine.keys import SubscriptionKeys, command_key
-from codeq_platform.errors import Conflict, NotFound
+from codeq_platform.errors import Conflict, NotFound, StoreUnavailable
 
 MODES = ("fanout", "group", "hash")
 MAX_PER_TENANT = 1000
@@ -192,7 +193,23 @@ async def remove(link: Any, keys: SubscriptionKeys, subscription_id: str, *, now
 
 async def live(link: Any, keys: SubscriptionKeys, *, now_ms: int) -> list[WorkerSubscription]:
     """Every subscription of the tenant that has not lapsed at ``now_ms``, by id."""
-    flat = await link.execute(("EVAL", _LIVE, 2, keys.records, keys.expiry, str(now_ms)))
+    return _decode_live(await link.execute(_live_call(keys, now_ms)))
+
+
+def live_now(link: Any, keys: SubscriptionKeys, *, now_ms: int) -> list[WorkerSubscription]:
+    """``live`` over a sync link (the console's page); StoreUnavailable when the store does not answer."""
+    try:
+        flat = link.execute(_live_call(keys, now_ms))
+    except UNAVAILABLE as exc:
+        raise StoreUnavailable(f"the queue store is unavailable: {exc}") from exc
+    return _decode_live(flat)
+
+
+def _live_call(keys: SubscriptionKeys, now_ms: int) -> tuple:
+    return ("EVAL", _LIVE, 2, keys.records, keys.expiry, str(now_ms))
+
+
+def _decode_live(flat: list) -> list[WorkerSubscription]:
     subs = [WorkerSubscription.from_record(flat[i + 1], int(float(flat[i]))) for i in range(0, len(flat), 2)]
     return sorted(subs, key=lambda s: s.id)
 

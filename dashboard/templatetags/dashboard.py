@@ -6,10 +6,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from django import template
+from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.utils.html import format_html
+
+from codeq_platform.engine import jsontext
 
 register = template.Library()
 
@@ -92,3 +96,24 @@ def seconds_long(value: int) -> str:
             count = seconds // size
             return f"{count} {unit}{'' if count == 1 else 's'}"
     return f"{seconds} second{'' if seconds == 1 else 's'}"
+
+
+@register.filter
+def when(value: int | datetime | None) -> str:
+    """A moment for people: relative ("3 minutes ago", "2 hours from now") with the UTC time on hover.
+    Takes epoch milliseconds or an aware datetime; an em dash for 0 or none."""
+    if not value:
+        return "—"
+    moment = value if isinstance(value, datetime) else datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    moment = moment.astimezone(UTC)
+    return format_html('<time datetime="{}" title="{}">{}</time>', moment.isoformat(),
+                       moment.strftime("%Y-%m-%d %H:%M:%S UTC"), naturaltime(moment))  # fmt: skip
+
+
+@register.filter
+def pretty_json(text: str) -> str:
+    """JSON text indented for reading and editing; text that is not JSON as it is."""
+    try:
+        return json.dumps(jsontext.loads(text), indent=2, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return text

@@ -58,10 +58,10 @@ def test_an_unknown_id_gets_a_friendly_not_found_page(member_client, queues):
     assert "Task not found" in page and "does-not-exist" in page and "Try another id" in page
 
 
-def test_an_id_the_url_cannot_hold_is_not_found_too(member_client, queues):
+def test_an_id_the_url_cannot_hold_is_refused_clearly(member_client, queues):
     r = member_client("viewer").get("/dashboard/t/acme/tasks/", {"id": "a/b"})
 
-    assert r.status_code == 404 and "Task not found" in r.content.decode()
+    assert r.status_code == 400 and "A task id holds only letters" in r.content.decode()
 
 
 def test_another_tenants_task_is_not_found(member_client, foreign_tenant, queues):

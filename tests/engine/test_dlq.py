@@ -1,7 +1,7 @@
 import pytest
 
 from codeq_platform.engine import NewTask, State
-from codeq_platform.errors import InvalidInput, NotFound, TaskInProgress, TaskNotInDlq
+from codeq_platform.errors import InvalidInput, NotFound, PayloadTooLarge, TaskInProgress, TaskNotInDlq
 
 T = "acme"
 
@@ -127,3 +127,30 @@ def test_dlq_limit_bounds(engine):
         engine.replay_all(T, "x", limit=0)
     with pytest.raises(InvalidInput):
         engine.dlq(T, "x", limit=501)
+
+
+def test_replay_edited_runs_the_task_again_with_the_new_payload(engine, clock):
+    (dead,) = kill(engine, clock)
+    replayed = engine.replay_edited(T, dead.id, {"fixed": True})
+    assert replayed.state is State.READY
+    assert replayed.events[-1].detail == "payload edited"
+    claimed = engine.claim(T, "w", ["x"])[0]
+    assert (claimed.id, claimed.payload) == (dead.id, '{"fixed":true}')
+    assert engine.dlq_count(T, "x") == 0
+
+
+def test_replay_edited_keeps_the_payload_of_a_task_that_left_the_dlq(engine, clock):
+    (dead,) = kill(engine, clock)
+    engine.replay(T, dead.id)
+    with pytest.raises(TaskNotInDlq):
+        engine.replay_edited(T, dead.id, {"fixed": True})
+    assert engine.get_task(T, dead.id).payload == '{"i":0}'
+
+
+def test_replay_edited_checks_the_payload_as_an_enqueue_does(engine, clock):
+    (dead,) = kill(engine, clock)
+    with pytest.raises(PayloadTooLarge):
+        engine.replay_edited(T, dead.id, {"big": "x" * 200}, payload_limit=100)
+    with pytest.raises(InvalidInput):
+        engine.replay_edited(T, dead.id, None)
+    assert engine.get_task(T, dead.id).state is State.DEAD

@@ -3,16 +3,23 @@
   reset, error, worker and result cleared.
 
   KEYS, ARGV header: see lib.lua (one block: the command).
-  ARGV[A+1] 'ids' or 'oldest'
+  ARGV[A+1] 'ids', 'oldest' or 'edit'
     ids:    ARGV[A+2] n, ARGV[A+3..] task ids (each must be in this command's DLQ)
     oldest: ARGV[A+2] how many at most, oldest death first
+    edit:   ARGV[A+2] one task id, ARGV[A+3] its new payload (JSON text, checked by the engine):
+            the payload is replaced in the same write that replays the task, so it never runs with
+            the old one after the operator edited it, nor is the edit kept if the task left the DLQ
   Returns {moved, remaining in this DLQ, per-id code...}: per-id 1 moved, -1 no such task,
   -7 not in the DLQ.
 ]]
 local ci = 1
 local q = dlq_key(ci)
 local ids
-if ARGV[A + 1] == 'ids' then
+local payload
+if ARGV[A + 1] == 'edit' then
+  ids = {ARGV[A + 2]}
+  payload = ARGV[A + 3]
+elseif ARGV[A + 1] == 'ids' then
   ids = {}
   for i = 1, tonumber(ARGV[A + 2]) do ids[i] = ARGV[A + 2 + i] end
 else
@@ -34,7 +41,12 @@ for i, id in ipairs(ids) do
     r[R_WORKER] = ''
     r[R_LEASE] = 0
     r[R_FINISHED] = 0
-    event(r, 'replayed', '')
+    if payload then
+      r[R_PAYLOAD] = payload
+      event(r, 'replayed', 'payload edited')
+    else
+      event(r, 'replayed', '')
+    end
     push_ready(id, r, ci)
     save(id, r)
     redis.call('ZREM', q, id)

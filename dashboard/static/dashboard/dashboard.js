@@ -215,7 +215,7 @@ function countdowns(root) {
     const now = Date.now() + offset;
     for (const node of root.querySelectorAll("[data-expires-ms]")) {
       const left = Number(node.dataset.expiresMs) - now;
-      node.textContent = left > 0 ? formatDuration(left) : "expired, awaiting sweep";
+      node.textContent = left > 0 ? formatDuration(left) : node.dataset.expiredText || "expired, awaiting sweep";
       node.classList.toggle("badge-warn", left > 0 && left < 30000);
       node.classList.toggle("badge-bad", left <= 0);
     }
