@@ -17,7 +17,19 @@ from codeq_platform.scheduler.stats import tenant_snapshot
 from dashboard.access import TenantAccess, tenant_view, visible_tenants
 
 PAGE_SIZE = 50
-SECTIONS = ("overview", "leases", "dlq", "tasks", "webhooks", "tokens", "members", "usage", "audit")
+SECTIONS = (
+    "overview",
+    "leases",
+    "dlq",
+    "tasks",
+    "webhooks",
+    "tokens",
+    "members",
+    "usage",
+    "metrics",
+    "workers",
+    "audit",
+)
 
 
 @login_required
