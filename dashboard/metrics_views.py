@@ -26,6 +26,8 @@ from tenants.models import ApiToken
 AXES = {"1h": (10, "%H:%M"), "24h": (18, "%H:%M"), "7d": (24, "%a %d")}
 LIVE_MS = {"1h": 5_000, "24h": 15_000, "7d": 60_000}
 MAX_WORKERS_SHOWN = 500
+# The token's leases column counts the first page of leases (soonest expiry first), at most this many.
+LEASES_COUNTED = 500
 
 
 def millis(value: float) -> str:
@@ -126,7 +128,7 @@ def workers_page(request: HttpRequest, access: TenantAccess) -> HttpResponse:
     now_ms = int(time.time() * 1000)
     try:
         workers = rollups.read_workers(engine.link, engine.config.prefix, slug, now_ms)[:MAX_WORKERS_SHOWN]
-        leases = engine.leases(slug, limit=1000)
+        leases = engine.leases(slug, limit=LEASES_COUNTED)
     except StoreUnavailable as error:
         return store_down(request, error)
     tokens = {pk: (name, jti) for pk, name, jti in ApiToken.objects.filter(

@@ -34,8 +34,8 @@ async def test_claims_and_results_land_in_every_window(http, tenant, producer_be
     tasks = [await claim(http, worker_bearer, "resize") for _ in range(3)]
     await post(http, f"/tasks/{tasks[0]['id']}/result", worker_bearer, {"status": "COMPLETED", "result": {}})
     await post(http, f"/tasks/{tasks[1]['id']}/result", worker_bearer, {"status": "FAILED", "error": "bad"})
-    r = await http.post(f"{BASE}/tasks/batch/results", headers=bearer(worker_bearer),
-                        json={"results": [{"taskId": tasks[2]["id"], "status": "COMPLETED", "result": {}}]})  # fmt: skip
+    batch = {"results": [{"taskId": tasks[2]["id"], "status": "COMPLETED", "result": {}}]}
+    r = await http.post(f"{BASE}/tasks/batch/results", headers=bearer(worker_bearer), json=batch)
     assert r.status_code == 200, r.text
 
     await recorder.flush()
