@@ -17,6 +17,10 @@ TOP = 12
 BOTTOM = 28
 TICKS = 4
 MAX_LABELS = 10
+# Line charts are drawn at about the size they are shown (two to a row), so their text stays legible.
+LINE_WIDTH = 520
+LINE_HEIGHT = 220
+LINE_LEFT = 64
 
 
 @dataclass(frozen=True)
@@ -133,8 +137,8 @@ def time_lines(labels: Sequence[str], titles: Sequence[str], series: Sequence[tu
     """One polyline per series ``(css class, noun, values)`` over time buckets (a gap where a value is
     None), on a shared y axis; ``labels`` name some buckets on the x axis ('' for none), ``titles`` the
     hover text of each bucket's slot, to which every series' value is added (formatted by ``fmt``)."""
-    plot_width = WIDTH - LEFT - RIGHT
-    plot_height = HEIGHT - TOP - BOTTOM
+    plot_width = LINE_WIDTH - LINE_LEFT - RIGHT
+    plot_height = LINE_HEIGHT - TOP - BOTTOM
     values = [v for _, _, vs in series for v in vs if v is not None]
     top = nice_top(max(values, default=0))
     slot = plot_width / max(len(titles), 1)
@@ -145,7 +149,7 @@ def time_lines(labels: Sequence[str], titles: Sequence[str], series: Sequence[tu
             if v is None:
                 runs.append([])
                 continue
-            x = LEFT + i * slot + slot / 2
+            x = LINE_LEFT + i * slot + slot / 2
             runs[-1].append(f"{x:.1f},{TOP + plot_height - plot_height * v / top:.1f}")
         for run in runs:
             if len(run) == 1:  # a lone point: a short flat segment, so it shows
@@ -156,9 +160,10 @@ def time_lines(labels: Sequence[str], titles: Sequence[str], series: Sequence[tu
     slots = []
     for i, title in enumerate(titles):
         said = "; ".join(f"{noun} {'—' if vs[i] is None else fmt(vs[i])}" for _, noun, vs in series)
-        slots.append(Slot(round(LEFT + i * slot, 2), TOP, round(slot, 2), plot_height, f"{title}: {said}"))
-    y_ticks = [Label(LEFT - 6, round(TOP + plot_height - plot_height * k / TICKS, 2), fmt(top * k / TICKS))
+        slots.append(Slot(round(LINE_LEFT + i * slot, 2), TOP, round(slot, 2), plot_height, f"{title}: {said}"))
+    y_ticks = [Label(LINE_LEFT - 6, round(TOP + plot_height - plot_height * k / TICKS, 2), fmt(top * k / TICKS))
                for k in range(TICKS + 1)]  # fmt: skip
-    x_labels = [Label(round(LEFT + i * slot + slot / 2, 2), HEIGHT - 8, text)
+    x_labels = [Label(round(LINE_LEFT + i * slot + slot / 2, 2), LINE_HEIGHT - 8, text)
                 for i, text in enumerate(labels) if text]  # fmt: skip
-    return LineChart(WIDTH, HEIGHT, lines, slots, y_ticks, x_labels, TOP + plot_height, LEFT, WIDTH - RIGHT, TOP)
+    return LineChart(LINE_WIDTH, LINE_HEIGHT, lines, slots, y_ticks, x_labels, TOP + plot_height, LINE_LEFT,
+                     LINE_WIDTH - RIGHT, TOP)  # fmt: skip
