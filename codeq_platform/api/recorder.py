@@ -9,7 +9,7 @@ the request's path) and a flusher task on the process's event loop sends them ev
 workers' rows with ``HSET``).
 
 Failures are survived and counted: a flush the store refuses keeps its figures for the next one (at
-most ``MAX_PENDING`` tenant-minutes; past that the oldest are dropped and counted), and the flusher
+most ``MAX_PENDING`` distinct figures; past that the oldest are dropped and counted), and the flusher
 catches every error of a flush. Should its task end anyway, the next sample or the next ``/readyz``
 or ``/metrics`` starts it again and counts the restart; both report its state (``state()``).
 
@@ -38,7 +38,7 @@ from codeq_platform.engine import Task
 log = logging.getLogger("codeq.api")
 
 FLUSH_SECONDS = 1.0
-MAX_PENDING = 10_000
+MAX_PENDING = 100_000
 STALE_SECONDS = 30
 _TEXT = re.compile(r"[A-Za-z0-9._:@+-]{1,64}")
 # Events after which a task is ready again; a 'retry' event's detail is the time it falls due.
@@ -46,8 +46,8 @@ _READY_AGAIN = ("enqueued", "retry", "expired", "abandoned", "nacked", "replayed
 
 
 def _said(headers: Mapping[str, str], name: str) -> str:
-    value = headers.get(name) or ""
-    return value if _TEXT.fullmatch(value) else ""
+    value = headers.get(name)
+    return value if value and _TEXT.fullmatch(value) else ""
 
 
 def ready_since_ms(task: Task) -> int:
@@ -99,7 +99,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.tally = rollups.Tally()
-        self.workers: dict[tuple[str, str], rollups.WorkerSeen] = {}
+        self.workers: dict[tuple[str, int, str], rollups.WorkerSeen] = {}
         self.task: asyncio.Task[None] | None = None
         self.restarts = 0
         self.flush_failures = 0
@@ -133,13 +133,22 @@ class Recorder:
         """A worker called: remember it (last seen, what its client says) and count what it claimed."""
         now_ms = int(time.time() * 1000)
         instance = _said(headers, "x-codeq-worker-id")
+        key = (principal.tenant_slug, principal.token_id, instance)
+        worker = self.workers.get(key)
+        if worker is None:
+            worker = rollups.WorkerSeen(
+                principal.token_id,
+                principal.token_name,
+                instance,
+                _said(headers, "x-codeq-worker-host"),
+                _said(headers, "x-codeq-worker-pid"),
+            )
+            self.workers[key] = worker
         said = _said(headers, "x-codeq-worker-in-flight")
-        worker = rollups.WorkerSeen(principal.token_id, principal.token_name, instance,
-                                    _said(headers, "x-codeq-worker-host"), _said(headers, "x-codeq-worker-pid"),
-                                    int(said) + claimed if said.isdigit() else None, now_ms)  # fmt: skip
-        self.workers[(principal.tenant_slug, worker.key)] = worker
+        worker.in_flight = int(said) + claimed if said.isdigit() else None
+        worker.seen_ms = now_ms
         if claimed:
-            self.tally.add(principal.tenant_slug, now_ms, f"/w/{worker.key}|n", claimed)
+            self.tally.add(principal.tenant_slug, now_ms, f"/w/{worker.key}", "n", claimed)
         self._noted()
 
     def claimed(self, tenant: str, tasks: Iterable[Task]) -> None:
@@ -151,8 +160,8 @@ class Recorder:
         """A task ended: completed (``ok``), failed or dead-lettered; its run time counts when it had a claim."""
         at_ms = task.finished_ms or task.updated_ms
         figure = "ok" if ok else "bad"
-        self.tally.add(tenant, at_ms, f"{task.command_key}|{figure}")
-        self.tally.add(tenant, at_ms, f"{rollups.ALL}|{figure}")
+        self.tally.add(tenant, at_ms, task.command_key, figure)
+        self.tally.add(tenant, at_ms, rollups.ALL, figure)
         started = claimed_at_ms(task)
         if started is not None:
             self.tally.duration(tenant, at_ms, task.command_key, "r", at_ms - started)
@@ -178,7 +187,7 @@ class Recorder:
         prefix = settings.CODEQ_KV_PREFIX
         per_tenant = tally.calls(prefix)
         by_tenant: dict[str, list[rollups.WorkerSeen]] = {}
-        for (tenant, _), worker in workers.items():
+        for (tenant, *_), worker in workers.items():
             by_tenant.setdefault(tenant, []).append(worker)
         for tenant, seen in by_tenant.items():
             per_tenant.setdefault(tenant, []).extend(rollups.worker_calls(prefix, tenant, seen))
@@ -193,17 +202,13 @@ class Recorder:
         self.last_ok = time.monotonic()
         self.pending_since = None if not self.tally and not self.workers else self.last_ok
 
-    def _keep(self, tally: rollups.Tally, workers: dict[tuple[str, str], rollups.WorkerSeen]) -> None:
+    def _keep(self, tally: rollups.Tally, workers: dict[tuple[str, int, str], rollups.WorkerSeen]) -> None:
         tally.merge(self.tally)
         self.tally = tally
         for key, worker in workers.items():
             self.workers.setdefault(key, worker)
         while len(self.tally) > MAX_PENDING:
-            tenant, minutes = min(((t, m) for t, m in self.tally.counts.items()), key=lambda tm: min(tm[1]))
-            oldest = min(minutes)
-            self.dropped += sum(minutes.pop(oldest).values())
-            if not minutes:
-                del self.tally.counts[tenant]
+            self.dropped += self.tally.drop_oldest_minute()
 
 
 recorder = Recorder()

@@ -86,46 +86,50 @@ def percentile(bins: Sequence[int], q: float) -> float | None:
 
 
 class Tally:
-    """Figures added up in memory, per tenant and minute, until a flush turns them into store commands."""
+    """Figures added up in memory until a flush turns them into store commands: one flat counter keyed by
+    (tenant, minute, scope, figure), so adding one is a single dictionary update."""
 
     def __init__(self) -> None:
-        self.counts: dict[str, dict[int, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+        self.counts: Counter[tuple[str, int, str, str]] = Counter()
 
     def __bool__(self) -> bool:
         return bool(self.counts)
 
     def __len__(self) -> int:
-        return sum(len(minutes) for minutes in self.counts.values())
+        return len(self.counts)
 
-    def add(self, tenant: str, at_ms: int, name: str, n: int = 1) -> None:
-        self.counts[tenant][at_ms // 60_000][name] += n
+    def add(self, tenant: str, at_ms: int, scope: str, figure: str, n: int = 1) -> None:
+        self.counts[tenant, at_ms // 60_000, scope, figure] += n
 
     def duration(self, tenant: str, at_ms: int, command: str, figure: str, ms: int) -> None:
         """One wait (``figure`` ``w``) or run (``r``) time of ``command``, counted for it and the tenant."""
         name = f"{figure}{bin_of(ms)}"
-        self.add(tenant, at_ms, f"{command}|{name}")
-        self.add(tenant, at_ms, f"{ALL}|{name}")
+        minute = at_ms // 60_000
+        self.counts[tenant, minute, command, name] += 1
+        self.counts[tenant, minute, ALL, name] += 1
 
     def merge(self, other: Tally) -> None:
-        for tenant, minutes in other.counts.items():
-            for minute, counter in minutes.items():
-                self.counts[tenant][minute].update(counter)
+        self.counts.update(other.counts)
+
+    def drop_oldest_minute(self) -> int:
+        """Forget the oldest minute's figures (of every tenant); returns how many samples went."""
+        oldest = min(minute for _, minute, _, _ in self.counts)
+        gone = [key for key in self.counts if key[1] == oldest]
+        return sum(self.counts.pop(key) for key in gone)
 
     def calls(self, prefix: str) -> dict[str, list[tuple[Any, ...]]]:
         """Per tenant, the commands that add these figures to every resolution's buckets."""
+        buckets: dict[str, dict[tuple[Resolution, int], Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+        for (tenant, minute, scope, figure), n in self.counts.items():
+            for res in RESOLUTIONS if not scope.startswith("/w/") else (MINUTE,):
+                buckets[tenant][res, minute * 60 // res.seconds][f"{scope}|{figure}"] += n
         out: dict[str, list[tuple[Any, ...]]] = {}
-        for tenant, minutes in self.counts.items():
+        for tenant, by_bucket in buckets.items():
             calls: list[tuple[Any, ...]] = []
-            for res in RESOLUTIONS:
-                buckets: dict[int, Counter[str]] = defaultdict(Counter)
-                for minute, counter in minutes.items():
-                    buckets[minute * 60 // res.seconds].update(counter)
-                for bucket, counter in buckets.items():
-                    key = rollup_key(prefix, tenant, res.name, bucket)
-                    names = [(name, n) for name, n in counter.items() if res is MINUTE or not name.startswith("/w/")]
-                    calls += [("HINCRBY", key, name, n) for name, n in names]
-                    if names:
-                        calls.append(("EXPIRE", key, res.ttl_seconds))
+            for (res, bucket), counter in by_bucket.items():
+                key = rollup_key(prefix, tenant, res.name, bucket)
+                calls += [("HINCRBY", key, name, n) for name, n in counter.items()]
+                calls.append(("EXPIRE", key, res.ttl_seconds))
             out[tenant] = calls
         return out
 

@@ -52,10 +52,10 @@ def test_a_rank_in_the_open_last_bin_answers_its_lower_bound():
 
 def test_windows_end_with_the_current_bucket_and_drop_what_is_older():
     tally = rollups.Tally()
-    tally.add("acme", NOW_MS, "resize|ok", 2)
-    tally.add("acme", NOW_MS - 59 * MINUTE_MS, "resize|ok", 3)  # the 1 h window's first minute
-    tally.add("acme", NOW_MS - 60 * MINUTE_MS, "resize|ok", 5)  # just before it
-    tally.add("acme", NOW_MS - 25 * 60 * MINUTE_MS, "resize|ok", 7)  # outside 24 h, inside 7 d
+    tally.add("acme", NOW_MS, "resize", "ok", 2)
+    tally.add("acme", NOW_MS - 59 * MINUTE_MS, "resize", "ok", 3)  # the 1 h window's first minute
+    tally.add("acme", NOW_MS - 60 * MINUTE_MS, "resize", "ok", 5)  # just before it
+    tally.add("acme", NOW_MS - 25 * 60 * MINUTE_MS, "resize", "ok", 7)  # outside 24 h, inside 7 d
     flush(tally)
 
     hour = read("1h")
@@ -71,7 +71,7 @@ def test_windows_end_with_the_current_bucket_and_drop_what_is_older():
 def test_every_bucket_expires_within_its_resolution_s_bound():
     tally = rollups.Tally()
     tally.duration("acme", NOW_MS, "resize", "w", 120)
-    tally.add("acme", NOW_MS, "/w/7/box|n")
+    tally.add("acme", NOW_MS, "/w/7/box", "n")
     flush(tally)
     engine = kv.sync_engine()
     for res in rollups.RESOLUTIONS:
@@ -90,3 +90,12 @@ def test_depth_carries_forward_until_the_next_one_written():
     depths = read("1h").depths("resize")
     assert depths[-12] is None and depths[-11:] == [4] * 11
     assert read("1h").depths(rollups.ALL)[-1] == 5
+
+
+def test_dropping_the_oldest_minute_frees_its_figures_and_says_how_many():
+    tally = rollups.Tally()
+    tally.add("acme", NOW_MS - MINUTE_MS, "resize", "ok", 4)
+    tally.add("globex", NOW_MS - MINUTE_MS, "mail", "bad", 1)
+    tally.add("acme", NOW_MS, "resize", "ok", 2)
+    assert tally.drop_oldest_minute() == 5
+    assert list(tally.counts.values()) == [2]
