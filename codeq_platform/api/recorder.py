@@ -52,7 +52,8 @@ def _said(headers: Mapping[str, str], name: str) -> str:
 
 def ready_since_ms(task: Task) -> int:
     """When a task just claimed had last become ready: its creation, or the event before this claim
-    (a retry's due time, an expiry, an abandon, a replay), whichever is latest."""
+    (a retry's due time, an expiry, an abandon, a replay), whichever is latest. A task created with a
+    delay counts from its creation: its record keeps no due time once it is ready."""
     since = task.created_ms
     history = task.history
     end = history.rfind("\x1eclaimed\x1f")

@@ -32,8 +32,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import redis
 
 from codeq_platform.engine.keys import rollup_key, workers_key
+from codeq_platform.errors import StoreUnavailable
 
 ALL = "/"
 # Upper bounds (ms) of the histogram bins; one more bin holds everything above the last.
@@ -197,13 +199,20 @@ class Window:
         return out
 
 
+def _unavailable(exc: Exception) -> StoreUnavailable:
+    return StoreUnavailable(f"the queue store is unavailable: {exc}")
+
+
 def read_window(link: Any, prefix: str, tenant: str, window: str, now_ms: int) -> Window:
     """The buckets of ``window`` (``1h``, ``24h``, ``7d``) ending with the one holding ``now_ms``, read in
-    one pipeline through a sync engine's link."""
+    one pipeline through a sync engine's link (``StoreUnavailable`` when the store does not answer)."""
     res, count = WINDOWS[window]
     last = now_ms // 1000 // res.seconds
     buckets = list(range(last - count + 1, last + 1))
-    replies = link.execute_many([("HGETALL", rollup_key(prefix, tenant, res.name, b)) for b in buckets])
+    try:
+        replies = link.execute_many([("HGETALL", rollup_key(prefix, tenant, res.name, b)) for b in buckets])
+    except redis.RedisError as exc:
+        raise _unavailable(exc) from exc
     return Window(window, res.seconds, [b * res.seconds * 1000 for b in buckets], [_fields(r) for r in replies])
 
 
@@ -241,6 +250,13 @@ def worker_calls(prefix: str, tenant: str, workers: Sequence[WorkerSeen]) -> lis
 def read_workers(link: Any, prefix: str, tenant: str, now_ms: int) -> list[WorkerSeen]:
     """The workers seen within ``WORKER_GONE_SECONDS``, last seen first, each with its claims in the
     last five minutes (oldest first); rows older than that are removed from the store."""
+    try:
+        return _read_workers(link, prefix, tenant, now_ms)
+    except redis.RedisError as exc:
+        raise _unavailable(exc) from exc
+
+
+def _read_workers(link: Any, prefix: str, tenant: str, now_ms: int) -> list[WorkerSeen]:
     key = workers_key(prefix, tenant)
     reply = link.execute(("HGETALL", key))
     pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2], strict=True)
