@@ -171,8 +171,8 @@ def tenants_to_visit(now_ms: int) -> list[str]:
     return sorted(set(changed) | set(engine.run(activity.watched(engine.config.prefix, now_ms))))
 
 
-# tenant -> (minute, depths) as last written to the rollups by this process
-_depths_written: dict[str, tuple[int, dict[str, int]]] = {}
+# (prefix, tenant) -> (minute, depths) as last written to the rollups by this process
+_depths_written: dict[tuple[str, str], tuple[int, dict[str, int]]] = {}
 
 
 def record_depths(snapshot: dict[str, Any]) -> None:
@@ -180,14 +180,15 @@ def record_depths(snapshot: dict[str, Any]) -> None:
     tenant, now_ms = snapshot["tenant"], snapshot["at_ms"]
     depths = {c["command"]: c["ready"] for c in snapshot["commands"]}
     minute = now_ms // 60_000
-    if _depths_written.get(tenant) == (minute, depths):
-        return
     engine = kv.sync_engine()
+    written = (engine.config.prefix, tenant)
+    if _depths_written.get(written) == (minute, depths):
+        return
     try:
         engine.link.execute_many(rollups.depth_calls(engine.config.prefix, tenant, now_ms, depths))
     except redis.RedisError as exc:
         raise StoreUnavailable(f"the queue store is unavailable: {exc}") from exc
-    _depths_written[tenant] = (minute, depths)
+    _depths_written[written] = (minute, depths)
 
 
 def _recorded_snapshot(slug: str, now_ms: int) -> dict[str, Any] | None:
