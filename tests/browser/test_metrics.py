@@ -76,15 +76,15 @@ def test_a_viewer_follows_the_metrics_live_and_picks_a_window(server, tenant, pr
 def test_the_workers_page_names_each_worker_and_shows_a_new_one_live(server, tenant, producer_bearer,
                                                                     worker_bearer):  # fmt: skip
     viewer = member(tenant, "vic", "viewer")
-    work(server, producer_bearer, worker_bearer, done=2, failed=0, worker_id="box-1:11:aa")
+    work(server, producer_bearer, worker_bearer, done=2, failed=0, worker_id="box-3:33:cc")
     with browser_page(server) as page:
         log_in(page, viewer)
         page.get_by_role("link", name="Workers").click()
-        row = page.locator('tr[data-worker$="/box-1:11:aa"]')
+        row = page.locator('tr[data-worker$="/box-3:33:cc"]')
         expect(row).to_be_visible(timeout=LIVE)
         token_name = row.locator("td").first.inner_text()
         assert token_name and not token_name.startswith("token:")
-        assert "box-1:11:aa" in row.inner_text()
+        assert "box-3:33:cc" in row.inner_text()
         expect(row.get_by_test_id("claims-last-minute")).to_have_text("2")
 
         work(server, producer_bearer, worker_bearer, done=1, failed=0, worker_id="box-2:22:bb")  # no reload
