@@ -21,6 +21,7 @@ MAX_LABELS = 10
 LINE_WIDTH = 520
 LINE_HEIGHT = 220
 LINE_LEFT = 64
+LINE_RIGHT = 22  # room for half the last time label, centred on the newest bucket
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def time_lines(labels: Sequence[str], titles: Sequence[str], series: Sequence[tu
     """One polyline per series ``(css class, noun, values)`` over time buckets (a gap where a value is
     None), on a shared y axis; ``labels`` name some buckets on the x axis ('' for none), ``titles`` the
     hover text of each bucket's slot, to which every series' value is added (formatted by ``fmt``)."""
-    plot_width = LINE_WIDTH - LINE_LEFT - RIGHT
+    plot_width = LINE_WIDTH - LINE_LEFT - LINE_RIGHT
     plot_height = LINE_HEIGHT - TOP - BOTTOM
     values = [v for _, _, vs in series for v in vs if v is not None]
     top = nice_top(max(values, default=0))
@@ -166,4 +167,4 @@ def time_lines(labels: Sequence[str], titles: Sequence[str], series: Sequence[tu
     x_labels = [Label(round(LINE_LEFT + i * slot + slot / 2, 2), LINE_HEIGHT - 8, text)
                 for i, text in enumerate(labels) if text]  # fmt: skip
     return LineChart(LINE_WIDTH, LINE_HEIGHT, lines, slots, y_ticks, x_labels, TOP + plot_height, LINE_LEFT,
-                     LINE_WIDTH - RIGHT, TOP)  # fmt: skip
+                     LINE_WIDTH - LINE_RIGHT, TOP)  # fmt: skip
