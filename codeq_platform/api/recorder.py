@@ -8,10 +8,11 @@ the request's path) and a flusher task on the process's event loop sends them ev
 ``FLUSH_SECONDS`` in one pipeline per tenant (``HINCRBY`` into the rollup buckets with their TTL, the
 workers' rows with ``HSET``).
 
-Failures are survived and counted: a flush the store refuses keeps its figures for the next one (at
-most ``MAX_PENDING`` distinct figures; past that the oldest are dropped and counted), and the flusher
-catches every error of a flush. Should its task end anyway, the next sample or the next ``/readyz``
-or ``/metrics`` starts it again and counts the restart; both report its state (``state()``).
+Failures are survived and counted: the figures of a tenant whose pipeline the store refuses are kept
+for the next flush (at most ``MAX_PENDING`` distinct figures; past that the oldest minute is dropped and
+counted). A connection lost halfway through a pipeline may so count part of it twice, never lose it.
+The flusher catches every error the store raises; should its task end anyway, the next sample or the
+next ``/readyz`` or ``/metrics`` starts it again and counts the restart; both report its state.
 
 What a worker's client says about itself travels in optional request headers the contract lets
 through: ``X-Codeq-Worker-Id`` (one worker process among those sharing a token), ``X-Codeq-Worker-Host``,
@@ -193,12 +194,14 @@ class Recorder:
         for tenant, seen in by_tenant.items():
             per_tenant.setdefault(tenant, []).extend(rollups.worker_calls(prefix, tenant, seen))
         link = kv.async_engine().link
-        try:
-            await asyncio.gather(*(link.execute_many(calls) for calls in per_tenant.values() if calls))
-        except Exception:  # the store is down or refused: keep the figures for the next flush
+        tenants = list(per_tenant)
+        sent = await asyncio.gather(*(link.execute_many(per_tenant[t]) for t in tenants), return_exceptions=True)
+        refused = {tenant for tenant, outcome in zip(tenants, sent, strict=True) if isinstance(outcome, Exception)}
+        if refused:  # the store is down or refused: keep those tenants' figures for the next flush
             self.flush_failures += 1
-            log.warning("could not send the metrics samples; keeping them for the next flush")
-            self._keep(tally, workers)
+            log.warning("could not send the metrics samples of %d tenants; keeping them for the next flush",
+                        len(refused))  # fmt: skip
+            self._keep(tally.only(refused), {k: w for k, w in workers.items() if k[0] in refused})
             return
         self.last_ok = time.monotonic()
         self.pending_since = None if not self.tally and not self.workers else self.last_ok

@@ -113,6 +113,12 @@ class Tally:
     def merge(self, other: Tally) -> None:
         self.counts.update(other.counts)
 
+    def only(self, tenants: set[str]) -> Tally:
+        """The figures of ``tenants`` alone."""
+        kept = Tally()
+        kept.counts.update({key: n for key, n in self.counts.items() if key[0] in tenants})
+        return kept
+
     def drop_oldest_minute(self) -> int:
         """Forget the oldest minute's figures (of every tenant); returns how many samples went."""
         oldest = min(minute for _, minute, _, _ in self.counts)

@@ -99,3 +99,11 @@ def test_dropping_the_oldest_minute_frees_its_figures_and_says_how_many():
     tally.add("acme", NOW_MS, "resize", "ok", 2)
     assert tally.drop_oldest_minute() == 5
     assert list(tally.counts.values()) == [2]
+
+
+def test_the_figures_of_some_tenants_can_be_kept_apart():
+    tally = rollups.Tally()
+    tally.add("acme", NOW_MS, "resize", "ok", 4)
+    tally.add("globex", NOW_MS, "mail", "bad", 1)
+    kept = tally.only({"globex"})
+    assert list(kept.calls(settings.CODEQ_KV_PREFIX)) == ["globex"] and len(kept) == 1
