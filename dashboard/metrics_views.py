@@ -109,7 +109,7 @@ def metrics_page(request: HttpRequest, access: TenantAccess) -> HttpResponse:
     now_ms = int(time.time() * 1000)
     scope = command_key(command) if command else rollups.ALL
     try:
-        window = rollups.read_window(engine.link, engine.config.prefix, slug, name, now_ms)
+        window = rollups.read_window(engine.link, engine.config.prefix, slug, name, now_ms, [scope])
         commands = engine.commands(slug) if request.GET.get("part") != "charts" else []
     except StoreUnavailable as error:
         return store_down(request, error)

@@ -156,11 +156,6 @@ def depth_calls(prefix: str, tenant: str, at_ms: int, depths: dict[str, int]) ->
     return calls
 
 
-def _fields(reply: Any) -> dict[str, int]:
-    pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2], strict=True)
-    return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in pairs}
-
-
 @dataclass
 class Window:
     """The buckets of one window, oldest first: their start times and their fields."""
@@ -209,17 +204,26 @@ def _unavailable(exc: Exception) -> StoreUnavailable:
     return StoreUnavailable(f"the queue store is unavailable: {exc}")
 
 
-def read_window(link: Any, prefix: str, tenant: str, window: str, now_ms: int) -> Window:
-    """The buckets of ``window`` (``1h``, ``24h``, ``7d``) ending with the one holding ``now_ms``, read in
-    one pipeline through a sync engine's link (``StoreUnavailable`` when the store does not answer)."""
+def scope_fields(scope: str) -> list[str]:
+    """Every field a bucket may hold for one scope (a command's routing form, or ``ALL``)."""
+    bins = range(len(BOUNDS_MS) + 1)
+    return [f"{scope}|{figure}" for figure in ("ok", "bad", "d", *(f"w{i}" for i in bins), *(f"r{i}" for i in bins))]
+
+
+def read_window(link: Any, prefix: str, tenant: str, window: str, now_ms: int, scopes: Sequence[str]) -> Window:
+    """The buckets of ``window`` (``1h``, ``24h``, ``7d``) ending with the one holding ``now_ms``, with the
+    fields of ``scopes`` only, read in one pipeline through a sync engine's link (``StoreUnavailable``
+    when the store does not answer). A read costs the same however many commands the tenant has."""
     res, count = WINDOWS[window]
     last = now_ms // 1000 // res.seconds
     buckets = list(range(last - count + 1, last + 1))
+    fields = [name for scope in scopes for name in scope_fields(scope)]
     try:
-        replies = link.execute_many([("HGETALL", rollup_key(prefix, tenant, res.name, b)) for b in buckets])
+        replies = link.execute_many([("HMGET", rollup_key(prefix, tenant, res.name, b), *fields) for b in buckets])
     except redis.RedisError as exc:
         raise _unavailable(exc) from exc
-    return Window(window, res.seconds, [b * res.seconds * 1000 for b in buckets], [_fields(r) for r in replies])
+    values = [{name: int(v) for name, v in zip(fields, reply, strict=True) if v is not None} for reply in replies]
+    return Window(window, res.seconds, [b * res.seconds * 1000 for b in buckets], values)
 
 
 @dataclass

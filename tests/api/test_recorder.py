@@ -24,7 +24,8 @@ def _empty_recorder() -> None:
 
 def window(name: str = "1h") -> rollups.Window:
     engine = kv.sync_engine()
-    return rollups.read_window(engine.link, engine.config.prefix, "acme", name, int(time.time() * 1000))
+    now = int(time.time() * 1000)
+    return rollups.read_window(engine.link, engine.config.prefix, "acme", name, now, ["resize", "mail", rollups.ALL])
 
 
 async def test_claims_and_results_land_in_every_window(http, tenant, producer_bearer, worker_bearer):

@@ -25,7 +25,7 @@ def flush(tally: rollups.Tally) -> None:
 
 def read(name: str, now_ms: int = NOW_MS) -> rollups.Window:
     engine = kv.sync_engine()
-    return rollups.read_window(engine.link, settings.CODEQ_KV_PREFIX, "acme", name, now_ms)
+    return rollups.read_window(engine.link, settings.CODEQ_KV_PREFIX, "acme", name, now_ms, ["resize", rollups.ALL])
 
 
 def test_a_duration_falls_in_the_first_bin_whose_bound_holds_it():

@@ -165,7 +165,8 @@ def test_the_job_writes_ready_depths_into_the_metrics_rollups(tenant):
     stats.broadcast()
 
     now = int(time.time() * 1000)
-    window = rollups.read_window(engine.link, django_settings.CODEQ_KV_PREFIX, "acme", "24h", now)
+    scopes = ["media.resize", rollups.ALL]
+    window = rollups.read_window(engine.link, django_settings.CODEQ_KV_PREFIX, "acme", "24h", now, scopes)
     assert window.depths("media.resize")[-1] == 3 and window.depths(rollups.ALL)[-1] == 4
 
 
