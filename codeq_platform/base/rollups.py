@@ -87,6 +87,9 @@ def percentile(bins: Sequence[int], q: float) -> float | None:
     return float(BOUNDS_MS[-1])
 
 
+_BIN_NAMES = {figure: tuple(f"{figure}{i}" for i in range(len(BOUNDS_MS) + 1)) for figure in ("w", "r")}
+
+
 class Tally:
     """Figures added up in memory until a flush turns them into store commands: one flat counter keyed by
     (tenant, minute, scope, figure), so adding one is a single dictionary update."""
@@ -105,7 +108,7 @@ class Tally:
 
     def duration(self, tenant: str, at_ms: int, command: str, figure: str, ms: int) -> None:
         """One wait (``figure`` ``w``) or run (``r``) time of ``command``, counted for it and the tenant."""
-        name = f"{figure}{bin_of(ms)}"
+        name = _BIN_NAMES[figure][bin_of(ms)]
         minute = at_ms // 60_000
         self.counts[tenant, minute, command, name] += 1
         self.counts[tenant, minute, ALL, name] += 1
