@@ -2,10 +2,11 @@
 
 Every tenant page lives under ``t/<tenant>/`` and is named for its navigation section, so the base
 template can mark the current one: ``overview``, ``leases``, ``tasks`` (search) and ``task``, and
-the pages of the DLQ, schedules, worker subscriptions, webhooks, tokens, members, usage and audit
-sections (``dlq``, ``schedules``, ``subscriptions``, ``webhooks``, ``tokens``, ``members``, ``usage``,
-``audit``, at ``t/<tenant>/dlq/`` and so on). An invitation's
-link opens ``invitations/<token>/``; sign-up (404 unless ``CODEQ_SIGNUP=open``) is ``signup/``.
+the pages of the metrics, workers, DLQ, schedules, worker subscriptions, webhooks, tokens, members,
+usage and audit sections (``metrics``, ``workers``, ``dlq``, ``schedules``, ``subscriptions``,
+``webhooks``, ``tokens``, ``members``, ``usage``, ``audit``, at ``t/<tenant>/dlq/`` and so on). An
+invitation's link opens ``invitations/<token>/``; sign-up (404 unless ``CODEQ_SIGNUP=open``) is
+``signup/``.
 """
 
 from django.contrib.auth import views as auth_views
@@ -16,6 +17,7 @@ from dashboard import (
     audit_views,
     dlq_views,
     member_views,
+    metrics_views,
     schedule_views,
     security_views,
     signin,
@@ -62,6 +64,8 @@ urlpatterns = [
     path("t/<slug:tenant>/members/", member_views.members_page, name="members"),
     path("t/<slug:tenant>/usage/", usage_views.usage_page, name="usage"),
     path("t/<slug:tenant>/usage/csv/", usage_views.usage_csv, name="usage"),
+    path("t/<slug:tenant>/metrics/", metrics_views.metrics_page, name="metrics"),
+    path("t/<slug:tenant>/workers/", metrics_views.workers_page, name="workers"),
     path("invitations/<str:token>/", member_views.invitation, name="invitation"),
     path("staff/tenants/", staff_views.tenants, name="staff_tenants"),
     path("staff/tenants/new/", staff_views.new_tenant, name="staff_new_tenant"),

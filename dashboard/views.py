@@ -31,6 +31,8 @@ SECTIONS = (
     "tokens",
     "members",
     "usage",
+    "metrics",
+    "workers",
     "audit",
 )
 SECTION_ROLES = {"subscriptions": Membership.Role.OPERATOR, "webhooks": Membership.Role.ADMIN,

@@ -7,6 +7,7 @@ import contextlib
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from codeq_platform.api import recorder
 from codeq_platform.api.errors import json_response
 from codeq_platform.base import db, kv
 from codeq_platform.scheduler import heartbeat
@@ -20,7 +21,9 @@ async def healthz(request: HttpRequest) -> HttpResponse:
 async def readyz(request: HttpRequest) -> HttpResponse:
     """The database and the KV store both answer; 503 otherwise. The scheduler's state is shown
     beside them (``ok``, ``degraded``: a loop down or a job failing, ``down``: no live scheduler) but
-    does not make this web process unready: it serves the API without a scheduler."""
+    does not make this web process unready: it serves the API without a scheduler. Nor does this
+    process's metrics flusher (``recorder``: ``ok``, ``failing`` while the store refuses its samples,
+    ``down`` when it had stopped, after which it is started again)."""
     database = await db.run(db.database_ok)
     link = kv.async_engine().link
     try:
@@ -33,8 +36,10 @@ async def readyz(request: HttpRequest) -> HttpResponse:
             beats = await heartbeat.read(link, settings.CODEQ_KV_PREFIX)
     checks = {"database": "ok" if database else "down", "kv": "ok" if store else "down",
               "scheduler": heartbeat.summary(beats)}  # fmt: skip
+    flusher = recorder.state()
+    checks["recorder"] = flusher.summary
     processes = [{"process": b.process, "ageSeconds": round(b.age_seconds, 1), "loops": b.loops, "jobs": b.jobs}
                  for b in beats if b.fresh]  # fmt: skip
     ok = database and store
-    return json_response({"status": "ok" if ok else "unavailable", "checks": checks, "scheduler": processes},
-                         200 if ok else 503)  # fmt: skip
+    return json_response({"status": "ok" if ok else "unavailable", "checks": checks, "scheduler": processes,
+                          "recorder": recorder.as_dict(flusher)}, 200 if ok else 503)  # fmt: skip

@@ -3,7 +3,8 @@
 Queue figures are read from the store at scrape time, per tenant and command, without scanning any
 queue: ready / delayed / in-flight / DLQ depth, oldest ready age, and the store's cumulative created /
 completed / failed / dead-lettered counters. The scheduler processes' loops and jobs come from their
-heartbeats in the store (``codeq_platform.scheduler.heartbeat``). Request latency is a histogram per API operation; with
+heartbeats in the store (``codeq_platform.scheduler.heartbeat``); this process's metrics flusher
+(``codeq_platform.api.recorder``) from its own state. Request latency is a histogram per API operation; with
 several worker processes set ``PROMETHEUS_MULTIPROC_DIR`` so a scrape sums them.
 """
 
@@ -18,6 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from codeq_platform.api import recorder
 from codeq_platform.base import db, kv
 from codeq_platform.scheduler import heartbeat
 from tenants import selectors
@@ -98,6 +100,21 @@ async def _scheduler_families() -> list[Metric]:
     return [age, up, restarts, failures]
 
 
+def _recorder_families() -> list[Metric]:
+    state = recorder.state()
+    up = GaugeMetricFamily("codeq_recorder_up", "1 while this process's metrics flusher runs")
+    up.add_metric([], 1 if state.alive else 0)
+    restarts = CounterMetricFamily("codeq_recorder_restarts", "times the metrics flusher had stopped and was "
+                                   "started again")  # fmt: skip
+    restarts.add_metric([], state.restarts)
+    failures = CounterMetricFamily("codeq_recorder_flush_failures", "metrics flushes the store refused")
+    failures.add_metric([], state.flush_failures)
+    dropped = CounterMetricFamily("codeq_recorder_dropped_samples", "samples dropped while the store refused "
+                                  "flushes for too long")  # fmt: skip
+    dropped.add_metric([], state.dropped)
+    return [up, restarts, failures, dropped]
+
+
 async def metrics(request: HttpRequest) -> HttpResponse:
     """The Prometheus scrape endpoint (no auth, like /healthz; keep it off the public internet)."""
     registry = CollectorRegistry()
@@ -105,7 +122,7 @@ async def metrics(request: HttpRequest) -> HttpResponse:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry.register(_Process())
-    registry.register(_Snapshot(await _queue_families() + await _scheduler_families()))
+    registry.register(_Snapshot(await _queue_families() + await _scheduler_families() + _recorder_families()))
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 

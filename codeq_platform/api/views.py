@@ -21,6 +21,7 @@ from codeq_platform.api import inputs, outputs, quota
 from codeq_platform.api.auth import Principal
 from codeq_platform.api.endpoint import PRODUCE, READ, WORK, Values, endpoint
 from codeq_platform.api.errors import error_body, error_response, json_response
+from codeq_platform.api.recorder import recorder
 from codeq_platform.api.wakeups import hub
 from codeq_platform.base import kv
 from codeq_platform.base.representations import artifact_url, result_json, rfc3339, task_json
@@ -84,7 +85,14 @@ async def create_batch(request: HttpRequest, principal: Principal, body: Values)
     return quota.add_headers(json_response({"results": results}), principal, used, created)
 
 
-async def _claim(principal: Principal, body: Values, count: int) -> list[Any]:
+async def _claim(request: HttpRequest, principal: Principal, body: Values, count: int) -> list[Any]:
+    tasks = await _claim_tasks(principal, body, count)
+    recorder.claimed(principal.tenant_slug, tasks)
+    recorder.seen(principal, request.headers, claimed=len(tasks))
+    return tasks
+
+
+async def _claim_tasks(principal: Principal, body: Values, count: int) -> list[Any]:
     engine = kv.async_engine()
     tenant = principal.tenant_slug
     commands = body["commands"]
@@ -119,7 +127,7 @@ async def _claim(principal: Principal, body: Values, count: int) -> list[Any]:
     summary="Claim the next task (long-poll with waitSeconds)",
 )
 async def claim(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
-    tasks = await _claim(principal, body, 1)
+    tasks = await _claim(request, principal, body, 1)
     return json_response(task_json(tasks[0])) if tasks else _no_content()
 
 
@@ -133,7 +141,7 @@ async def claim(request: HttpRequest, principal: Principal, body: Values) -> Htt
     summary="Claim up to 10 tasks",
 )
 async def claim_batch(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
-    tasks = await _claim(principal, body, body["count"])
+    tasks = await _claim(request, principal, body, body["count"])
     return json_response({"tasks": [task_json(t) for t in tasks]}) if tasks else _no_content()
 
 
@@ -162,6 +170,7 @@ async def heartbeat(request: HttpRequest, principal: Principal, task_id: str, bo
         await kv.async_engine().heartbeat(principal.tenant_slug, task_id, principal.worker_id, lease_ms=lease_ms)
     except errors.CodeqError as exc:
         return _holder_only(exc)
+    recorder.seen(principal, request.headers)
     return json_response({"ok": True})
 
 
@@ -195,7 +204,9 @@ async def nack(request: HttpRequest, principal: Principal, task_id: str, body: V
                                            delay_ms=None if delay is None else delay * 1000, reason=reason)  # fmt: skip
     except errors.CodeqError as exc:
         return _holder_only(exc)
+    recorder.seen(principal, request.headers)
     if out.dead:
+        recorder.finished(principal.tenant_slug, out.task, ok=False)
         return json_response({"status": "dlq", "delaySeconds": 0})
     return json_response({"status": "requeued", "delaySeconds": -(-out.delay_ms // 1000)})
 
@@ -230,6 +241,7 @@ async def _report(principal: Principal, task_id: str, data: dict[str, Any]) -> d
         settled = await engine.fail(tenant, task_id, worker, error, result=result, artifacts=artifacts or None)
     if settled.repeated:
         return await _stored_answer(principal, task_id)
+    recorder.finished(tenant, settled.task, ok=completed)
     return _answer(task_id, settled, result, error, artifacts)
 
 
@@ -250,6 +262,7 @@ def _report_error(exc: errors.CodeqError) -> tuple[str, errors.CodeqError]:
     summary="Report the final result",
 )
 async def result(request: HttpRequest, principal: Principal, task_id: str, body: Values) -> HttpResponse:
+    recorder.seen(principal, request.headers)
     try:
         return json_response(await _report(principal, task_id, body))
     except (errors.NotFound, errors.NotOwner, errors.NotInProgress) as exc:
@@ -283,6 +296,7 @@ async def result_batch(request: HttpRequest, principal: Principal, body: Values)
         reports.append(Report(task_id, completed, result, error, artifacts or None))
         parsed.append((result, error, artifacts))
         where.append(i)
+    recorder.seen(principal, request.headers)
     if reports:
         settled = await kv.async_engine().settle_batch(principal.tenant_slug, principal.worker_id, reports)
         for i, report, (result, error, artifacts), outcome in zip(where, reports, parsed, settled, strict=True):
@@ -291,6 +305,7 @@ async def result_batch(request: HttpRequest, principal: Principal, body: Values)
             elif outcome.repeated:
                 out[i] = {"taskId": report.task_id, "result": await _stored_answer(principal, report.task_id)}
             else:
+                recorder.finished(principal.tenant_slug, outcome.task, ok=report.completed)
                 answer = _answer(report.task_id, outcome, result, error, artifacts)
                 out[i] = {"taskId": report.task_id, "result": answer}
     return json_response({"results": out})

@@ -105,6 +105,17 @@ def traffic_key(prefix: str, tenant: str, hour: int) -> str:
     return f"{prefix}:{{t:{tenant}:0}}:traffic:{hour}"
 
 
+def rollup_key(prefix: str, tenant: str, resolution: str, bucket: int) -> str:
+    """One bucket of a tenant's metric rollups (resolution ``m``, ``t`` or ``h``, bucket = epoch seconds //
+    the resolution's length), in shard 0's slot so a flush of the tenant is one pipeline to one slot."""
+    return f"{prefix}:{{t:{tenant}:0}}:roll:{resolution}:{bucket}"
+
+
+def workers_key(prefix: str, tenant: str) -> str:
+    """The workers a tenant's web processes saw lately (a hash: one field per worker), in shard 0's slot."""
+    return f"{prefix}:{{t:{tenant}:0}}:workers"
+
+
 def tenant_key_patterns(prefix: str, tenant: str) -> tuple[str, ...]:
     """SCAN MATCH patterns that together cover every key of ``tenant`` and no other tenant's.
 

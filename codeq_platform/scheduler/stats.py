@@ -18,6 +18,10 @@ tenant idle until now, or no job running) counts in the minute the job next look
 The job's first look at a tenant takes the counters as they are (the past has no minutes to go to);
 a command that appears after that starts from zero, so the tasks it finished before the job's next
 tick are counted too. The hash's ``WATCHING`` field (no command contains ``/``) marks the difference.
+
+The same job writes each command's ready depth into the metrics rollups (``codeq_platform.base.rollups``)
+when it changed or a new minute began, in one pipeline per tenant; a tenant it does not visit had no
+operation, so its depth stands as last written.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import orjson
 import redis
 from channels.layers import get_channel_layer
 
-from codeq_platform.base import kv
+from codeq_platform.base import kv, rollups
 from codeq_platform.engine import activity
 from codeq_platform.errors import CodeqError, StoreUnavailable
 from codeq_platform.scheduler.jobs import tenants_named
@@ -167,12 +171,34 @@ def tenants_to_visit(now_ms: int) -> list[str]:
     return sorted(set(changed) | set(engine.run(activity.watched(engine.config.prefix, now_ms))))
 
 
+# (prefix, tenant) -> (minute, depths) as last written to the rollups by this process
+_depths_written: dict[tuple[str, str], tuple[int, dict[str, int]]] = {}
+
+
+def record_depths(snapshot: dict[str, Any]) -> None:
+    """Write the snapshot's ready depths to the rollups unless this minute already has them."""
+    tenant, now_ms = snapshot["tenant"], snapshot["at_ms"]
+    depths = {c["command"]: c["ready"] for c in snapshot["commands"]}
+    minute = now_ms // 60_000
+    engine = kv.sync_engine()
+    written = (engine.config.prefix, tenant)
+    if _depths_written.get(written) == (minute, depths):
+        return
+    try:
+        engine.link.execute_many(rollups.depth_calls(engine.config.prefix, tenant, now_ms, depths))
+    except redis.RedisError as exc:
+        raise StoreUnavailable(f"the queue store is unavailable: {exc}") from exc
+    _depths_written[written] = (minute, depths)
+
+
 def _recorded_snapshot(slug: str, now_ms: int) -> dict[str, Any] | None:
     try:
-        return tenant_snapshot(slug, record=True, now_ms=now_ms)
+        snapshot = tenant_snapshot(slug, record=True, now_ms=now_ms)
+        record_depths(snapshot)
     except CodeqError:
         log.exception("stats snapshot failed for tenant %s", slug)
         return None
+    return snapshot
 
 
 def broadcast() -> int:

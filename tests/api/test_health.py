@@ -17,4 +17,7 @@ async def test_readyz_checks_the_database_and_the_kv_store_and_shows_the_schedul
     r = await http.get("/readyz")
 
     assert r.status_code == 200  # no scheduler runs here: shown, but the web process serves the API regardless
-    assert r.json() == {"status": "ok", "checks": {"database": "ok", "kv": "ok", "scheduler": "down"}, "scheduler": []}
+    body = r.json()
+    assert body["checks"] == {"database": "ok", "kv": "ok", "scheduler": "down", "recorder": "ok"}
+    assert (body["status"], body["scheduler"]) == ("ok", [])
+    assert body["recorder"]["status"] == "ok" and body["recorder"]["flushFailures"] >= 0

@@ -17,7 +17,11 @@ from pathlib import Path
 import codeq
 import httpx
 import pytest
+from django.conf import settings as django_settings
 
+from codeq_platform.base import rollups
+from codeq_platform.engine.store import connect as connect_store
+from codeq_platform.engine.transport import SyncLink
 from tests.clients.conftest import CLIENT_DB
 
 pytestmark = CLIENT_DB
@@ -214,3 +218,22 @@ def test_codeq_worker_processes_permanent_errors_and_noops(worker_process, produ
 
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=60) == 0
+
+
+def test_the_worker_tells_the_platform_its_id_host_process_and_tasks_held(platform, url, producer, worker_bearer,
+                                                                          command):  # fmt: skip
+    release = threading.Event()
+    app = codeq.App({command: lambda job: release.wait(60)})
+    tasks = [producer.create(command, n) for n in range(2)]
+    link = SyncLink(connect_store(django_settings.CODEQ_KV_URL))
+    prefix = platform.env["CODEQ_KV_PREFIX"]
+
+    def this_process() -> rollups.WorkerSeen | None:
+        seen = rollups.read_workers(link, prefix, "acme", int(time.time() * 1000))
+        return next((w for w in seen if w.pid == str(os.getpid()) and w.in_flight == 2), None)
+
+    with serving(codeq.Worker(app, url=url, token=worker_bearer, lease_seconds=3, poll_wait=1)):
+        seen = wait_for(this_process)
+        release.set()
+        assert [producer.result(t.id, wait=30).task.status for t in tasks] == ["COMPLETED"] * 2
+    assert seen.host and seen.instance.startswith(f"{seen.host[:40]}:{os.getpid()}:")

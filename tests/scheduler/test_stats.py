@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings as django_settings
 
-from codeq_platform.base import kv
+from codeq_platform.base import kv, rollups
 from codeq_platform.engine import NewTask, activity
 from codeq_platform.engine.store import connect as connect_store
 from codeq_platform.scheduler import stats
@@ -154,6 +154,20 @@ def test_the_job_visits_tenants_changed_lately_or_watched_not_idle_ones(tenant, 
     later = (now // MINUTE + 2) * MINUTE + stats.MINUTE_CLOSE_MS + 1
     assert stats.tenants_to_visit(later - MINUTE) == ["acme"]
     assert stats.tenants_to_visit(later) == []
+
+
+def test_the_job_writes_ready_depths_into_the_metrics_rollups(tenant):
+    engine = kv.sync_engine()
+    for i in range(3):
+        engine.enqueue("acme", NewTask("media.resize", {"i": i}))
+    engine.enqueue("acme", NewTask("mail", {}))
+
+    stats.broadcast()
+
+    now = int(time.time() * 1000)
+    scopes = ["media.resize", rollups.ALL]
+    window = rollups.read_window(engine.link, django_settings.CODEQ_KV_PREFIX, "acme", "24h", now, scopes)
+    assert window.depths("media.resize")[-1] == 3 and window.depths(rollups.ALL)[-1] == 4
 
 
 @pytest.mark.django_db(transaction=True)

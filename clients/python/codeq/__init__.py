@@ -2,7 +2,7 @@
 to run handlers, ``codeq.webhooks.verify`` for signed deliveries, and the ``codeq`` command."""
 
 from codeq.app import App, Job
-from codeq.client import AsyncClient, Client, Report
+from codeq.client import AsyncClient, Client, Report, worker_headers
 from codeq.errors import (
     BadRequest,
     CodeqError,
@@ -53,4 +53,5 @@ __all__ = [
     "Unavailable",
     "WakeupReceiver",
     "Worker",
+    "worker_headers",
 ]

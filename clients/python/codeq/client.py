@@ -8,10 +8,13 @@ httpx client and retries it by ``RetryPolicy``. ``AsyncClient``'s methods are th
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import socket
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -596,11 +599,21 @@ def _base_url(url: str) -> str:
     return url if url.endswith(PREFIX) else url + PREFIX
 
 
-def _headers(token: str | None) -> dict[str, str]:
-    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+def _headers(token: str | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **(extra or {})}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     return headers
+
+
+def worker_headers(worker_id: str | None = None) -> dict[str, str]:
+    """Headers by which a worker process says who it is: ``X-Codeq-Worker-Id`` (``worker_id``, by default
+    ``<host>:<pid>:<random>``), ``X-Codeq-Worker-Host`` and ``X-Codeq-Worker-Pid``. The platform shows
+    them on its console's Workers page; each value is at most 64 of ``A-Z a-z 0-9 . _ : @ + -``."""
+    host = re.sub(r"[^A-Za-z0-9._:@+-]", "-", socket.gethostname())[:64] or "unknown"
+    pid = str(os.getpid())
+    default = f"{host[:40]}:{pid}:{uuid.uuid4().hex[:8]}"
+    return {"X-Codeq-Worker-Id": (worker_id or default)[:64], "X-Codeq-Worker-Host": host, "X-Codeq-Worker-Pid": pid}
 
 
 def _finish(call: Call[T], response: httpx.Response) -> T:
@@ -646,11 +659,12 @@ class Client(Routes):
         retry: RetryPolicy | None = None,
         connections: int = 20,
         transport: httpx.BaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.retry = retry or RetryPolicy()
         self._http = httpx.Client(
             base_url=_base_url(url),
-            headers=_headers(token),
+            headers=_headers(token, headers),
             timeout=timeout,
             limits=_limits(connections),
             transport=transport,
@@ -703,15 +717,23 @@ class AsyncClient(Routes):
         retry: RetryPolicy | None = None,
         connections: int = 100,
         transport: httpx.AsyncBaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
+        in_flight: Callable[[], int] | None = None,
     ) -> None:
         self.retry = retry or RetryPolicy()
+        self._in_flight = in_flight
         self._http = httpx.AsyncClient(
             base_url=_base_url(url),
-            headers=_headers(token),
+            headers=_headers(token, headers),
+            event_hooks={"request": [self._say_in_flight]} if in_flight else None,
             timeout=timeout,
             limits=_limits(connections),
             transport=transport,
         )
+
+    async def _say_in_flight(self, request: httpx.Request) -> None:
+        if self._in_flight is not None:
+            request.headers["X-Codeq-Worker-In-Flight"] = str(self._in_flight())
 
     async def _send(self, call: Call[T]) -> T:
         attempt = 0

@@ -28,7 +28,7 @@ from typing import Any
 
 from codeq import errors
 from codeq.app import App, Handler, Job, call_handler, result_object
-from codeq.client import AsyncClient, Report
+from codeq.client import AsyncClient, Report, worker_headers
 from codeq.models import Task
 from codeq.threads import DaemonThreads
 from codeq.wakeups import WakeupReceiver
@@ -116,7 +116,13 @@ class Worker:
         self._reports_ready = asyncio.Event()
         self._woken = asyncio.Event()
         self._threads = DaemonThreads(self.concurrency * 2) if self.app.needs_threads else None
-        self.client = AsyncClient(self.url, self.token, connections=self.concurrency + self.pollers + 8)
+        self.client = AsyncClient(
+            self.url,
+            self.token,
+            connections=self.concurrency + self.pollers + 8,
+            headers=worker_headers(),
+            in_flight=lambda: len(self._leases),
+        )
         if handle_signals:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 self._loop.add_signal_handler(signum, self.stop)
