@@ -14,13 +14,16 @@ import os
 import time
 from collections.abc import Iterable
 
+import redis
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from codeq_platform.api import recorder
 from codeq_platform.base import db, kv
+from codeq_platform.errors import StoreUnavailable
 from codeq_platform.scheduler import heartbeat
 from tenants import selectors
 
@@ -115,6 +118,28 @@ def _recorder_families() -> list[Metric]:
     return [up, restarts, failures, dropped]
 
 
+async def _dependency_families() -> list[Metric]:
+    """The figures read from the store and the database, and whether each answered: a scrape during an
+    outage still answers, saying what is down (``codeq_store_up`` / ``codeq_database_up`` at 0)."""
+    store_up = GaugeMetricFamily("codeq_store_up", "1 when the queue store answered this scrape")
+    database_up = GaugeMetricFamily("codeq_database_up", "1 when the database answered this scrape")
+    families: list[Metric] = []
+    store, database = 1, 1
+    try:
+        families += await _queue_families()
+    except (redis.RedisError, StoreUnavailable):
+        store = 0
+    except DatabaseError:
+        database = 0
+    try:
+        families += await _scheduler_families()
+    except (redis.RedisError, StoreUnavailable):
+        store = 0
+    store_up.add_metric([], store)
+    database_up.add_metric([], database)
+    return [store_up, database_up, *families]
+
+
 async def metrics(request: HttpRequest) -> HttpResponse:
     """The Prometheus scrape endpoint (no auth, like /healthz; keep it off the public internet)."""
     registry = CollectorRegistry()
@@ -122,7 +147,7 @@ async def metrics(request: HttpRequest) -> HttpResponse:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry.register(_Process())
-    registry.register(_Snapshot(await _queue_families() + await _scheduler_families() + _recorder_families()))
+    registry.register(_Snapshot(await _dependency_families() + _recorder_families()))
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 

@@ -38,6 +38,21 @@ async def test_unreachable_store_answers_503_json_then_work_resumes(http, settin
     assert again.status_code == 200 and again.json()["status"] == "PENDING"
 
 
+async def test_metrics_say_the_store_is_down_instead_of_failing(http, settings, producer_bearer):
+    await http.post("/v1/codeq/tasks", json={"command": "x", "payload": {}}, headers=bearer(producer_bearer))
+    real_url = settings.CODEQ_KV_URL
+    settings.CODEQ_KV_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    kv.reset()
+    down = await http.get("/metrics")
+    assert down.status_code == 200
+    assert "codeq_store_up 0.0" in down.text and "codeq_database_up 1.0" in down.text
+    assert "codeq_recorder_up" in down.text and "codeq_queue_ready{" not in down.text
+    settings.CODEQ_KV_URL = real_url
+    kv.reset()
+    up = await http.get("/metrics")
+    assert "codeq_store_up 1.0" in up.text and 'codeq_queue_ready{command="x",tenant="acme"} 1.0' in up.text
+
+
 # -- a store that is loading its data set ------------------------------------------------------------------
 
 
