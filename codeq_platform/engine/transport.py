@@ -7,7 +7,8 @@ checkout, retry wrapper, response callbacks), more than the store needs to run a
   (``send_command`` / ``read_response``: hiredis parses, nothing else runs).
 - ``AsyncLink`` multiplexes every coroutine of a process over one connection of its own, with
   hiredis: all commands issued in one turn of the event loop go out in one write and the replies
-  are matched in order (auto-pipelining). A waiting coroutine costs a future, not a connection.
+  are matched in order (auto-pipelining), each only to a command of the connection it came on.
+  A waiting coroutine costs a future, not a connection.
   A ``rediss://`` client's connection is wrapped in TLS with the context redis-py builds from
   the client's own TLS options.
 
@@ -145,20 +146,31 @@ def _reply_error(err: hiredis.ReplyError) -> redis.RedisError:
 
 
 class _Protocol(asyncio.Protocol):
+    """One connection of an ``AsyncLink`` and the commands it carries: the bytes not yet written and,
+    in order, the future of each command written. A reply goes only to a command of the connection
+    it arrived on, so a command can never be answered with another one's reply."""
+
     def __init__(self, link: AsyncLink) -> None:
         self.link = link
         self.reader = hiredis.Reader()
         self.transport: asyncio.Transport | None = None
+        self.outbox: list[bytes] = []
+        self.waiters: deque[tuple[asyncio.Future[Any], float]] = deque()
+        self.flush_scheduled = False
+        self.watchdog: asyncio.TimerHandle | None = None
+        self.lost = False
+
+    def open(self) -> bool:
+        return not self.lost and self.transport is not None and not self.transport.is_closing()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
-        waiters = self.link._waiters
         reply = self.reader.gets()
         while reply is not False:
-            fut, _ = waiters.popleft()
+            fut, _ = self.waiters.popleft()
             if not fut.done():
                 if isinstance(reply, hiredis.ReplyError):
                     fut.set_exception(_reply_error(reply))
@@ -168,6 +180,18 @@ class _Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.link._lost(self, redis.ConnectionError(f"connection to the store lost: {exc or 'closed'}"))
+
+    def fail(self, exc: Exception) -> None:
+        """The connection is gone: every command it carries fails with ``exc``, none is sent again."""
+        self.lost = True
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+            self.watchdog = None
+        self.outbox = []
+        waiters, self.waiters = self.waiters, deque()
+        for fut, _ in waiters:
+            if not fut.done():
+                fut.set_exception(exc)
 
 
 def _tls_context(pool: Any) -> ssl.SSLContext | None:
@@ -180,7 +204,11 @@ def _tls_context(pool: Any) -> ssl.SSLContext | None:
 
 
 class AsyncLink:
-    """Every coroutine of the process over one auto-pipelined connection."""
+    """Every coroutine of the process over one auto-pipelined connection.
+
+    A command is queued on the connection that is open at that moment, never on one that was lost
+    while the caller waited for it (a store killed or restarting drops connections as they are
+    made): that command goes out on a new connection, as it cannot have reached the store."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -189,10 +217,6 @@ class AsyncLink:
         self.timeout = float(kwargs.get("socket_timeout") or 5.0)
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Future[_Protocol] | None = None
-        self._outbox: list[bytes] = []
-        self._waiters: deque[tuple[asyncio.Future[Any], float]] = deque()
-        self._flush_scheduled = False
-        self._watchdog: asyncio.TimerHandle | None = None
 
     async def _connect(self) -> _Protocol:
         if self._connecting is not None:
@@ -214,6 +238,8 @@ class AsyncLink:
                 _, protocol = await asyncio.wait_for(coro, connect_timeout)
             except (TimeoutError, OSError) as exc:
                 raise redis.ConnectionError(f"cannot connect to the store: {exc}") from exc
+            if not protocol.open():  # closed by the store before this coroutine ran again
+                raise redis.ConnectionError("the store closed the connection as it was made")
             self._protocol = protocol
             setup = []
             if kw.get("password"):
@@ -232,63 +258,65 @@ class AsyncLink:
         finally:
             self._connecting = None
 
+    async def _open(self) -> _Protocol:
+        """The open connection, made if there is none (connecting is tried twice). Returns only a
+        connection that is still the link's own, so the caller may queue on it before awaiting."""
+        for attempt in (0, 1, 2):
+            protocol = self._protocol
+            if protocol is not None and not protocol.open():
+                self._lost(protocol, redis.ConnectionError("connection to the store closed"))
+                protocol = None
+            if protocol is None:
+                try:
+                    protocol = await self._connect()
+                except (redis.ConnectionError, redis.TimeoutError):
+                    if attempt:
+                        raise
+                    continue
+            if protocol is self._protocol and protocol.open():
+                return protocol
+        raise redis.ConnectionError("connection to the store lost as it was made")
+
     def _send(self, protocol: _Protocol, args: tuple[Any, ...]) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
-        self._outbox.append(hiredis.pack_command(args))
-        self._waiters.append((fut, time.monotonic()))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
+        protocol.outbox.append(hiredis.pack_command(args))
+        protocol.waiters.append((fut, time.monotonic()))
+        if not protocol.flush_scheduled:
+            protocol.flush_scheduled = True
             loop.call_soon(self._flush, protocol)
-        if self._watchdog is None:
-            self._watchdog = loop.call_later(self.timeout, self._check_timeouts, protocol)
+        if protocol.watchdog is None:
+            protocol.watchdog = loop.call_later(self.timeout, self._check_timeouts, protocol)
         return fut
 
     def _flush(self, protocol: _Protocol) -> None:
-        self._flush_scheduled = False
-        outbox, self._outbox = self._outbox, []
-        if protocol is self._protocol and protocol.transport is not None:
+        protocol.flush_scheduled = False
+        outbox, protocol.outbox = protocol.outbox, []
+        if outbox and protocol.open() and protocol.transport is not None:
             protocol.transport.write(b"".join(outbox))
 
     def _check_timeouts(self, protocol: _Protocol) -> None:
-        self._watchdog = None
-        if not self._waiters or protocol is not self._protocol:
+        protocol.watchdog = None
+        if not protocol.waiters or protocol.lost:
             return
-        if time.monotonic() - self._waiters[0][1] >= self.timeout:
+        if time.monotonic() - protocol.waiters[0][1] >= self.timeout:
             self._lost(protocol, redis.TimeoutError("the store did not answer in time"))
             if protocol.transport is not None:
                 protocol.transport.abort()
             return
-        self._watchdog = asyncio.get_running_loop().call_later(self.timeout / 2, self._check_timeouts, protocol)
+        protocol.watchdog = asyncio.get_running_loop().call_later(self.timeout / 2, self._check_timeouts, protocol)
 
     def _lost(self, protocol: _Protocol, exc: Exception) -> None:
-        if protocol is not self._protocol:
-            return
-        self._protocol = None
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
-        self._outbox = []
-        waiters, self._waiters = self._waiters, deque()
-        for fut, _ in waiters:
-            if not fut.done():
-                fut.set_exception(exc)
+        if protocol is self._protocol:
+            self._protocol = None
+        protocol.fail(exc)
 
     async def execute(self, args: tuple[Any, ...]) -> Any:
-        """Queue one command on the shared connection. Connecting is tried twice; a command once
-        queued is never sent again (its reply lost means the caller's error, not a second run)."""
+        """Queue one command on the shared connection. A command once queued is never sent again
+        (its reply lost means the caller's error, not a second run)."""
         if self.cluster:
             return await self.client.execute_command(*args)
-        protocol = self._protocol
-        if protocol is not None and (protocol.transport is None or protocol.transport.is_closing()):
-            self._lost(protocol, redis.ConnectionError("connection to the store closed"))
-            protocol = None
-        if protocol is None:
-            try:
-                protocol = await self._connect()
-            except (redis.ConnectionError, redis.TimeoutError):
-                protocol = await self._connect()
-        return await self._send(protocol, args)
+        return await self._send(await self._open(), args)
 
     async def execute_many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         if self.cluster:
@@ -299,6 +327,8 @@ class AsyncLink:
         return list(await asyncio.gather(*(self.execute(args) for args in commands)))
 
     async def aclose(self) -> None:
-        protocol, self._protocol = self._protocol, None
-        if protocol is not None and protocol.transport is not None:
-            protocol.transport.close()
+        protocol = self._protocol
+        if protocol is not None:
+            self._lost(protocol, redis.ConnectionError("the link was closed"))
+            if protocol.transport is not None:
+                protocol.transport.close()

@@ -9,6 +9,8 @@ task is lost or handed out twice.
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 import threading
 import time
 import uuid
@@ -17,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from codeq_platform.engine import AsyncEngine, Engine, EngineConfig, NewTask, State, connect, connect_async
+from codeq_platform.engine import AsyncEngine, Engine, EngineConfig, NewTask, State, Task, connect, connect_async
 from codeq_platform.errors import StoreUnavailable
 from tests.engine._redis_servers import RedisProcess, require_binary
 
@@ -220,3 +222,80 @@ async def test_a_timed_out_async_claim_runs_once_and_leases_one_task(server, sto
     # the claim ran once, after the stall: one task leased to the worker that gave up, one still ready
     assert len(e.leases("acme").tasks) == 1
     assert e.queue_stats("acme", "charge").ready == 1
+
+
+class DroppingRelay:
+    """A TCP relay to the store that drops (resets) the first ``drops`` connections as soon as it has
+    accepted them, as a store being killed or restarted does, and relays every later one."""
+
+    def __init__(self, target_port: int, drops: int) -> None:
+        self.target_port = target_port
+        self.drops = drops
+        self.pipes: set[asyncio.Task[None]] = set()
+        self.server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"redis://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/0"
+
+    async def __aenter__(self) -> DroppingRelay:
+        self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        for pipe in self.pipes:
+            pipe.cancel()
+        await asyncio.gather(*self.pipes, return_exceptions=True)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.drops > 0:
+            self.drops -= 1
+            writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+            return
+        store_reader, store_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        for source, sink in ((reader, store_writer), (store_reader, writer)):
+            pipe = asyncio.create_task(self._pipe(source, sink))
+            self.pipes.add(pipe)
+
+    @staticmethod
+    async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+        except ConnectionError:
+            pass
+        finally:
+            sink.close()
+
+
+async def test_callers_waiting_for_a_connection_the_store_drops_get_their_own_answers(
+    server, store_engine, outage_config, clock
+):
+    """Requests that arrive together while the engine connects share that connection. When the store
+    drops it as it is made (killed or restarting), each request gets its own task or StoreUnavailable,
+    at once; none waits for ever and none is handed another request's answer, then or afterwards."""
+    tasks = [store_engine.enqueue("acme", NewTask("ocr", {"page": n})).task for n in range(20)]
+    async with DroppingRelay(server.port, drops=1) as relay:
+        client = connect_async(relay.url)
+        engine = AsyncEngine(client, outage_config, clock)
+        try:
+
+            async def read(task: Task) -> Task | StoreUnavailable:
+                try:
+                    return await asyncio.wait_for(engine.get_task("acme", task.id), QUICK_S)
+                except StoreUnavailable as exc:
+                    return exc
+
+            first = await asyncio.gather(*(read(task) for task in tasks[:10]))
+            for task, answer in zip(tasks, first, strict=False):
+                assert isinstance(answer, StoreUnavailable) or answer.payload == task.payload
+            then = await asyncio.gather(*(read(task) for task in tasks[10:]))
+            assert [answer.payload for answer in then] == [task.payload for task in tasks[10:]]  # type: ignore[union-attr]
+        finally:
+            await engine.aclose()
+            await client.aclose()
