@@ -14,10 +14,11 @@ from codeq_platform.base import kv
 from codeq_platform.engine import command_key
 from codeq_platform.errors import InvalidInput, NotFound, StoreUnavailable
 from codeq_platform.scheduler.stats import tenant_snapshot
+from dashboard import history, queues
 from dashboard.access import TenantAccess, tenant_view, visible_tenants
 
 PAGE_SIZE = 50
-SECTIONS = ("overview", "leases", "dlq", "tasks", "webhooks", "tokens", "members", "usage", "audit")
+SECTIONS = ("overview", "queues", "leases", "dlq", "tasks", "webhooks", "tokens", "members", "usage", "audit")
 
 
 @login_required
@@ -103,7 +104,8 @@ def _pretty(text: str) -> str:
 
 @tenant_view()
 def task(request: HttpRequest, access: TenantAccess, task_id: str) -> HttpResponse:
-    """One task: status, payload, result or error, attempts, lease and its event history."""
+    """One task: status, payload, result or error, every attempt, lease, its event history, and the buttons
+    its state offers this member."""
     try:
         found, result = kv.sync_engine().get_result(access.tenant.slug, task_id)
     except NotFound:
@@ -118,7 +120,10 @@ def task(request: HttpRequest, access: TenantAccess, task_id: str) -> HttpRespon
         "result_json": _pretty(result.result) if result and result.result else "",
         "progress": _pretty(found.progress) if found.progress else "",
         "error": (result.error if result else "") or found.error,
-        "events": list(reversed(found.events)),
+        "events": history.events(found),
+        "attempts": history.attempts(found),
+        "actions": queues.task_actions(allows=access.allows, state=found.state),
+        "backing_off": queues.backing_off(found),
         "server_now_ms": int(time.time() * 1000),
         "task_query": task_id,
     }
