@@ -60,25 +60,27 @@ ACTIONS = {
 
 @dataclass(frozen=True)
 class QueueState:
-    """One tab of a command's queue page: the engine's states it holds and the actions offered there."""
+    """One tab of a command's queue page: the engine's states it holds, the actions offered there, and
+    its field in the stats snapshots ('' for none)."""
 
     name: str
     title: str
+    field: str
     states: tuple[State, ...]
     actions: tuple[str, ...]
     order: str
 
 
 STATES = {
-    "ready": QueueState("ready", "Ready", (State.READY,), ("cancel", "delete"),
+    "ready": QueueState("ready", "Ready", "ready", (State.READY,), ("cancel", "delete"),
                         "highest priority first, then oldest"),
-    "delayed": QueueState("delayed", "Delayed", (State.DELAYED,), ("run_now", "cancel", "delete"),
+    "delayed": QueueState("delayed", "Delayed", "delayed", (State.DELAYED,), ("run_now", "cancel", "delete"),
                           "soonest due first; a task backing off after a failure is retried when due"),
-    "in_flight": QueueState("in_flight", "In flight", (State.LEASED,), ("release",),
+    "in_flight": QueueState("in_flight", "In flight", "in_flight", (State.LEASED,), ("release",),
                             "the lease that expires soonest first"),
-    "finished": QueueState("finished", "Completed & failed", (State.COMPLETED, State.FAILED, State.CANCELLED),
+    "finished": QueueState("finished", "Completed & failed", "", (State.COMPLETED, State.FAILED, State.CANCELLED),
                            ("delete",), "latest first, until retention removes them"),
-    "dead": QueueState("dead", "Dead", (State.DEAD,), ("replay", "delete"), "latest death first"),
+    "dead": QueueState("dead", "Dead", "dlq", (State.DEAD,), ("replay", "delete"), "latest death first"),
 }  # fmt: skip
 
 
