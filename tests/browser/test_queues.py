@@ -192,3 +192,27 @@ def test_dlq_counts_follow_without_a_reload(server, operator, producer_bearer, w
         kill(server, producer_bearer, worker_bearer, "hook.call", "HTTP 503")
         expect(page.get_by_test_id("dlq-total")).to_have_text("3 in the DLQ")
         shots(page, "dlq-live")
+
+
+def test_an_admin_deletes_a_finished_task_from_its_page_after_confirming(server, admin, producer_bearer,
+                                                                         worker_bearer):  # fmt: skip
+    from playwright.sync_api import expect
+
+    with codeq.Client(server, producer_bearer) as producing, codeq.Client(server, worker_bearer) as working:
+        task = producing.create("sms.send", {"to": "+100"})
+        working.claim(["sms.send"])
+        working.complete(task.id, {"sid": "SM1"})
+
+    with browser_page(server) as page:
+        log_in(page, admin)
+        page.goto("/dashboard/t/acme/queues/sms.send/?state=finished")
+        page.get_by_role("link", name=task.id[:12]).click()
+        expect(page.get_by_role("group", name="Actions on this task").get_by_role("button")).to_have_text(["Delete…"])
+        page.get_by_role("button", name="Delete…").click()
+        expect(page.get_by_test_id("confirm-count")).to_have_text("1")
+        page.get_by_role("button", name="Delete 1").click()
+        expect(page.locator(".message")).to_have_text("1 task deleted for good.")
+        expect(page.get_by_role("heading", name="Queue sms.send")).to_be_visible()
+
+    with codeq.Client(server, producer_bearer) as producing, pytest.raises(codeq.NotFound):
+        producing.get(task.id)

@@ -119,3 +119,15 @@ def test_finished_lists_one_commands_finished_tasks_latest_first(engine, clock):
 def test_operator_actions_refuse_more_than_a_batch(engine):
     with pytest.raises(InvalidInput):
         engine.release(T, "x", [f"t{i}" for i in range(1001)], "ada")
+
+
+def test_operator_actions_reach_tasks_on_every_shard(engine):
+    engine.register_tenant("spread", 4)
+    tasks = [engine.enqueue("spread", NewTask("x", {"i": i}, delay_ms=60_000)).task for i in range(12)]
+    assert len({engine.core.ks("spread").shard_of(t.id) for t in tasks}) > 1
+
+    assert engine.run_now("spread", "x", [t.id for t in tasks], "olivia").count == 12
+    claimed = engine.claim("spread", "w", ["x"], count=12)
+    assert len(claimed) == 12
+    assert engine.release("spread", "x", [t.id for t in claimed], "ada").count == 12
+    assert engine.queue_stats("spread", "x").ready == 12
