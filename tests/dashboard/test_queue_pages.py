@@ -7,6 +7,7 @@ import re
 
 from codeq_platform.base import kv
 from codeq_platform.engine import NewTask, State
+from dashboard import queues as queues_module
 from tenants.models import AuditEntry
 from tests.dashboard.dead import kill
 from tests.dashboard.forms import login_as, submit
@@ -223,3 +224,20 @@ def test_another_tenants_queue_is_not_found(tenant, foreign_tenant, queues):
     r = login_as(tenant, "admin").get(url(foreign_tenant, command="secret.work"))
 
     assert r.status_code == 404
+
+
+def test_a_page_crowded_out_by_other_commands_says_so_and_reads_on(tenant, queues, monkeypatch):
+    monkeypatch.setattr(queues_module, "SHARED_READS", 1)
+    queues.enqueue_batch("acme", [NewTask("other.cmd", {"i": i}, delay_ms=60_000) for i in range(120)])
+    mine = queues.enqueue("acme", NewTask(CMD, {}, delay_ms=600_000)).task
+    client = login_as(tenant, "viewer")
+
+    first = client.get(url(tenant, "delayed")).content.decode()
+    assert rows(first) == [] and "other commands' tasks share this list" in first
+    for _ in range(5):
+        if rows(first):
+            break
+        link = re.search(r'href="\?(state=delayed&amp;cursor=[^"]+)">Read on', first).group(1)
+        first = client.get(url(tenant) + "?" + link.replace("&amp;", "&")).content.decode()
+
+    assert rows(first) == [mine.id]
