@@ -92,11 +92,9 @@ def command_page(request: HttpRequest, access: TenantAccess, command: str) -> Ht
         "tabs": [{"state": s, "count": counts[s.name]} for s in queues.STATES.values()],
         "tasks": page.tasks,
         "actions": actions,
-        "row_actions": [a for a in actions if a.name != "run_now"],
         "paged": bool(cursor),
         "next_query": next_query.urlencode() if page.cursor else "",
         "server_now_ms": int(time.time() * 1000),
-        "max_action": queues.MAX_ACTION,
     }
     return render(request, "dashboard/queue.html", context)
 

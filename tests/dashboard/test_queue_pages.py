@@ -241,3 +241,14 @@ def test_a_page_crowded_out_by_other_commands_says_so_and_reads_on(tenant, queue
         first = client.get(url(tenant) + "?" + link.replace("&amp;", "&")).content.decode()
 
     assert rows(first) == [mine.id]
+
+
+def test_all_matching_takes_at_most_a_batch_and_says_there_are_more(tenant, queues, monkeypatch):
+    monkeypatch.setattr(queues_module, "MAX_ACTION", 2)
+    queues.enqueue_batch("acme", [NewTask(CMD, {"i": i}) for i in range(3)])
+    client = login_as(tenant, "operator")
+
+    confirm = submit(client, url(tenant), {"state": "ready", "action": "cancel", "scope": "matching"})
+
+    text = confirm.content.decode()
+    assert 'data-testid="confirm-count">2</strong>' in text and "There are more" in text
