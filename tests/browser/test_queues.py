@@ -137,6 +137,7 @@ def test_the_task_page_retries_a_backing_off_task_and_follows_its_status_live(
         expect(page.locator("[data-live-status]")).to_have_text("IN_PROGRESS")  # no reload
         expect(page.locator("[data-live-attempts]")).to_have_text("2 of 5")
         expect(page.locator("[data-live-changed]")).to_be_visible()
+        expect(page.get_by_role("group", name="Actions on this task")).to_be_hidden()  # they were for "ready"
         shots(page, "task-live")
 
 

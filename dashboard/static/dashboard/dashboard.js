@@ -218,6 +218,8 @@ function liveTask(root) {
       setText(status, "DELETED");
       status.className = "badge badge-bad";
       changed.hidden = false;
+      const actions = document.querySelector("[data-live-actions]");
+      if (actions) actions.hidden = true;
       return;
     }
     setText(status, task.status);
@@ -231,6 +233,8 @@ function liveTask(root) {
       setText(updated, relative(task.updated_ms, Date.now() + serverOffset()));
     }
     changed.hidden = task.state === root.dataset.state;
+    const actions = document.querySelector("[data-live-actions]");
+    if (actions) actions.hidden = !changed.hidden;  // its buttons were for the state the page loaded with
   });
 }
 
