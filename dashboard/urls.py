@@ -1,12 +1,13 @@
 """The dashboard's routes, mounted at ``/dashboard/``.
 
 Every tenant page lives under ``t/<tenant>/`` and is named for its navigation section, so the base
-template can mark the current one: ``overview``, ``leases``, ``tasks`` (search) and ``task``, and
-the pages of the metrics, workers, DLQ, schedules, worker subscriptions, webhooks, tokens, members,
-usage and audit sections (``metrics``, ``workers``, ``dlq``, ``schedules``, ``subscriptions``,
-``webhooks``, ``tokens``, ``members``, ``usage``, ``audit``, at ``t/<tenant>/dlq/`` and so on). An
-invitation's link opens ``invitations/<token>/``; sign-up (404 unless ``CODEQ_SIGNUP=open``) is
-``signup/``.
+template can mark the current one: ``overview``, ``queues`` (a command's queue at
+``t/<tenant>/queues/<command>/?state=ready``), ``leases``, ``tasks`` (search) and ``task`` (its buttons
+post to ``task_action``), and the pages of the metrics, workers, DLQ, schedules, worker subscriptions,
+webhooks, tokens, members, usage and audit sections (``metrics``, ``workers``, ``dlq``, ``schedules``,
+``subscriptions``, ``webhooks``, ``tokens``, ``members``, ``usage``, ``audit``, at ``t/<tenant>/dlq/``
+and so on). An invitation's link opens ``invitations/<token>/``; sign-up (404 unless
+``CODEQ_SIGNUP=open``) is ``signup/``.
 """
 
 from django.contrib.auth import views as auth_views
@@ -18,6 +19,7 @@ from dashboard import (
     dlq_views,
     member_views,
     metrics_views,
+    queue_views,
     schedule_views,
     security_views,
     signin,
@@ -48,9 +50,12 @@ urlpatterns = [
     path("account/2fa/remove/", twofactor_views.remove, name="2fa-remove"),
     path("2fa/", twofactor_views.verify, name="2fa-verify"),
     path("t/<slug:tenant>/", views.overview, name="overview"),
+    path("t/<slug:tenant>/queues/", queue_views.index, name="queues"),
+    path("t/<slug:tenant>/queues/<str:command>/", queue_views.command_page, name="queues"),
     path("t/<slug:tenant>/leases/", views.leases, name="leases"),
     path("t/<slug:tenant>/tasks/", views.task_search, name="tasks"),
     path("t/<slug:tenant>/tasks/<str:task_id>/", views.task, name="task"),
+    path("t/<slug:tenant>/tasks/<str:task_id>/act/", queue_views.task_action, name="task_action"),
     path("t/<slug:tenant>/dlq/", dlq_views.index, name="dlq"),
     path("t/<slug:tenant>/dlq/<str:command>/", dlq_views.command_page, name="dlq"),
     path("t/<slug:tenant>/dlq/<str:command>/<str:task_id>/edit/", dlq_views.edit_payload, name="dlq"),

@@ -14,7 +14,7 @@ from codeq_platform.base import kv
 from codeq_platform.engine import State, command_key
 from codeq_platform.errors import InvalidInput, NotFound, StoreUnavailable
 from codeq_platform.scheduler.stats import tenant_snapshot
-from dashboard import search
+from dashboard import history, queues, search
 from dashboard.access import NoAccess, TenantAccess, standing_in, tenant_view, visible_tenants
 from tenants.models import Membership
 
@@ -22,6 +22,7 @@ PAGE_SIZE = 50
 SEARCH_FIELDS = ("id", "key", "tag", "error", "state", "command")
 SECTIONS = (
     "overview",
+    "queues",
     "leases",
     "dlq",
     "tasks",
@@ -149,7 +150,8 @@ def _pretty(text: str) -> str:
 
 @tenant_view()
 def task(request: HttpRequest, access: TenantAccess, task_id: str) -> HttpResponse:
-    """One task: status, payload, result or error, attempts, lease and its event history."""
+    """One task: status, payload, result or error, every attempt, lease, its event history, and the buttons
+    its state offers this member."""
     try:
         found, result = kv.sync_engine().get_result(access.tenant.slug, task_id)
     except NotFound:
@@ -166,7 +168,10 @@ def task(request: HttpRequest, access: TenantAccess, task_id: str) -> HttpRespon
         "error": (result.error if result else "") or found.error,
         # only a task that ended failing owns its error; any other task's is left from an earlier attempt
         "error_is_final": bool(result and result.error) or found.state in (State.FAILED, State.DEAD),
-        "events": list(reversed(found.events)),
+        "events": history.events(found),
+        "attempts": history.attempts(found),
+        "actions": queues.task_actions(allows=access.allows, state=found.state),
+        "backing_off": queues.backing_off(found),
         "server_now_ms": int(time.time() * 1000),
         "task_query": task_id,
     }

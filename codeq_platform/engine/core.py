@@ -587,6 +587,46 @@ class Core:
         """Delete up to ``limit`` dead-lettered tasks of a command, oldest first."""
         return (yield from self._dlq_bulk("delete", tenant, command, limit, None))
 
+    def _per_id(self, script: str, tenant: str, command: str, task_ids: list[str], actor: str) -> Plan[Moved]:
+        """Run an operator's by-id script over tasks of one command, one call per shard."""
+        ks = self.ks(tenant)
+        cmd = validate_command(command)
+        if not isinstance(actor, str) or not 0 < len(actor) <= 200:
+            raise _invalid("actor", "invalid actor")
+        if len(task_ids) > MAX_BATCH:
+            raise _invalid("task_ids", f"at most {MAX_BATCH} tasks at a time")
+        groups: dict[int, list[str]] = {}
+        for tid in dict.fromkeys(validate_task_id(i) for i in task_ids):
+            groups.setdefault(ks.shard_of(tid), []).append(tid)
+        moved = 0
+        for shard, group in groups.items():
+            reply = yield ("script", script, self.keys(ks, shard, (cmd,)),
+                           [*self.header(ks, (cmd,)), actor, len(group), *group])  # fmt: skip
+            moved += reply[0]
+        return Moved(moved, False)
+
+    def release(self, tenant: str, command: str, task_ids: list[str], actor: str) -> Plan[Moved]:
+        """An operator takes the named leased tasks of ``command`` back: ready now, the attempt refunded
+        (``abandon`` on the holder's behalf). Tasks not leased are left alone."""
+        return (yield from self._per_id("release", tenant, command, task_ids, actor))
+
+    def run_now(self, tenant: str, command: str, task_ids: list[str], actor: str) -> Plan[Moved]:
+        """Make the named delayed tasks of ``command`` ready now: scheduled ones run early, ones backing
+        off after a failure are retried without waiting. Tasks not delayed are left alone."""
+        return (yield from self._per_id("run_now", tenant, command, task_ids, actor))
+
+    def cancel_many(self, tenant: str, task_ids: list[str]) -> Plan[Moved]:
+        """``cancel`` for many tasks in one round trip; tasks leased, finished or gone are left alone."""
+        ks = self.ks(tenant)
+        if len(task_ids) > MAX_BATCH:
+            raise _invalid("task_ids", f"at most {MAX_BATCH} tasks at a time")
+        calls: list[Call] = [("script", "cancel", ks.shard_keys(ks.shard_of(tid)), [*self.header(ks, ()), tid])
+                             for tid in dict.fromkeys(validate_task_id(i) for i in task_ids)]  # fmt: skip
+        if not calls:
+            return Moved(0, False)
+        replies = yield ("many", calls) if len(calls) > 1 else calls[0]
+        return Moved(sum(1 for reply in (replies if len(calls) > 1 else [replies]) if reply[0] == 1), False)
+
     # -- maintenance -----------------------------------------------------------------------------
 
     def sweep(self, tenant: str, shards: Iterable[int] | None = None) -> Plan[SweepReport]:
@@ -868,6 +908,11 @@ class Core:
         """Delayed tasks, earliest due first."""
         cmd = validate_command(command) if command else ""
         return (yield from self._zset_page(tenant, "delayed", limit, cursor, False, cmd))
+
+    def finished(self, tenant: str, limit: int = 50, cursor: str | None = None, command: str = "") -> Plan[Page]:
+        """Finished tasks (completed, failed, cancelled), the latest first, until retention removes them."""
+        cmd = validate_command(command) if command else ""
+        return (yield from self._zset_page(tenant, "done", limit, cursor, True, cmd))
 
     def dlq(self, tenant: str, command: str, limit: int = 50, cursor: str | None = None,
             since_ms: int | None = None, until_ms: int | None = None) -> Plan[Page]:  # fmt: skip

@@ -32,7 +32,7 @@ from codeq_platform.errors import StoreUnavailable
 
 SCRIPT_DIR = Path(__file__).with_name("scripts")
 OPERATIONS = ("enqueue", "claim", "heartbeat", "complete", "fail", "settle_batch", "nack", "abandon", "progress",
-              "cancel", "delete", "replay", "due", "sweep", "trim", "outbox_ack")  # fmt: skip
+              "cancel", "delete", "replay", "release", "run_now", "due", "sweep", "trim", "outbox_ack")  # fmt: skip
 P = ParamSpec("P")
 R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -170,6 +170,9 @@ class Engine(_Face):
     replay_all = _sync_verb(Core.replay_all)
     delete_many = _sync_verb(Core.delete_many)
     purge_dlq = _sync_verb(Core.purge_dlq)
+    release = _sync_verb(Core.release)
+    run_now = _sync_verb(Core.run_now)
+    cancel_many = _sync_verb(Core.cancel_many)
     sweep = _sync_verb(Core.sweep)
     trim = _sync_verb(Core.trim)
     watch_events = _sync_verb(Core.watch_events)
@@ -184,6 +187,7 @@ class Engine(_Face):
     queue_stats = _sync_verb(Core.queue_stats)
     leases = _sync_verb(Core.leases)
     delayed = _sync_verb(Core.delayed)
+    finished = _sync_verb(Core.finished)
     dlq = _sync_verb(Core.dlq)
     dlq_count = _sync_verb(Core.dlq_count)
     ready = _sync_verb(Core.ready)
@@ -289,6 +293,9 @@ class AsyncEngine(_Face):
     replay_all = _async_verb(Core.replay_all)
     delete_many = _async_verb(Core.delete_many)
     purge_dlq = _async_verb(Core.purge_dlq)
+    release = _async_verb(Core.release)
+    run_now = _async_verb(Core.run_now)
+    cancel_many = _async_verb(Core.cancel_many)
     sweep = _async_verb(Core.sweep)
     trim = _async_verb(Core.trim)
     watch_events = _async_verb(Core.watch_events)
@@ -303,6 +310,7 @@ class AsyncEngine(_Face):
     queue_stats = _async_verb(Core.queue_stats)
     leases = _async_verb(Core.leases)
     delayed = _async_verb(Core.delayed)
+    finished = _async_verb(Core.finished)
     dlq = _async_verb(Core.dlq)
     dlq_count = _async_verb(Core.dlq_count)
     ready = _async_verb(Core.ready)

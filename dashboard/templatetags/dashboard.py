@@ -1,4 +1,4 @@
-"""Template helpers of the dashboard: durations, timestamps and the overview's sparklines.
+"""Template helpers of the dashboard: durations, timestamps, human times and the overview's sparklines.
 
 ``static/dashboard/dashboard.js`` draws the same things for live updates (``formatDuration``,
 ``sparkline``); keep the two in step.
@@ -117,3 +117,24 @@ def pretty_json(text: str) -> str:
         return json.dumps(jsontext.loads(text), indent=2, ensure_ascii=False)
     except (TypeError, ValueError):
         return text
+
+
+@register.filter
+def relative_ms(value: int, now_ms: int) -> str:
+    """``value`` as seen from ``now_ms``, for people: ``just now``, ``4 m 12 s ago``, ``in 2 h 5 m``."""
+    delta = int(value) - int(now_ms)
+    if abs(delta) < 1000:
+        return "just now"
+    return f"in {duration_ms(delta)}" if delta > 0 else f"{duration_ms(-delta)} ago"
+
+
+@register.simple_tag
+def moment(value: int | None, now_ms: int) -> str:
+    """A time as people read it: relative to the page's ``now_ms``, the absolute UTC time on hover; the
+    script keeps the relative text current (``data-moment-ms``)."""
+    if not value:
+        return "—"
+    at = datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    return format_html('<time datetime="{}" title="{}" data-moment-ms="{}">{}</time>',
+                       at.isoformat(timespec="milliseconds").replace("+00:00", "Z"), timestamp_ms(value), value,
+                       relative_ms(value, now_ms))  # fmt: skip

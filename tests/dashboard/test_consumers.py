@@ -9,8 +9,9 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 
 from codeq_platform.asgi import application
+from codeq_platform.engine import NewTask
 from codeq_platform.scheduler import stats
-from dashboard.consumers import NO_ACCESS, SIGNED_OUT, StatsConsumer
+from dashboard.consumers import NO_ACCESS, SIGNED_OUT, PollingSocket, StatsConsumer
 from tenants.models import Membership
 from tests.factories import MembershipFactory, UserFactory
 
@@ -137,4 +138,80 @@ async def test_a_removed_membership_closes_the_socket_at_once_and_says_why(membe
     await database_sync_to_async(Membership.objects.filter(user=member).delete)()
 
     assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": NO_ACCESS}
+    await communicator.disconnect()
+
+
+async def test_a_tasks_socket_sends_its_status_and_each_change(member, queues, monkeypatch):
+    monkeypatch.setattr(PollingSocket, "POLL_SECONDS", 0.05)
+    task = await database_sync_to_async(queues.enqueue)("acme", NewTask("media.resize", {}))
+    communicator, connected = await _connect(
+        f"/dashboard/ws/t/acme/tasks/{task.task.id}/", await database_sync_to_async(_session_headers)(member)
+    )
+    assert connected
+    first = await communicator.receive_json_from(timeout=5)
+    assert (first["status"], first["state"], first["attempts"]) == ("PENDING", "ready", 0)
+
+    await database_sync_to_async(queues.claim)("acme", "worker-5", ["media.resize"])
+    changed = await communicator.receive_json_from(timeout=5)
+
+    assert (changed["status"], changed["state"], changed["worker_id"]) == ("IN_PROGRESS", "leased", "worker-5")
+    assert await communicator.receive_nothing(timeout=0.3)  # nothing more while nothing changes
+    await database_sync_to_async(queues.release)("acme", "media.resize", [task.task.id], "ada")
+    assert (await communicator.receive_json_from(timeout=5))["state"] == "ready"
+    await communicator.disconnect()
+
+
+async def test_a_deleted_tasks_socket_says_it_is_gone(member, queues, monkeypatch):
+    monkeypatch.setattr(PollingSocket, "POLL_SECONDS", 0.05)
+    task = await database_sync_to_async(queues.enqueue)("acme", NewTask("media.resize", {}))
+    communicator, _ = await _connect(
+        f"/dashboard/ws/t/acme/tasks/{task.task.id}/", await database_sync_to_async(_session_headers)(member)
+    )
+    await communicator.receive_json_from(timeout=5)
+
+    await database_sync_to_async(queues.delete)("acme", task.task.id)
+
+    assert await communicator.receive_json_from(timeout=5) == {"gone": True}
+    await communicator.disconnect()
+
+
+async def test_another_tenants_task_socket_is_refused(member, foreign_tenant, queues):
+    task = await database_sync_to_async(queues.enqueue)("globex", NewTask("secret.work", {}))
+
+    _, connected = await _connect(
+        f"/dashboard/ws/t/globex/tasks/{task.task.id}/", await database_sync_to_async(_session_headers)(member)
+    )
+
+    assert not connected
+
+
+async def test_the_leases_socket_follows_the_pages_filter(member, queues, monkeypatch):
+    monkeypatch.setattr(PollingSocket, "POLL_SECONDS", 0.05)
+    await database_sync_to_async(queues.enqueue_batch)("acme", [NewTask("a", {}), NewTask("b", {})])
+    await database_sync_to_async(queues.claim)("acme", "worker-a", ["a"])
+    communicator, connected = await _connect(
+        "/dashboard/ws/t/acme/leases/?command=b", await database_sync_to_async(_session_headers)(member)
+    )
+    assert connected
+    assert (await communicator.receive_json_from(timeout=5)) == {"leases": []}
+
+    (held,) = await database_sync_to_async(queues.claim)("acme", "worker-b", ["b"])
+    rows = (await communicator.receive_json_from(timeout=5))["leases"]
+
+    assert [(r["id"], r["worker_id"], r["command"]) for r in rows] == [(held.id, "worker-b", "b")]
+    await communicator.disconnect()
+
+
+async def test_a_removed_member_stops_following_a_task(member, queues, monkeypatch):
+    monkeypatch.setattr(PollingSocket, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(PollingSocket, "RECHECK_SECONDS", 0.0)
+    task = await database_sync_to_async(queues.enqueue)("acme", NewTask("media.resize", {}))
+    communicator, _ = await _connect(
+        f"/dashboard/ws/t/acme/tasks/{task.task.id}/", await database_sync_to_async(_session_headers)(member)
+    )
+    await communicator.receive_json_from(timeout=5)
+
+    await database_sync_to_async(Membership.objects.filter(user=member).delete)()
+
+    assert (await communicator.receive_output(timeout=5))["type"] == "websocket.close"
     await communicator.disconnect()

@@ -156,6 +156,12 @@ async def workload(call: Call, clock: Any, tenant: str) -> dict[str, Any]:
     assert mails[2].id in ready_ids and mails[1].id not in ready_ids and len(ready_ids) == 2
 
     assert (await call("cancel", tenant, dedup.task.id)).state == State.CANCELLED
+    extra = await call("enqueue", tenant, NewTask("resize", {"w": 5}, delay_ms=60_000))
+    assert (await call("run_now", tenant, "resize", [extra.task.id], "ada")).count == 1
+    (held,) = await call("claim", tenant, "w4", ["resize"])
+    assert (await call("release", tenant, "resize", [held.id], "ada")).count == 1
+    assert (await call("cancel_many", tenant, [extra.task.id])).count == 1
+    assert extra.task.id in [t.id for t in (await call("finished", tenant, command="resize")).tasks]
     clock.advance(3600)
     report = await call("sweep", tenant)
     assert report.expired == 1 and report.promoted == 1  # mails[5]'s lease, the delayed resize

@@ -1,5 +1,7 @@
-/* codeQ dashboard behaviour, plain JS: the tenant switcher, the live overview and lease countdowns.
-   formatDuration and sparkline mirror dashboard/templatetags/dashboard.py; keep the two in step. */
+/* codeQ dashboard behaviour, plain JS: the tenant switcher, the live overview, countdowns and human times,
+   and the live pages (a task's status, the leases list, queue and DLQ counts), patched in place so focus
+   and a text selection survive an update.
+   formatDuration, relative and sparkline mirror dashboard/templatetags/dashboard.py; keep them in step. */
 "use strict";
 document.documentElement.classList.add("js");
 
@@ -16,6 +18,24 @@ function formatDuration(ms) {
   if (h < 24) return `${h} h ${m} m`;
   const d = Math.floor(h / 24); h %= 24;
   return `${d} d ${h} h`;
+}
+
+function relative(ms, now) {
+  const delta = ms - now;
+  if (Math.abs(delta) < 1000) return "just now";
+  return delta > 0 ? `in ${formatDuration(delta)}` : `${formatDuration(-delta)} ago`;
+}
+
+const intcomma = (n) => Number(n).toLocaleString("en-US");
+
+/* The server's clock minus this browser's, from the page's data-server-now-ms (0 without one). */
+function serverOffset() {
+  const node = document.querySelector("[data-server-now-ms]");
+  return node ? Number(node.dataset.serverNowMs) - Date.now() : 0;
+}
+
+function setText(node, text) {
+  if (node && node.textContent !== text) node.textContent = text;
 }
 
 function formatTime(ms) {
@@ -65,7 +85,7 @@ function sparkline(completed, failed) {
   return svg;
 }
 
-function commandRow(c, dlqBase) {
+function commandRow(c, dlqBase, queuesBase) {
   const prios = el("td", { class: "prios" });
   for (let p = 9; p >= 0; p--) {
     const n = c.ready_by_priority[p];
@@ -78,7 +98,7 @@ function commandRow(c, dlqBase) {
     dlq.append("0");
   }
   return el("tr", { "data-command": c.command }, [
-    el("th", { scope: "row", class: "mono" }, [c.command]),
+    el("th", { scope: "row", class: "mono" }, [el("a", { href: `${queuesBase}${encodeURIComponent(c.command)}/` }, [c.command])]),
     el("td", { class: "num" }, [String(c.ready)]),
     prios,
     el("td", { class: "num" }, [String(c.delayed)]),
@@ -150,7 +170,7 @@ function renderSnapshot(root, snap) {
   }
   const dlqBase = root.dataset.dlq;
   const rows = snap.commands.length
-    ? snap.commands.map((c) => commandRow(c, dlqBase))
+    ? snap.commands.map((c) => commandRow(c, dlqBase, root.dataset.queues))
     : [el("tr", { class: "none" }, [el("td", { colspan: "8", class: "empty" },
       ["No tasks yet. Commands appear here once a producer enqueues the first task."])])];
   patchRows(root.querySelector("[data-commands]"), rows);
@@ -208,14 +228,15 @@ function liveOverview(root) {
   connect();
 }
 
-/* Lease countdowns: each [data-expires-ms] counts down against the server's clock (offset from data-server-now-ms). */
+/* Countdowns: each [data-expires-ms] counts down against the server's clock (offset from data-server-now-ms),
+   and each [data-moment-ms] keeps its relative time current. */
 function countdowns(root) {
   const offset = Number(root.dataset.serverNowMs) - Date.now();
   const tick = () => {
     const now = Date.now() + offset;
     for (const node of root.querySelectorAll("[data-expires-ms]")) {
       const left = Number(node.dataset.expiresMs) - now;
-      node.textContent = left > 0 ? formatDuration(left) : node.dataset.expiredText || "expired, awaiting sweep";
+      setText(node, left > 0 ? formatDuration(left) : (node.dataset.expiredText || "expired, awaiting sweep"));
       node.classList.toggle("badge-warn", left > 0 && left < 30000);
       node.classList.toggle("badge-bad", left <= 0);
     }
@@ -224,10 +245,133 @@ function countdowns(root) {
   setInterval(tick, 1000);
 }
 
+function moments() {
+  const offset = serverOffset();
+  const tick = () => {
+    const now = Date.now() + offset;
+    for (const node of document.querySelectorAll("[data-moment-ms]")) setText(node, relative(Number(node.dataset.momentMs), now));
+  };
+  setInterval(tick, 5000);
+}
+
+/* A socket that reconnects with backoff; ``state`` hears "live" / "reconnecting". */
+function follow(path, onMessage, state = () => {}) {
+  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
+  let retry = 0;
+  const connect = () => {
+    const socket = new WebSocket(url);
+    socket.onopen = () => { retry = 0; state("live"); };
+    socket.onmessage = (event) => onMessage(JSON.parse(event.data));
+    socket.onclose = () => {
+      retry += 1;
+      state("reconnecting");
+      setTimeout(connect, Math.min(500 * 2 ** retry, 5000));
+    };
+  };
+  connect();
+}
+
+const STATUS_TONE = { COMPLETED: "badge-ok", FAILED: "badge-bad", IN_PROGRESS: "badge-info" };
+
+/* A task's page: its status, state, attempts and last update follow the engine without a reload. */
+function liveTask(root) {
+  const status = root.querySelector("[data-live-status]");
+  const changed = root.querySelector("[data-live-changed]");
+  follow(root.dataset.socket, (task) => {
+    if (task.gone) {
+      setText(status, "DELETED");
+      status.className = "badge badge-bad";
+      changed.hidden = false;
+      const actions = document.querySelector("[data-live-actions]");
+      if (actions) actions.hidden = true;
+      return;
+    }
+    setText(status, task.status);
+    status.className = `badge ${STATUS_TONE[task.status] || ""}`.trim();
+    setText(root.querySelector("[data-live-state]"), task.state);
+    setText(document.querySelector("[data-live-attempts]"), `${task.attempts} of ${task.max_attempts}`);
+    const updated = document.querySelector("[data-live-updated] [data-moment-ms]");
+    if (updated && updated.dataset.momentMs !== String(task.updated_ms)) {
+      updated.dataset.momentMs = String(task.updated_ms);
+      updated.title = formatTime(task.updated_ms);
+      setText(updated, relative(task.updated_ms, Date.now() + serverOffset()));
+    }
+    changed.hidden = task.state === root.dataset.state;
+    const actions = document.querySelector("[data-live-actions]");
+    if (actions) actions.hidden = !changed.hidden;  // its buttons were for the state the page loaded with
+  });
+}
+
+function leaseRow(t, taskBase) {
+  const expires = el("span", { class: "badge", "data-expires-ms": String(t.lease_until_ms) }, [""]);
+  return el("tr", { "data-task-id": t.id }, [
+    el("td", { class: "mono" }, [el("a", { href: `${taskBase}${encodeURIComponent(t.id)}/` }, [t.id])]),
+    el("td", { class: "mono" }, [t.command]),
+    el("td", { class: "mono", "data-cell": "worker" }, [t.worker_id]),
+    el("td", { class: "num", "data-cell": "attempts" }, [`${t.attempts} / ${t.max_attempts}`]),
+    el("td", {}, [expires]),
+    el("td", { class: "muted nowrap", "data-cell": "at" }, [formatTime(t.lease_until_ms)]),
+  ]);
+}
+
+/* The leases list: rows still leased are updated cell by cell, new ones inserted where they belong, gone
+   ones removed; a row is only moved when its place changed, so focus and a selection inside it survive. */
+function liveLeases(root) {
+  const body = root.querySelector("tbody");
+  const empty = root.querySelector("[data-none]");
+  follow(root.dataset.socket, (message) => {
+    const wanted = new Set(message.leases.map((t) => t.id));
+    for (const row of body.querySelectorAll("tr[data-task-id]")) {
+      if (!wanted.has(row.dataset.taskId)) row.remove();
+    }
+    let previous = null;
+    for (const t of message.leases) {
+      let row = body.querySelector(`tr[data-task-id="${CSS.escape(t.id)}"]`);
+      if (row) {
+        setText(row.querySelector('[data-cell="worker"]'), t.worker_id);
+        setText(row.querySelector('[data-cell="attempts"]'), `${t.attempts} / ${t.max_attempts}`);
+        setText(row.querySelector('[data-cell="at"]'), formatTime(t.lease_until_ms));
+        const badge = row.querySelector("[data-expires-ms]");
+        if (badge.dataset.expiresMs !== String(t.lease_until_ms)) badge.dataset.expiresMs = String(t.lease_until_ms);
+      } else {
+        row = leaseRow(t, root.dataset.tasks);
+      }
+      const after = previous ? previous.nextElementSibling : body.firstElementChild;
+      if (after !== row) body.insertBefore(row, after);
+      previous = row;
+    }
+    if (empty) empty.hidden = message.leases.length > 0;
+  });
+}
+
+/* Counts from the tenant's stats snapshots: every [data-live-count="<command>|<field>"] under the root. */
+function liveCounts(root) {
+  follow(root.dataset.socket, (snap) => {
+    const byCommand = new Map(snap.commands.map((c) => [c.command, c]));
+    for (const node of root.querySelectorAll("[data-live-count]")) {
+      const [command, field] = node.dataset.liveCount.split("|");
+      const c = byCommand.get(command);
+      if (!c) continue;
+      setText(node, intcomma(c[field]));
+      if (node.dataset.liveTone === "bad") node.className = c[field] ? "badge badge-bad" : "muted";
+    }
+    const sum = root.querySelector("[data-live-sum]");
+    if (sum) {
+      const total = [...root.querySelectorAll("[data-live-count]")].reduce((n, node) => n + Number(node.textContent.replace(/,/g, "")), 0);
+      setText(sum, `${intcomma(total)} dead task${total === 1 ? "" : "s"}${sum.dataset.sumSuffix}`);
+      sum.className = `badge ${total ? "badge-bad" : "badge-ok"}`;
+    }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   for (const form of document.querySelectorAll("form[data-autosubmit]")) {
     form.addEventListener("change", () => form.submit());
   }
   for (const root of document.querySelectorAll("[data-overview]")) liveOverview(root);
   for (const root of document.querySelectorAll("[data-server-now-ms]")) countdowns(root);
+  moments();
+  for (const root of document.querySelectorAll("[data-live-task]")) liveTask(root);
+  for (const root of document.querySelectorAll("[data-live-leases]")) liveLeases(root);
+  for (const root of document.querySelectorAll("[data-live-counts]")) liveCounts(root);
 });
