@@ -190,12 +190,11 @@ def test_a_task_not_found_says_what_is_known_not_only_retention(server, operator
 
     with browser_page(server) as page:
         log_in(page, operator)
-        page.get_by_role("searchbox", name="Task id").fill("90382c93")
-        page.get_by_role("searchbox", name="Task id").press("Enter")
+        page.goto("/dashboard/t/acme/tasks/90382c93/")
         expect(page.get_by_role("heading", name="Task not found")).to_be_visible()
         card = page.locator("main .card")
         expect(card.locator("p").first).to_have_text("No task in acme has the id 90382c93.")
-        expect(card.locator("p").nth(1)).to_contain_text("Ids must be given whole")
+        expect(card.locator("p").nth(1)).to_contain_text("A task's page needs its whole id")
         expect(card.locator("p").nth(1)).to_contain_text("36 characters, this one 8")
         expect(card).to_contain_text("1 day for completed and failed tasks, 7 days for dead ones")
         both_schemes(page, "defects-task-not-found")
@@ -246,7 +245,7 @@ def test_an_in_progress_task_labels_the_error_of_its_previous_attempt(server, op
         expect(page.locator(".page-head")).to_contain_text("IN_PROGRESS")
         expect(page.get_by_role("heading", name="Previous attempt's error")).to_be_visible()
         expect(page.get_by_test_id("previous-error")).to_contain_text("ConnectionResetError: peer went away")
-        expect(page.locator(".error-text")).to_have_count(0)  # not painted as this attempt's failure
+        expect(page.locator("pre.error-text")).to_have_count(0)  # not painted as this attempt's failure
         both_schemes(page, "defects-task")
 
 
