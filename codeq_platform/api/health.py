@@ -7,7 +7,7 @@ import contextlib
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from codeq_platform.api import recorder
+from codeq_platform.api import recorder, wakeups
 from codeq_platform.api.errors import json_response
 from codeq_platform.base import db, kv
 from codeq_platform.scheduler import heartbeat
@@ -23,7 +23,9 @@ async def readyz(request: HttpRequest) -> HttpResponse:
     beside them (``ok``, ``degraded``: a loop down or a job failing, ``down``: no live scheduler) but
     does not make this web process unready: it serves the API without a scheduler. Nor does this
     process's metrics flusher (``recorder``: ``ok``, ``failing`` while the store refuses its samples,
-    ``down`` when it had stopped, after which it is started again)."""
+    ``down`` when it had stopped, after which it is started again), nor this process's wake-up listener
+    (``wakeups``: ``idle`` before the first long-poll, ``ok``, ``reconnecting``, ``down``; long-polls fall
+    back to trying once a second without it)."""
     database = await db.run(db.database_ok)
     link = kv.async_engine().link
     try:
@@ -38,6 +40,8 @@ async def readyz(request: HttpRequest) -> HttpResponse:
               "scheduler": heartbeat.summary(beats)}  # fmt: skip
     flusher = recorder.state()
     checks["recorder"] = flusher.summary
+    listener = wakeups.current()
+    checks["wakeups"] = listener.summary if listener is not None else "idle"
     processes = [{"process": b.process, "ageSeconds": round(b.age_seconds, 1), "loops": b.loops, "jobs": b.jobs}
                  for b in beats if b.fresh]  # fmt: skip
     ok = database and store

@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from codeq_platform.api import recorder
+from codeq_platform.api import recorder, wakeups
 from codeq_platform.base import db, kv
 from codeq_platform.errors import StoreUnavailable
 from codeq_platform.scheduler import heartbeat
@@ -118,6 +118,21 @@ def _recorder_families() -> list[Metric]:
     return [up, restarts, failures, dropped]
 
 
+def _wakeup_families() -> list[Metric]:
+    listener = wakeups.current()
+    summary = listener.summary if listener is not None else "idle"
+    up = GaugeMetricFamily("codeq_wakeup_listener_up", "1 while this process's wake-up listener is subscribed "
+                           "or not yet needed (no long-poll so far)")  # fmt: skip
+    up.add_metric([], 1 if summary in ("ok", "idle") else 0)
+    restarts = CounterMetricFamily("codeq_wakeup_listener_restarts", "times the wake-up listener had stopped "
+                                   "and was started again")  # fmt: skip
+    restarts.add_metric([], listener.restarts if listener is not None else 0)
+    failures = CounterMetricFamily("codeq_wakeup_listener_failures", "times the wake-up listener lost its "
+                                   "subscription and retried")  # fmt: skip
+    failures.add_metric([], listener.failures if listener is not None else 0)
+    return [up, restarts, failures]
+
+
 async def _dependency_families() -> list[Metric]:
     """The figures read from the store and the database, and whether each answered: a scrape during an
     outage still answers, saying what is down (``codeq_store_up`` / ``codeq_database_up`` at 0)."""
@@ -147,7 +162,7 @@ async def metrics(request: HttpRequest) -> HttpResponse:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry.register(_Process())
-    registry.register(_Snapshot(await _dependency_families() + _recorder_families()))
+    registry.register(_Snapshot(await _dependency_families() + _recorder_families() + _wakeup_families()))
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 

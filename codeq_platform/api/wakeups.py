@@ -4,6 +4,9 @@ The engine publishes ``<command>`` on ``<prefix>:wake:<tenant>`` whenever a read
 empty to non-empty. A waiting claim registers an event for its commands and re-tries its claim when
 woken (or at least once a second, so a lost message costs at most that). Advisory only: the claim
 itself decides who gets a task.
+
+The listener survives any error: a lost store is retried every second, anything else is logged with
+its traceback and retried too. ``summary`` says how it stands for ``/readyz`` and ``/metrics``.
 """
 
 from __future__ import annotations
@@ -33,10 +36,25 @@ class WakeHub:
         self.waiters: dict[tuple[str, str], set[asyncio.Event]] = {}
         self.task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
+        self.failures = 0
+        self.restarts = 0
 
     def start(self) -> None:
         if self.task is None or self.task.done():
+            if self.task is not None:
+                self.restarts += 1
+                log.error("wake-up listener had stopped; started again")
             self.task = asyncio.get_running_loop().create_task(self._listen())
+
+    @property
+    def summary(self) -> str:
+        """``idle`` before the first long-poll, ``ok`` while subscribed, ``reconnecting`` while the store is
+        away (claims poll once a second meanwhile), ``down`` when the listener has stopped."""
+        if self.task is None:
+            return "idle"
+        if self.task.done():
+            return "down"
+        return "ok" if self.ready.is_set() else "reconnecting"
 
     async def _listen(self) -> None:
         # Every node whose scripts publish wake-ups is listened to (all primaries of a KVRocks cluster).
@@ -47,7 +65,13 @@ class WakeHub:
                     self._wake(channel[len(self.prefix) :], command.decode())
             except (redis.RedisError, OSError) as exc:
                 self.ready.clear()
+                self.failures += 1
                 log.warning("wake-up listener lost the store (%s); claims fall back to polling", exc)
+                await asyncio.sleep(1)
+            except Exception:
+                self.ready.clear()
+                self.failures += 1
+                log.exception("wake-up listener failed; claims fall back to polling until it is back")
                 await asyncio.sleep(1)
 
     def _wake(self, tenant: str, command: str) -> None:
@@ -75,6 +99,11 @@ class WakeHub:
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WakeHub] = weakref.WeakKeyDictionary()
+
+
+def current() -> WakeHub | None:
+    """The running event loop's hub if a claim has made one, for the health checks."""
+    return _hubs.get(asyncio.get_running_loop())
 
 
 def hub() -> WakeHub:

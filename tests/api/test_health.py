@@ -18,6 +18,6 @@ async def test_readyz_checks_the_database_and_the_kv_store_and_shows_the_schedul
 
     assert r.status_code == 200  # no scheduler runs here: shown, but the web process serves the API regardless
     body = r.json()
-    assert body["checks"] == {"database": "ok", "kv": "ok", "scheduler": "down", "recorder": "ok"}
+    assert body["checks"] == {"database": "ok", "kv": "ok", "scheduler": "down", "recorder": "ok", "wakeups": "idle"}
     assert (body["status"], body["scheduler"]) == ("ok", [])
     assert body["recorder"]["status"] == "ok" and body["recorder"]["flushFailures"] >= 0
