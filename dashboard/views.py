@@ -9,12 +9,15 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_POST
 
 from codeq_platform.base import kv
 from codeq_platform.engine import command_key
 from codeq_platform.errors import InvalidInput, NotFound, StoreUnavailable
 from codeq_platform.scheduler.stats import tenant_snapshot
+from dashboard import queues
 from dashboard.access import TenantAccess, tenant_view, visible_tenants
+from tenants.models import Membership
 
 PAGE_SIZE = 50
 SECTIONS = ("overview", "leases", "dlq", "tasks", "webhooks", "tokens", "members", "usage", "audit")
@@ -58,7 +61,22 @@ def overview(request: HttpRequest, access: TenantAccess) -> HttpResponse:
         snapshot = tenant_snapshot(access.tenant.slug)
     except StoreUnavailable as error:
         return store_down(request, error)
-    return render(request, "dashboard/overview.html", {"snapshot": snapshot})
+    can_pause = access.allows(Membership.Role.OPERATOR)
+    return render(request, "dashboard/overview.html", {"snapshot": snapshot, "can_pause": can_pause})
+
+
+@require_POST
+@tenant_view(Membership.Role.OPERATOR)
+def queue_action(request: HttpRequest, access: TenantAccess, command: str, action: str) -> HttpResponse:
+    """Pause or resume a command from the overview's buttons (operators and admins), then back to it."""
+    try:
+        queues.set_paused(tenant=access.tenant, command=command, paused=action == "pause",
+                          actor=request.user.get_username())  # fmt: skip
+    except InvalidInput as exc:
+        return render(request, "dashboard/error.html", {"title": "Bad request", "message": str(exc)}, status=400)
+    except StoreUnavailable as error:
+        return store_down(request, error)
+    return redirect("dashboard:overview", tenant=access.tenant.slug)
 
 
 @tenant_view()
