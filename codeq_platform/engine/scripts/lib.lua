@@ -656,7 +656,7 @@ local function settle_and_claim_next(state)
     claim_fields(fields)
     for ci = 1, NCMDS do fields[#fields + 1] = CMDS[ci] .. (state == COMPLETED and '/completed' or '/failed') end
   end
-  stats_read(fields)
+  if owned(load(ARGV[A + 1]), ARGV[A + 2]) == 0 then stats_read(fields) end  -- not for a refusal or a repeat
   local code, blob = settle(ARGV[A + 1], ARGV[A + 2], state, ARGV[A + 3], ARGV[A + 4])
   local out = {code, blob}
   local want = tonumber(ARGV[A + 6])
