@@ -67,7 +67,7 @@ local deltas, woken
 -- HI_SET: commands whose 'hi' flag this call raised. REC / RAW: records read or written this call
 -- (unpacked / packed; REC false: no such task). The P_* lists and DIRTY wait for flush().
 local S, SETS, HI_SET, REC, RAW
-local P_RESULTS, P_DONE, P_OUTBOX, P_LEASES, DIRTY, DIRTY_IDS, UNLEASE, POPS, AFTER
+local P_RESULTS, P_DONE, P_OUTBOX, P_LEASES, DIRTY, DIRTY_IDS, UNLEASE, POPS, AFTER, PEEK
 
 local R_CMD, R_PAYLOAD, R_PRIO, R_STATE, R_ATT, R_MAX = 1, 2, 3, 4, 5, 6
 local R_CREATED, R_UPDATED, R_WORKER, R_LEASE, R_ERROR = 7, 8, 9, 10, 11
@@ -106,7 +106,7 @@ local function begin()
   deltas, woken = {}, {}
   S, SETS, HI_SET, REC, RAW = {}, {}, {}, {}, {}
   P_RESULTS, P_DONE, P_OUTBOX, P_LEASES, DIRTY, DIRTY_IDS = {}, {}, {}, {}, {}, {}
-  UNLEASE, POPS, AFTER = {}, {}, {}
+  UNLEASE, POPS, AFTER, PEEK = {}, {}, {}, {}
 end
 
 local function ready_key(ci, prio) return KEYS[12 + (ci - 1) * 11 + prio + 1] end
@@ -543,7 +543,13 @@ local function claim_tasks(worker, lease_ms, want, skip_limit)
         local pos, ended = 0, false
         while not stop and got < want and taken[ci] < room[ci] do
           local need = math.min(want - got, room[ci] - taken[ci])
-          local ids = redis.call('LRANGE', q, pos, pos + need - 1)
+          local ids = PEEK[q]
+          if pos == 0 and ids and #ids >= need then
+            ids = {unpack(ids, 1, need)}
+          else
+            ids = redis.call('LRANGE', q, pos, pos + need - 1)
+          end
+          PEEK[q] = nil
           load_many(ids)
           for _, id in ipairs(ids) do
             if stop then break end
@@ -651,15 +657,29 @@ end
 -- The body of complete and fail: store the final result, then claim the caller's next tasks when
 -- the call asks for them (see complete.lua for the arguments).
 local function settle_and_claim_next(state)
+  local want = tonumber(ARGV[A + 6])
   local fields = {'hooks', 'live', usage_field(state == COMPLETED and 'completed' or 'failed')}
-  if tonumber(ARGV[A + 6]) > 0 then
+  if want > 0 then
     claim_fields(fields)
     for ci = 1, NCMDS do fields[#fields + 1] = CMDS[ci] .. (state == COMPLETED and '/completed' or '/failed') end
   end
-  if owned(load(ARGV[A + 1]), ARGV[A + 2]) == 0 then stats_read(fields) end  -- not for a refusal or a repeat
+  local ids = {ARGV[A + 1]}
+  if want > 0 then
+    -- A worker's next claim usually names the one command it works on, at priority 0 only: the head
+    -- of that list is read now, so the settled record and the next ones come in one HMGET.
+    stats_read(fields)
+    local f = CMDS[1] .. '/'
+    if NCMDS == 1 and S[f .. 'paused'] ~= '1' and S[f .. 'hi'] == '0' then
+      local q = ready_key(1, 0)
+      PEEK[q] = redis.call('LRANGE', q, 0, want - 1)
+      for _, id in ipairs(PEEK[q]) do ids[#ids + 1] = id end
+    end
+  elseif owned(load(ARGV[A + 1]), ARGV[A + 2]) == 0 then
+    stats_read(fields)  -- not for a refusal or a repeat
+  end
+  load_many(ids)
   local code, blob = settle(ARGV[A + 1], ARGV[A + 2], state, ARGV[A + 3], ARGV[A + 4])
   local out = {code, blob}
-  local want = tonumber(ARGV[A + 6])
   if code == 1 and want > 0 then  -- a repeated call (2) already claimed its next tasks
     maintain(tonumber(ARGV[A + 7]))
     for _, v in ipairs(claim_tasks(ARGV[A + 2], tonumber(ARGV[A + 5]), want, tonumber(ARGV[A + 8]))) do
