@@ -44,8 +44,9 @@
   '<command>/hi' ('0' when its priority 1-9 lists are known to be empty: claims then read only its
   priority 0 list; absent or '1': they may hold entries); the tenant's 'hooks' bits; usage '/u/...'.
   A call reads the fields it needs once (one HMGET) and writes every field it changed once, at its
-  end (one HSET): on KVRocks each command inside a script pays a RocksDB read or write batch, so the
-  number of commands, not their size, sets a call's cost.
+  end (one HSET), so a claim's pause and cap checks cost no command of their own. (On KVRocks each
+  hash field, list element and sorted-set member is a RocksDB key of its own: a call's cost there
+  follows the keys it touches more than its command count; see the README's "KVRocks beside Redis".)
 
   Writes in three steps (flush): first what must precede a task's record (its result, its place in
   the finished set, its outbox event, its lease entry), then every record the call changed in one
