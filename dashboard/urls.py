@@ -3,7 +3,8 @@
 Every tenant page lives under ``t/<tenant>/`` and is named for its navigation section, so the base
 template can mark the current one: ``overview``, ``leases``, ``tasks`` (search) and ``task``, and
 the pages of the DLQ, webhooks, tokens, members, usage and audit sections (``dlq``, ``webhooks``,
-``tokens``, ``members``, ``usage``, ``audit``, at ``t/<tenant>/dlq/`` and so on). An invitation's
+``tokens``, ``members``, ``usage``, ``audit``, at ``t/<tenant>/dlq/`` and so on). The overview's Pause/Resume
+buttons post to ``t/<tenant>/queues/<command>/pause/`` and ``.../resume/``. An invitation's
 link opens ``invitations/<token>/``; sign-up (404 unless ``CODEQ_SIGNUP=open``) is ``signup/``.
 """
 
