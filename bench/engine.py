@@ -4,7 +4,8 @@ console's search page (20 bounded scan steps of 250 records) over the deep queue
 Usage: python bench/engine.py [--json] [--stores redis,kvrocks] [--churn N]
 Environment: CODEQ_KV_URL (default redis://127.0.0.1:6379/0), BENCH_N (default 20000) tasks per
 throughput run, BENCH_DEPTH (default 1000000) tasks queued for the deep claim-latency run (sampled in
-turn with a queue of ~1,000 tasks, so both latency figures see the same store at the same moments).
+turn with a queue of ~1,000 tasks and one of ~1,000 under a cap on tasks in flight, so every latency figure
+sees the same store at the same moments; the capped one shows what the pause/cap checks cost a claim).
 ``--stores`` runs every figure on each store named (see bench/_stores.py: ``kvrocks`` starts a stock
 KVRocks from CODEQ_KVROCKS_BIN) and names each figure for its store. ``--churn N`` (default 1,000,000)
 sends N tasks through one command (enqueue, claim, complete) and samples claim latency before and after;
@@ -146,10 +147,16 @@ def run(url: str, n: int, depth: int, churn: int) -> dict[str, float]:
         after = raw.info("memory").get("used_memory")
         if before is not None and after is not None:
             figures["bytes_per_task"] = (int(after) - int(before)) / depth
+        # The same small queue with a cap on tasks in flight (never reached): what the pause/cap checks cost a claim.
+        fill(engine, 1000 + samples, "probe.capped")
+        engine.limit_queue(TENANT, "probe.capped", 1_000_000)
         time.sleep(3)
         figures["search_page_ms_at_depth"] = search_page_ms(engine)
-        (p50_1k, p99_1k), (p50_1m, p99_1m) = claim_latencies(engine, ["probe.small", "probe.deep"], samples)
-        figures.update(claim_p50_us_1k=p50_1k, claim_p99_us_1k=p99_1k, claim_p50_us_1m=p50_1m, claim_p99_us_1m=p99_1m)
+        (p50_1k, p99_1k), (p50_1m, p99_1m), (p50_cap, p99_cap) = claim_latencies(
+            engine, ["probe.small", "probe.deep", "probe.capped"], samples
+        )
+        figures.update(claim_p50_us_1k=p50_1k, claim_p99_us_1k=p99_1k, claim_p50_us_1m=p50_1m, claim_p99_us_1m=p99_1m,
+                       claim_p50_us_1k_capped=p50_cap, claim_p99_us_1k_capped=p99_cap)  # fmt: skip
         if churn:
             figures.update(churn_latencies(url, engine, config, churn, samples))
     finally:

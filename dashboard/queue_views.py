@@ -22,6 +22,7 @@ from codeq_platform.engine.core import validate_command
 from codeq_platform.errors import InvalidInput, NotFound, StoreUnavailable
 from dashboard import queues
 from dashboard.access import NoAccess, TenantAccess, refusal, tenant_view
+from tenants.models import Membership
 
 PAGE_SIZE = 50
 COMMANDS_PER_PAGE = 100
@@ -159,3 +160,17 @@ def task_action(request: HttpRequest, access: TenantAccess, task_id: str) -> Htt
     if action.name == "delete" and moved:
         return redirect("dashboard:queues", tenant=access.tenant.slug, command=task.command_key)
     return redirect(page)
+
+
+@require_POST
+@tenant_view(Membership.Role.OPERATOR)
+def pause_or_resume(request: HttpRequest, access: TenantAccess, command: str, action: str) -> HttpResponse:
+    """Pause or resume a command from the overview's buttons (operators and admins), then back to it."""
+    try:
+        queues.set_paused(tenant=access.tenant, command=command, paused=action == "pause",
+                          actor=request.user.get_username())  # fmt: skip
+    except InvalidInput as exc:
+        return _bad_input(request, exc)
+    except StoreUnavailable:
+        return _store_down(request)
+    return redirect("dashboard:overview", tenant=access.tenant.slug)

@@ -8,7 +8,8 @@ with a cursor to go on from (never an unbounded scan).
 Actions name tasks by id. Acting on "all matching" first collects at most ``MAX_ACTION`` ids of the
 state (reading at most ``MATCH_READS`` engine pages), and the confirmation shows exactly how many; the
 ids travel signed to the confirmed action, which moves those still in the state, no more. Every action
-writes an audit entry naming the tasks and the operator.
+writes an audit entry naming the tasks and the operator. Operators also pause and resume a whole
+command (claims skip it; enqueues are still taken), audited too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from django.core import signing
 
 from codeq_platform.base import kv
-from codeq_platform.engine import Engine, Page, State, Task
+from codeq_platform.engine import Engine, Page, QueueSettings, State, Task
 from codeq_platform.engine.core import TASK_ID_RE, validate_command
 from codeq_platform.errors import InvalidInput
 from tenants import services
@@ -235,3 +236,12 @@ def act(*, tenant: Tenant, command: str, state: QueueState, action: Action, task
                           detail={"state": state.name, "requested": len(ids), "moved": moved,
                                   "all_matching": matching})  # fmt: skip
     return moved
+
+
+def set_paused(*, tenant: Tenant, command: str, paused: bool, actor: str) -> QueueSettings:
+    """Pause (claims skip the command; enqueues are still taken) or resume ``command``, and audit it."""
+    cmd = validate_command(command)
+    engine = _engine(tenant)
+    settings = engine.pause_queue(tenant.slug, cmd) if paused else engine.resume_queue(tenant.slug, cmd)
+    services.record_audit(tenant=tenant, actor=actor, action="queue.pause" if paused else "queue.resume", target=cmd)
+    return settings

@@ -6,7 +6,8 @@ template can mark the current one: ``overview``, ``queues`` (a command's queue a
 post to ``task_action``), and the pages of the metrics, workers, DLQ, schedules, worker subscriptions,
 webhooks, tokens, members, usage and audit sections (``metrics``, ``workers``, ``dlq``, ``schedules``,
 ``subscriptions``, ``webhooks``, ``tokens``, ``members``, ``usage``, ``audit``, at ``t/<tenant>/dlq/``
-and so on). An invitation's link opens ``invitations/<token>/``; sign-up (404 unless
+and so on). The overview's Pause/Resume buttons post to ``t/<tenant>/queues/<command>/pause/`` and
+``.../resume/``. An invitation's link opens ``invitations/<token>/``; sign-up (404 unless
 ``CODEQ_SIGNUP=open``) is ``signup/``.
 """
 
@@ -52,6 +53,18 @@ urlpatterns = [
     path("t/<slug:tenant>/", views.overview, name="overview"),
     path("t/<slug:tenant>/queues/", queue_views.index, name="queues"),
     path("t/<slug:tenant>/queues/<str:command>/", queue_views.command_page, name="queues"),
+    path(
+        "t/<slug:tenant>/queues/<str:command>/pause/",
+        queue_views.pause_or_resume,
+        {"action": "pause"},
+        name="queue_pause",
+    ),
+    path(
+        "t/<slug:tenant>/queues/<str:command>/resume/",
+        queue_views.pause_or_resume,
+        {"action": "resume"},
+        name="queue_resume",
+    ),
     path("t/<slug:tenant>/leases/", views.leases, name="leases"),
     path("t/<slug:tenant>/tasks/", views.task_search, name="tasks"),
     path("t/<slug:tenant>/tasks/<str:task_id>/", views.task, name="task"),

@@ -85,7 +85,8 @@ def overview(request: HttpRequest, access: TenantAccess) -> HttpResponse:
         snapshot = tenant_snapshot(access.tenant.slug)
     except StoreUnavailable as error:
         return store_down(request, error)
-    return render(request, "dashboard/overview.html", {"snapshot": snapshot})
+    can_pause = access.allows(Membership.Role.OPERATOR)
+    return render(request, "dashboard/overview.html", {"snapshot": snapshot, "can_pause": can_pause})
 
 
 @tenant_view()

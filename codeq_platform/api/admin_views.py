@@ -20,6 +20,7 @@ from codeq_platform.api.endpoint import ADMIN, Values, endpoint
 from codeq_platform.api.errors import error_response, json_response
 from codeq_platform.base import db, kv
 from codeq_platform.base.representations import rfc3339, task_json
+from codeq_platform.engine import QueueSettings
 from codeq_platform.engine.core import validate_command
 from tenants import services
 from tenants.models import Tenant
@@ -64,6 +65,10 @@ async def queues(request: HttpRequest, principal: Principal) -> HttpResponse:
         out[f"{base}:inprog"] = stats.in_flight
         out[f"{base}:delayed"] = stats.delayed
         out[f"{base}:dlq"] = stats.dlq
+        if stats.paused:
+            out[f"{base}:paused"] = 1
+        if stats.max_in_flight is not None:
+            out[f"{base}:maxInFlight"] = stats.max_in_flight
     return json_response(out)
 
 
@@ -87,7 +92,61 @@ async def queue_detail(request: HttpRequest, principal: Principal, command: str)
         "readyByPriority": {str(p): n for p, n in enumerate(stats.ready_by_priority)},
         "completed": stats.completed, "failed": stats.failed, "deadLettered": stats.dead,
         "created": stats.created, "oldestReadyAgeSeconds": oldest,
+        "paused": stats.paused, "maxInFlight": stats.max_in_flight,
     })  # fmt: skip
+
+
+def _settings_json(settings: QueueSettings) -> Values:
+    return {"command": settings.command, "paused": settings.paused, "maxInFlight": settings.max_in_flight}
+
+
+@endpoint(
+    "POST",
+    roles=ADMIN,
+    operation="admin",
+    tags=TAGS,
+    responses={200: outputs.QueueSettings},
+    raises=(400,),
+    summary="Pause a command: claims skip it, enqueues are still taken",
+)
+async def pause_queue(request: HttpRequest, principal: Principal, command: str) -> HttpResponse:
+    settings = await kv.async_engine().pause_queue(principal.tenant_slug, validate_command(command))
+    await _audit(principal, "queue.pause", settings.command)
+    return json_response(_settings_json(settings))
+
+
+@endpoint(
+    "POST",
+    roles=ADMIN,
+    operation="admin",
+    tags=TAGS,
+    responses={200: outputs.QueueSettings},
+    raises=(400,),
+    summary="Resume a paused command",
+)
+async def resume_queue(request: HttpRequest, principal: Principal, command: str) -> HttpResponse:
+    settings = await kv.async_engine().resume_queue(principal.tenant_slug, validate_command(command))
+    await _audit(principal, "queue.resume", settings.command)
+    return json_response(_settings_json(settings))
+
+
+@endpoint(
+    "PUT",
+    roles=ADMIN,
+    operation="admin",
+    body=inputs.LimitsBody,
+    tags=TAGS,
+    responses={200: outputs.QueueSettings},
+    raises=(400,),
+    summary="Set or lift a command's cap on tasks in flight",
+)
+async def queue_limits(request: HttpRequest, principal: Principal, command: str, body: Values) -> HttpResponse:
+    """The cap counts leased tasks across the tenant's shards, an equal share in each, so it is at least
+    the tenant's shard count. Tasks already in flight above a new cap keep their leases."""
+    cap = body["maxInFlight"]
+    settings = await kv.async_engine().limit_queue(principal.tenant_slug, validate_command(command), cap)
+    await _audit(principal, "queue.limits", settings.command, detail={"maxInFlight": settings.max_in_flight})
+    return json_response(_settings_json(settings))
 
 
 @endpoint(

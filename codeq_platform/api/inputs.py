@@ -280,6 +280,11 @@ class QueuePage(Shape):
                     description="the previous page's nextCursor")  # fmt: skip
 
 
+class LimitsBody(Shape):
+    maxInFlight = Integer(1, 1_000_000, message="'maxInFlight' must be an integer between 1 and 1000000",
+                          description="cap on the command's tasks in flight; absent or null: no cap")  # fmt: skip
+
+
 class RequeueQuery(Shape):
     limit = Integer(1, 1000, default=100, description="tasks to move in this call")
 

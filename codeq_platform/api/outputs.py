@@ -105,11 +105,21 @@ class QueueDetail(Reply):
     deadLettered = Integer(0, required=True)
     created = Integer(0, required=True)
     oldestReadyAgeSeconds = Integer(0, required=True, nullable=True)
+    paused = Boolean(required=True, description="claims skip the command while it is paused")
+    maxInFlight = Integer(1, required=True, nullable=True, description="cap on its tasks in flight (null: none)")
+
+
+class QueueSettings(Reply):
+    command = String(required=True, description="the command's routing form")
+    paused = Boolean(required=True, description="claims skip the command while it is paused")
+    maxInFlight = Integer(1, required=True, nullable=True, description="cap on its tasks in flight (null: none)")
 
 
 QUEUES = {
     "type": "object",
-    "description": "queue key (codeQ's form, codeq:q:<cmd>:<tenant>:<state>) to task count",
+    "description": "queue key (codeQ's form, codeq:q:<cmd>:<tenant>:<state>) to task count; beside codeQ's "
+    "states, <state> 'paused' (1) is present while the command is paused and 'maxInFlight' (its cap) while "
+    "it has a cap on tasks in flight",
     "additionalProperties": {"type": "integer", "minimum": 0},
 }
 

@@ -13,6 +13,7 @@ from codeq_platform.engine.model import (
     NewTask,
     OutboxEvent,
     Page,
+    QueueSettings,
     QueueStats,
     Report,
     Settled,
@@ -24,5 +25,5 @@ from codeq_platform.engine.model import (
 )
 
 __all__ = ["AsyncEngine", "Engine", "EngineConfig", "Enqueued", "Moved", "Nacked", "NewTask", "OutboxEvent", "Page",
-           "QueueStats", "Report", "Settled", "State", "SweepReport", "Task", "TaskEvent", "TaskResult", "command_key",
-           "connect", "connect_async"]  # fmt: skip
+           "QueueSettings", "QueueStats", "Report", "Settled", "State", "SweepReport", "Task", "TaskEvent",
+           "TaskResult", "command_key", "connect", "connect_async"]  # fmt: skip

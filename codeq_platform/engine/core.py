@@ -29,6 +29,7 @@ from codeq_platform.engine.model import (
     NewTask,
     OutboxEvent,
     Page,
+    QueueSettings,
     QueueStats,
     Report,
     Settled,
@@ -45,6 +46,7 @@ from codeq_platform.errors import CodeqError, InvalidInput, NotFound, PayloadToo
 COMMAND_RE = re.compile(r"^[^\s/\x00-\x1f\x7f]{1,200}$")
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}$")
 MAX_BATCH = 1000
+MAX_IN_FLIGHT_CAP = 1_000_000
 
 R = TypeVar("R")
 Call = tuple[Any, ...]
@@ -627,6 +629,40 @@ class Core:
         replies = yield ("many", calls) if len(calls) > 1 else calls[0]
         return Moved(sum(1 for reply in (replies if len(calls) > 1 else [replies]) if reply[0] == 1), False)
 
+    # -- a command's settings --------------------------------------------------------------------
+
+    def _configure(self, tenant: str, command: str, paused: str, cap: int | None) -> Plan[QueueSettings]:
+        """Write a command's settings in every shard of the tenant (``paused`` '1', '0' or '' to keep;
+        ``cap`` the whole cap, 0 for none, None to keep), each shard holding an equal share of the cap."""
+        ks = self.ks(tenant)
+        cmd = validate_command(command)
+        paused_now = False
+        total = 0
+        for shard in range(ks.shards):
+            share: int | str = ""
+            if cap is not None:
+                share = cap // ks.shards + (1 if shard < cap % ks.shards else 0)
+            reply = yield ("script", "configure", self.keys(ks, shard, (cmd,)),
+                           [*self.header(ks, (cmd,)), paused, share])  # fmt: skip
+            paused_now = paused_now or reply[0] == 1
+            total += reply[1]
+        return QueueSettings(cmd, paused_now, total or None)
+
+    def pause_queue(self, tenant: str, command: str) -> Plan[QueueSettings]:
+        """Pause a command: claims of any kind skip it until it is resumed; enqueues are still taken."""
+        return (yield from self._configure(tenant, command, "1", None))
+
+    def resume_queue(self, tenant: str, command: str) -> Plan[QueueSettings]:
+        """Resume a paused command; its waiting claims are woken."""
+        return (yield from self._configure(tenant, command, "0", None))
+
+    def limit_queue(self, tenant: str, command: str, max_in_flight: int | None) -> Plan[QueueSettings]:
+        """Cap a command's tasks in flight (leased, not yet settled or given back) at ``max_in_flight``,
+        at least the tenant's shard count; None lifts the cap. Tasks already in flight stay leased."""
+        if max_in_flight is not None:
+            _int(max_in_flight, "maxInFlight", self.ks(tenant).shards, MAX_IN_FLIGHT_CAP)
+        return (yield from self._configure(tenant, command, "", max_in_flight or 0))
+
     # -- maintenance -----------------------------------------------------------------------------
 
     def sweep(self, tenant: str, shards: Iterable[int] | None = None) -> Plan[SweepReport]:
@@ -807,6 +843,7 @@ class Core:
         cmd = validate_command(command)
         fields = [f"{cmd}/{n}" for n in ("created", "completed", "failed", "dead", "inflight", "delayed")]
         fields += [f"{cmd}/stale/{p}" for p in range(10)]
+        fields += [f"{cmd}/paused", f"{cmd}/cap"]
         stats = QueueStats(cmd, [0] * 10, 0, 0, 0, 0, 0, 0, 0, None)
         heads: list[tuple[int, int, str]] = []
         for shard in range(ks.shards):
@@ -814,7 +851,11 @@ class Core:
             reply = yield ("pipe", [("LLEN", k) for k in block[:10]] + [
                 ("ZCARD", block[10]), ("HMGET", ks.key(shard, "stats"), *fields),
             ])  # fmt: skip
-            counters = [int(v or 0) for v in reply[11]]
+            counters = [int(v or 0) for v in reply[11][:16]]
+            paused, cap = reply[11][16:]
+            stats.paused = stats.paused or paused is not None
+            if cap is not None:
+                stats.max_in_flight = (stats.max_in_flight or 0) + int(cap)
             for p in range(10):
                 stats.ready_by_priority[p] += max(reply[p] - counters[6 + p], 0)
             stats.dlq += reply[10]

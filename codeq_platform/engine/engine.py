@@ -32,7 +32,8 @@ from codeq_platform.errors import StoreUnavailable
 
 SCRIPT_DIR = Path(__file__).with_name("scripts")
 OPERATIONS = ("enqueue", "claim", "heartbeat", "complete", "fail", "settle_batch", "nack", "abandon", "progress",
-              "cancel", "delete", "replay", "release", "run_now", "due", "sweep", "trim", "outbox_ack")  # fmt: skip
+              "cancel", "delete", "replay", "release", "run_now", "due", "sweep", "trim", "outbox_ack",
+              "configure")  # fmt: skip
 P = ParamSpec("P")
 R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -191,6 +192,9 @@ class Engine(_Face):
     dlq = _sync_verb(Core.dlq)
     dlq_count = _sync_verb(Core.dlq_count)
     ready = _sync_verb(Core.ready)
+    pause_queue = _sync_verb(Core.pause_queue)
+    resume_queue = _sync_verb(Core.resume_queue)
+    limit_queue = _sync_verb(Core.limit_queue)
 
     def __init__(self, client: Any, config: EngineConfig | None = None,
                  clock: Callable[[], float] | None = None) -> None:  # fmt: skip
@@ -314,6 +318,9 @@ class AsyncEngine(_Face):
     dlq = _async_verb(Core.dlq)
     dlq_count = _async_verb(Core.dlq_count)
     ready = _async_verb(Core.ready)
+    pause_queue = _async_verb(Core.pause_queue)
+    resume_queue = _async_verb(Core.resume_queue)
+    limit_queue = _async_verb(Core.limit_queue)
 
     def __init__(self, client: Any, config: EngineConfig | None = None,
                  clock: Callable[[], float] | None = None) -> None:  # fmt: skip

@@ -190,10 +190,22 @@ class QueueStats:
     failed: int
     dead: int
     oldest_ready_ms: int | None
+    paused: bool = False
+    max_in_flight: int | None = None
 
     @property
     def ready(self) -> int:
         return sum(self.ready_by_priority)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    """A command's settings: claims skip it while ``paused``; ``max_in_flight`` caps its leased tasks
+    (None: no cap), split across the tenant's shards."""
+
+    command: str
+    paused: bool
+    max_in_flight: int | None
 
 
 @dataclass(slots=True)

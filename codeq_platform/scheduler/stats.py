@@ -115,6 +115,8 @@ def tenant_snapshot(tenant: str, *, record: bool = False, now_ms: int | None = N
             "delayed": stats.delayed,
             "in_flight": stats.in_flight,
             "dlq": stats.dlq,
+            "paused": stats.paused,
+            "max_in_flight": stats.max_in_flight,
             "oldest_ready_age_ms": None if stats.oldest_ready_ms is None else max(now_ms - stats.oldest_ready_ms, 0),
             "completed": [p[1] for p in window],
             "failed": [p[2] for p in window],

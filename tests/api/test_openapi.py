@@ -69,6 +69,9 @@ async def test_spec_is_openapi_3_and_documents_every_route(spec):
         "/v1/codeq/admin/queues": {"get"},
         "/v1/codeq/admin/queues/{command}": {"get"},
         "/v1/codeq/admin/queues/{command}/tasks": {"get"},
+        "/v1/codeq/admin/queues/{command}/pause": {"post"},
+        "/v1/codeq/admin/queues/{command}/resume": {"post"},
+        "/v1/codeq/admin/queues/{command}/limits": {"put"},
         "/v1/codeq/admin/tasks/{task_id}/requeue": {"post"},
         "/v1/codeq/admin/queues/{command}/dlq/requeue": {"post"},
         "/v1/codeq/admin/tasks/{task_id}": {"delete"},
@@ -136,6 +139,11 @@ async def test_real_responses_validate_against_the_schema(http, spec, producer_b
     assert_matches(spec, "/v1/codeq/admin/queues/{command}", "get", 200, detail)
     page = (await get(http, "/admin/queues/resize/tasks?state=delayed", admin_bearer)).json()
     assert_matches(spec, "/v1/codeq/admin/queues/{command}/tasks", "get", 200, page)
+    limited = await http.put("/v1/codeq/admin/queues/resize/limits", json={"maxInFlight": 2},
+                             headers={"Authorization": f"Bearer {admin_bearer}"})  # fmt: skip
+    assert_matches(spec, "/v1/codeq/admin/queues/{command}/limits", "put", 200, limited.json())
+    paused = await post(http, "/admin/queues/resize/pause", admin_bearer)
+    assert_matches(spec, "/v1/codeq/admin/queues/{command}/pause", "post", 200, paused.json())
     queues = (await get(http, "/admin/queues", admin_bearer)).json()
     assert queues and all(key.startswith("codeq:q:resize:") for key in queues)
     assert_matches(spec, "/v1/codeq/admin/queues", "get", 200, queues)

@@ -90,7 +90,7 @@ def test_queues_and_the_dlq(run, admin_bearer, producer, worker, command):
     table = run(admin_bearer, "queues")
     assert table.returncode == 0
     row = next(line for line in table.stdout.splitlines() if line.startswith(command))
-    assert row.split()[1:] == ["0", "0", "0", "3"]
+    assert row.split()[1:] == ["0", "0", "0", "3", "running", "-"]
     assert json.loads(run(admin_bearer, "queues", "--json").stdout)[command]["dlq"] == 3
 
     listed = run(admin_bearer, "dlq", "list", command)
@@ -105,6 +105,23 @@ def test_queues_and_the_dlq(run, admin_bearer, producer, worker, command):
     assert run(admin_bearer, "dlq", "purge", command, stdin="n\n").returncode == 1
     assert run(admin_bearer, "dlq", "purge", command, "--yes").stdout.strip() == "deleted 3 task(s)"
     assert run(admin_bearer, "--json", "queues").returncode == 0
+
+
+def test_queues_pause_resume_and_limit(run, admin_bearer, producer, worker, command):
+    producer.create(command, 1)
+
+    paused = run(admin_bearer, "queues", "pause", command)
+    assert paused.returncode == 0 and paused.stdout.strip() == f"{command}: paused, max in flight no cap"
+    assert worker.claim([command]) is None
+    row = next(line for line in run(admin_bearer, "queues").stdout.splitlines() if line.startswith(command))
+    assert row.split()[5:] == ["paused", "-"]
+    limited = json.loads(run(admin_bearer, "--json", "queues", "limit", command, "--max-in-flight", "2").stdout)
+    assert limited == {"command": command, "paused": True, "maxInFlight": 2}
+    assert json.loads(run(admin_bearer, "queues", "--json").stdout)[command]["maxInFlight"] == 2
+    assert run(admin_bearer, "queues", "resume", command).stdout.strip() == f"{command}: running, max in flight 2"
+    assert worker.claim([command]) is not None
+    assert run(admin_bearer, "queues", "limit", command, "--none").stdout.strip().endswith("no cap")
+    assert run(admin_bearer, "queues", "limit", command).returncode == 2  # neither option: a usage error
 
 
 def test_schedules_tokens_and_webhooks(run, admin_bearer, command):

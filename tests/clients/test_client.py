@@ -362,3 +362,23 @@ async def test_the_async_client_runs_the_same_routes(url, producer_bearer, worke
         assert await producer.result((await producer.create(command, 2)).id) is None
         with pytest.raises(codeq.NotFound):
             await producer.get("no-such-task")
+
+
+def test_admins_pause_resume_and_cap_a_queue(producer, worker, admin, command):
+    producer.create(command, 1)
+    producer.create(command, 2)
+
+    settings = admin.pause_queue(command)
+    assert (settings.command, settings.paused, settings.max_in_flight) == (command, True, None)
+    assert worker.claim([command]) is None
+    assert admin.queues()[command].paused and admin.queue(command).paused
+
+    assert admin.resume_queue(command).paused is False
+    assert admin.set_queue_limits(command, max_in_flight=1).max_in_flight == 1
+    assert admin.queues()[command].max_in_flight == 1
+    held = worker.claim([command])
+    assert held is not None and worker.claim([command]) is None
+    assert admin.set_queue_limits(command, max_in_flight=None).max_in_flight is None
+    assert worker.claim([command]) is not None
+    with pytest.raises(codeq.BadRequest):
+        admin.set_queue_limits(command, max_in_flight=0)

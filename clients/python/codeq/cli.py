@@ -26,7 +26,7 @@ from codeq import errors
 from codeq.app import App
 from codeq.client import Client, with_key
 from codeq.config import ConfigError, resolve
-from codeq.models import ItemError, ScheduleSpec, Task, TaskResult
+from codeq.models import ItemError, QueueSettings, ScheduleSpec, Task, TaskResult
 from codeq.wakeups import WakeupReceiver
 from codeq.worker import Worker
 
@@ -322,25 +322,71 @@ def cancel(task_id: str) -> None:
 # queues and the DLQ
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @json_flag
+@click.pass_context
 @handled
-def queues() -> None:
-    """Every command's depths: ready, delayed, in progress, dead-lettered."""
+def queues(click_ctx: click.Context) -> None:
+    """Every command's depths (ready, delayed, in progress, dead-lettered) and settings; pause, resume, limit."""
+    if click_ctx.invoked_subcommand is not None:
+        return
     ctx = _context()
     counts = ctx.client.queues()
 
     def human() -> None:
-        table = _table("command", "ready", "delayed", "in progress", "dlq")
-        for column in table.columns[1:]:
+        table = _table("command", "ready", "delayed", "in progress", "dlq", "claims", "max in flight")
+        for column in table.columns[1:5]:
             column.justify = "right"
         for c in counts.values():
-            table.add_row(c.command, str(c.ready), str(c.delayed), str(c.in_progress), str(c.dlq))
+            table.add_row(c.command, str(c.ready), str(c.delayed), str(c.in_progress), str(c.dlq),
+                          "paused" if c.paused else "running", str(c.max_in_flight or "-"))  # fmt: skip
         ctx.out.print(table if counts else "no queues")
 
-    data = {c.command: {"ready": c.ready, "delayed": c.delayed, "inProgress": c.in_progress, "dlq": c.dlq}
+    data = {c.command: {"ready": c.ready, "delayed": c.delayed, "inProgress": c.in_progress, "dlq": c.dlq,
+                        "paused": c.paused, "maxInFlight": c.max_in_flight}
             for c in counts.values()}  # fmt: skip
     ctx.emit(data, human)
+
+
+def _show_settings(ctx: Context, settings: QueueSettings) -> None:
+    data = {"command": settings.command, "paused": settings.paused, "maxInFlight": settings.max_in_flight}
+    cap = settings.max_in_flight or "no cap"
+    line = f"{settings.command}: {'paused' if settings.paused else 'running'}, max in flight {cap}"
+    ctx.emit(data, lambda: ctx.out.print(line))
+
+
+@queues.command("pause")
+@click.argument("command")
+@json_flag
+@handled
+def queues_pause(command: str) -> None:
+    """Pause COMMAND: claims skip it until it is resumed; producers may still enqueue."""
+    ctx = _context()
+    _show_settings(ctx, ctx.client.pause_queue(command))
+
+
+@queues.command("resume")
+@click.argument("command")
+@json_flag
+@handled
+def queues_resume(command: str) -> None:
+    """Resume COMMAND: claims take its tasks again."""
+    ctx = _context()
+    _show_settings(ctx, ctx.client.resume_queue(command))
+
+
+@queues.command("limit")
+@click.argument("command")
+@click.option("--max-in-flight", type=click.IntRange(1), help="Cap on COMMAND's tasks in flight.")
+@click.option("--none", "lift", is_flag=True, help="Lift the cap.")
+@json_flag
+@handled
+def queues_limit(command: str, max_in_flight: int | None, lift: bool) -> None:
+    """Cap COMMAND's tasks in flight (--max-in-flight N), or lift the cap (--none)."""
+    if (max_in_flight is None) == (not lift):
+        raise click.UsageError("give either --max-in-flight N or --none")
+    ctx = _context()
+    _show_settings(ctx, ctx.client.set_queue_limits(command, max_in_flight=max_in_flight))
 
 
 @main.group()

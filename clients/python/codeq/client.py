@@ -33,6 +33,7 @@ from codeq.models import (
     Nacked,
     QueueCounts,
     Queued,
+    QueueSettings,
     QueueStats,
     Schedule,
     ScheduleSpec,
@@ -128,6 +129,10 @@ def _bulk(key: str) -> Callable[[httpx.Response], Bulk]:
         return Bulk(body[key], bool(body.get("remaining")))
 
     return read
+
+
+def _settings(response: httpx.Response) -> QueueSettings:
+    return QueueSettings.from_json(response.json())
 
 
 def _secret(response: httpx.Response) -> Secret:
@@ -378,6 +383,19 @@ class Routes(ABC):
         return self._run(
             Call("GET", f"/admin/queues/{_seg(command)}", lambda r: QueueStats.from_json(r.json()), replayable=True)
         )
+
+    def pause_queue(self, command: str) -> QueueSettings:
+        """Pause ``command``: claims skip it until it is resumed; producers may still enqueue."""
+        return self._run(Call("POST", f"/admin/queues/{_seg(command)}/pause", _settings, json={}, replayable=True))
+
+    def resume_queue(self, command: str) -> QueueSettings:
+        """Resume a paused command; workers waiting on it are woken."""
+        return self._run(Call("POST", f"/admin/queues/{_seg(command)}/resume", _settings, json={}, replayable=True))
+
+    def set_queue_limits(self, command: str, *, max_in_flight: int | None) -> QueueSettings:
+        """Cap ``command``'s tasks in flight at ``max_in_flight`` (None: lift the cap)."""
+        body = _drop_none(maxInFlight=max_in_flight)
+        return self._run(Call("PUT", f"/admin/queues/{_seg(command)}/limits", _settings, json=body, replayable=True))
 
     def queue_tasks(self, command: str, state: str, *, limit: int | None = None, cursor: str | None = None) -> TaskPage:
         """A page of a command's tasks in ``state``: ``ready``, ``delayed``, ``inProgress`` or ``dlq``."""

@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any
 
 QUEUE_KEY = re.compile(
-    r"^codeq:q:(?P<command>.+):(?P<tenant>[^:]+):(?P<kind>pending:(?P<priority>\d)|inprog|delayed|dlq)$"
+    r"^codeq:q:(?P<command>.+):(?P<tenant>[^:]+):"
+    r"(?P<kind>pending:(?P<priority>\d)|inprog|delayed|dlq|paused|maxInFlight)$"
 )
 
 
@@ -148,6 +149,8 @@ class QueueCounts:
     in_progress: int = 0
     dlq: int = 0
     ready_by_priority: dict[int, int] = field(default_factory=dict)
+    paused: bool = False
+    max_in_flight: int | None = None
 
 
 def queue_counts(data: dict[str, int]) -> dict[str, QueueCounts]:
@@ -166,6 +169,10 @@ def queue_counts(data: dict[str, int]) -> dict[str, QueueCounts]:
             counts.in_progress = count
         elif kind == "delayed":
             counts.delayed = count
+        elif kind == "paused":
+            counts.paused = bool(count)
+        elif kind == "maxInFlight":
+            counts.max_in_flight = count
         else:
             counts.dlq = count
     return dict(sorted(out.items()))
@@ -186,6 +193,8 @@ class QueueStats:
     dead_lettered: int | None
     created: int | None
     oldest_ready_age_seconds: int | None
+    paused: bool = False
+    max_in_flight: int | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -202,8 +211,24 @@ class QueueStats:
             dead_lettered=data.get("deadLettered"),
             created=data.get("created"),
             oldest_ready_age_seconds=data.get("oldestReadyAgeSeconds"),
+            paused=bool(data.get("paused")),
+            max_in_flight=data.get("maxInFlight"),
             raw=data,
         )
+
+
+@dataclass
+class QueueSettings:
+    """A command's settings, from the pause, resume and limits routes: claims skip it while ``paused``;
+    ``max_in_flight`` caps its tasks in flight (None: no cap)."""
+
+    command: str
+    paused: bool
+    max_in_flight: int | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> QueueSettings:
+        return cls(command=data["command"], paused=data["paused"], max_in_flight=data.get("maxInFlight"))
 
 
 @dataclass

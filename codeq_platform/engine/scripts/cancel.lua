@@ -26,7 +26,7 @@ finish(id, r, CANCELLED)
 event(r, 'cancelled', '')
 emit(id, r, 'f', 2)
 local blob = save(id, r)
--- After the record: a crash before this leaves a delayed entry that promotion drops as stale.
-if st == DELAYED then redis.call('ZREM', K_DELAYED, id) end
+-- After the record (flush): a crash before this leaves a delayed entry that promotion drops as stale.
+if st == DELAYED then AFTER[#AFTER + 1] = {'ZREM', K_DELAYED, id} end
 commit()
 return {1, blob}

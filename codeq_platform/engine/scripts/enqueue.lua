@@ -9,24 +9,28 @@
   now (0 = none; due = NOW + delay, by the store's clock).
   Returns per task {code, id, record}: 1 created, 0 an existing task answered (same id,
   idempotency key, or a pending task with the same dedup key), -5 the shard is full (no record).
-  Write order: the queue entry first, then the record, so a crash leaves at most an entry that
-  claim skips as stale.
+  Write order: the queue entry and the idempotency and dedup entries first, then the records (one
+  HSET for the batch, lib.lua's flush), so a crash leaves at most entries that point at no record:
+  claim skips them as stale, and a later enqueue with the same key finds no task and creates one.
 ]]
 local max_live = tonumber(ARGV[A + 1])
 local n = tonumber(ARGV[A + 2])
 local new_commands = ARGV[A + 3]
 local out = {}
 local live_now = 0
-if max_live > 0 then live_now = tonumber(redis.call('HGET', K_STATS, 'live') or '0') end
+if max_live > 0 then live_now = stat_num('live') end
+local ids = {}
+for i = 0, n - 1 do ids[#ids + 1] = ARGV[A + 4 + i * 12] end
+load_many(ids)
 for i = 0, n - 1 do
   local b = A + 3 + i * 12
   local id, ci, cmd = ARGV[b + 1], tonumber(ARGV[b + 2]), ARGV[b + 3]
   local idem, dedup = ARGV[b + 8], ARGV[b + 9]
   local existing = nil
-  if redis.call('HEXISTS', K_TASKS, id) == 1 then existing = id end
+  if load(id) then existing = id end
   if not existing and idem ~= '' then
     local other = redis.call('HGET', K_IDEM, idem)
-    if other and redis.call('HEXISTS', K_TASKS, other) == 1 then existing = other end
+    if other and load(other) then existing = other end
   end
   local dedup_field = CMDS[ci] .. '\n' .. dedup
   if not existing and dedup ~= '' then
@@ -37,7 +41,7 @@ for i = 0, n - 1 do
     end
   end
   if existing then
-    out[#out + 1] = {0, existing, redis.call('HGET', K_TASKS, existing)}
+    out[#out + 1] = {0, existing, RAW[existing]}
   elseif max_live > 0 and live_now >= max_live then
     out[#out + 1] = {E_QUEUE_FULL, id, ''}
   else

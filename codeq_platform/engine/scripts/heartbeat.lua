@@ -11,7 +11,9 @@ local r = load(id)
 local code = owned(r, worker)
 if code ~= 0 then return {code} end
 local until_ms = NOW + tonumber(ARGV[A + 3])
-redis.call('ZADD', K_LEASES, string.format('%d', until_ms), id)
+add_lease(id, string.format('%d', until_ms))
 r[R_LEASE] = until_ms
 event(r, 'heartbeat', worker)
-return {1, save(id, r)}
+local blob = save(id, r)
+flush()
+return {1, blob}

@@ -38,6 +38,22 @@
   changed one of its counters, so retention (trim.lua) can forget a command that has had nothing for
   the retention period.
 
+  Counters hash (KEYS[6]): per command '<command>/<name>' counters (created, completed, failed, dead,
+  inflight, delayed, stale/<priority>), '<command>/seen', and the command's settings: '<command>/paused'
+  ('1' while claims skip it), '<command>/cap' (this shard's share of its cap on tasks in flight) and
+  '<command>/hi' ('0' when its priority 1-9 lists are known to be empty: claims then read only its
+  priority 0 list; absent or '1': they may hold entries); the tenant's 'hooks' bits; usage '/u/...'.
+  A call reads the fields it needs once (one HMGET) and writes every field it changed once, at its
+  end (one HSET), so a claim's pause and cap checks cost no command of their own. (On KVRocks each
+  hash field, list element and sorted-set member is a RocksDB key of its own: a call's cost there
+  follows the keys it touches more than its command count; see the README's "KVRocks beside Redis".)
+
+  Writes in three steps (flush): first what must precede a task's record (its result, its place in
+  the finished set, its outbox event, its lease entry), then every record the call changed in one
+  HSET, then what must follow them (lease entries removed, ready entries popped, delayed and DLQ
+  entries removed). Any prefix of that order is repaired as the single-task order always was: an
+  entry whose record disagrees is skipped or dropped by the next claim or the sweep.
+
   Outbox: a terminal transition (COMPLETED or FAILED result, cancel, dead-lettering) of a task that
   has its own webhook, or of a tenant whose platform set the event's bit in the counters' 'hooks'
   field (1 completed, 2 failed, 4 dead), appends "<kind> US <id> US <ms>" (kind c, f or d) to the
@@ -47,7 +63,12 @@
 local NOW, NOW_TEXT, BACKOFF_BASE, BACKOFF_CAP, WAKE_CHANNEL, NCMDS, CMDS, CMDIDX, A
 local K_TASKS, K_RESULTS, K_LEASES, K_DELAYED, K_DONE, K_STATS, K_CMDS, K_IDEM, K_DEDUP, K_OUTBOX
 local K_RING, K_RINGSET
-local deltas, woken, hooks
+local deltas, woken
+-- S: counters-hash fields read this call (false: absent); SETS: fields written as given at commit;
+-- HI_SET: commands whose 'hi' flag this call raised. REC / RAW: records read or written this call
+-- (unpacked / packed; REC false: no such task). The P_* lists and DIRTY wait for flush().
+local S, SETS, HI_SET, REC, RAW
+local P_RESULTS, P_DONE, P_OUTBOX, P_LEASES, DIRTY, DIRTY_IDS, UNLEASE, POPS, AFTER, PEEK
 
 local R_CMD, R_PAYLOAD, R_PRIO, R_STATE, R_ATT, R_MAX = 1, 2, 3, 4, 5, 6
 local R_CREATED, R_UPDATED, R_WORKER, R_LEASE, R_ERROR = 7, 8, 9, 10, 11
@@ -83,21 +104,44 @@ local function begin()
   K_TASKS, K_RESULTS, K_LEASES, K_DELAYED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
   K_DONE, K_STATS, K_CMDS, K_IDEM, K_DEDUP, K_OUTBOX = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
   K_RING, K_RINGSET = KEYS[11], KEYS[12]
-  deltas = {}
-  woken = {}
-  hooks = nil
+  deltas, woken = {}, {}
+  S, SETS, HI_SET, REC, RAW = {}, {}, {}, {}, {}
+  P_RESULTS, P_DONE, P_OUTBOX, P_LEASES, DIRTY, DIRTY_IDS = {}, {}, {}, {}, {}, {}
+  UNLEASE, POPS, AFTER, PEEK = {}, {}, {}, {}
 end
 
 local function ready_key(ci, prio) return KEYS[12 + (ci - 1) * 11 + prio + 1] end
 local function dlq_key(ci) return KEYS[12 + ci * 11] end
 
-local function ready_lists(ci)
-  local lists = {}
-  for prio = 0, 9 do lists[prio + 1] = ready_key(ci, prio) end
-  return lists
+-- Reads the counters-hash fields not read yet this call, all in one HMGET.
+local function stats_read(fields)
+  local missing = {}
+  for _, f in ipairs(fields) do
+    if S[f] == nil then missing[#missing + 1] = f end
+  end
+  if #missing > 0 then
+    local values = redis.call('HMGET', K_STATS, unpack(missing))
+    for i, f in ipairs(missing) do S[f] = values[i] end
+  end
 end
 
-local function has_ready(ci) return redis.call('EXISTS', unpack(ready_lists(ci))) > 0 end
+local function stat(field)
+  if S[field] == nil then S[field] = redis.call('HGET', K_STATS, field) end
+  return S[field]
+end
+
+local function stat_num(field) return tonumber(stat(field) or '0') or 0 end
+
+-- Whether any ready list of the command holds an entry (its priority 0 list alone when its 'hi'
+-- flag says the others are empty).
+local function has_ready(ci)
+  if stat(CMDS[ci] .. '/hi') == '0' and not HI_SET[ci] then
+    return redis.call('EXISTS', ready_key(ci, 0)) > 0
+  end
+  local lists = {}
+  for prio = 0, 9 do lists[prio + 1] = ready_key(ci, prio) end
+  return redis.call('EXISTS', unpack(lists)) > 0
+end
 
 -- The ring's bookkeeping (see "Turn ring" above). Joining: ring, then set; leaving: set, then ring.
 local function ring_join(cmd)
@@ -121,17 +165,76 @@ local function ring_to_tail(cmd)
 end
 
 local function load(id)
-  local raw = redis.call('HGET', K_TASKS, id)
-  if not raw then return nil end
-  return cmsgpack.unpack(raw)
+  local r = REC[id]
+  if r == nil then
+    local raw = redis.call('HGET', K_TASKS, id)
+    r = raw and cmsgpack.unpack(raw) or false
+    REC[id], RAW[id] = r, raw or nil
+  end
+  return r or nil
 end
 
--- Writes the record and returns its packed form, which callers reuse as their reply.
+-- Reads the records of `ids` not read yet this call, all in one HMGET.
+local function load_many(ids)
+  local missing = {}
+  for _, id in ipairs(ids) do
+    if REC[id] == nil then missing[#missing + 1] = id end
+  end
+  if #missing > 0 then
+    local raws = redis.call('HMGET', K_TASKS, unpack(missing))
+    for i, id in ipairs(missing) do
+      REC[id] = raws[i] and cmsgpack.unpack(raws[i]) or false
+      RAW[id] = raws[i] or nil
+    end
+  end
+end
+
+-- Stages the record (written by flush) and returns its packed form, which callers reuse as their reply.
 local function save(id, r)
   r[R_UPDATED] = NOW
   local blob = cmsgpack.pack(r)
-  redis.call('HSET', K_TASKS, id, blob)
+  if not DIRTY[id] then DIRTY_IDS[#DIRTY_IDS + 1] = id end
+  DIRTY[id] = blob
+  REC[id], RAW[id] = r, blob
   return blob
+end
+
+-- Removes the record now (retention, delete), and any write of it still staged.
+local function drop_record(id)
+  redis.call('HDEL', K_TASKS, id)
+  DIRTY[id] = nil
+  REC[id], RAW[id] = false, nil
+end
+
+local function drop_lease(id) UNLEASE[id] = true end
+
+local function add_lease(id, until_text)
+  UNLEASE[id] = nil
+  P_LEASES[#P_LEASES + 1] = until_text
+  P_LEASES[#P_LEASES + 1] = id
+end
+
+-- The writes staged so far, in the order the header describes.
+local function flush()
+  if #P_RESULTS > 0 then redis.call('HSET', K_RESULTS, unpack(P_RESULTS)) end
+  if #P_DONE > 0 then redis.call('ZADD', K_DONE, unpack(P_DONE)) end
+  if #P_OUTBOX > 0 then redis.call('RPUSH', K_OUTBOX, unpack(P_OUTBOX)) end
+  if #P_LEASES > 0 then redis.call('ZADD', K_LEASES, unpack(P_LEASES)) end
+  local pairs_ = {}
+  for _, id in ipairs(DIRTY_IDS) do
+    if DIRTY[id] then
+      pairs_[#pairs_ + 1] = id
+      pairs_[#pairs_ + 1] = DIRTY[id]
+    end
+  end
+  if #pairs_ > 0 then redis.call('HSET', K_TASKS, unpack(pairs_)) end
+  local gone = {}
+  for id in pairs(UNLEASE) do gone[#gone + 1] = id end
+  if #gone > 0 then redis.call('ZREM', K_LEASES, unpack(gone)) end
+  for q, n in pairs(POPS) do redis.call('LPOP', q, n) end
+  for _, call in ipairs(AFTER) do redis.call(unpack(call)) end
+  P_RESULTS, P_DONE, P_OUTBOX, P_LEASES, DIRTY, DIRTY_IDS = {}, {}, {}, {}, {}, {}
+  UNLEASE, POPS, AFTER = {}, {}, {}
 end
 
 -- The history is one string of records "kind US at-ms US detail RS" (ASCII unit/record separators):
@@ -158,16 +261,15 @@ local function cmd_key(r)
   return key
 end
 
--- Appends a terminal event to the outbox when someone will be called back about it. The tenant's
--- 'hooks' bits are read at most once per call, and only for tasks without a webhook of their own.
--- Callers emit before saving the record: a crash in between leaves an event whose record does not
--- agree, which the platform drops, never a transition without its event.
+-- Stages a terminal event for the outbox when someone will be called back about it; it is written
+-- before the record (flush): a crash in between leaves an event whose record does not agree, which
+-- the platform drops, never a transition without its event.
 local function emit(id, r, kind, bit)
   if r[R_WEBHOOK] == '' then
-    if hooks == nil then hooks = tonumber(redis.call('HGET', K_STATS, 'hooks') or '0') end
+    local hooks = tonumber(stat('hooks') or '0') or 0
     if math.floor(hooks / bit) % 2 == 0 then return end
   end
-  redis.call('RPUSH', K_OUTBOX, kind .. '\31' .. id .. '\31' .. NOW_TEXT)
+  P_OUTBOX[#P_OUTBOX + 1] = kind .. '\31' .. id .. '\31' .. NOW_TEXT
 end
 
 -- Counter changes are summed in ``deltas`` and written once at the end (commit), so a task that
@@ -178,9 +280,9 @@ local function bump(field, by) deltas[field] = (deltas[field] or 0) + by end
 -- over every command. No command contains '/', so these fields never meet a command's own.
 local USAGE = {created = true, completed = true, failed = true, dead = true}
 
-local function usage(name, by)
-  bump('/u/' .. string.format('%d', math.floor(NOW / 86400000)) .. '/' .. name, by)
-end
+local function usage_field(name) return '/u/' .. string.format('%d', math.floor(NOW / 86400000)) .. '/' .. name end
+
+local function usage(name, by) bump(usage_field(name), by) end
 
 local function count(r, name, by)
   bump(cmd_key(r) .. '/' .. name, by)
@@ -195,7 +297,7 @@ local function mark_stale(r) bump(cmd_key(r) .. '/stale/' .. r[R_PRIO], 1) end
 
 local function unmark_stale(ci, prio)
   local field = CMDS[ci] .. '/stale/' .. prio
-  if tonumber(redis.call('HGET', K_STATS, field) or '0') + (deltas[field] or 0) > 0 then bump(field, -1) end
+  if stat_num(field) + (deltas[field] or 0) > 0 then bump(field, -1) end
 end
 
 local function release_dedup(id, r)
@@ -206,30 +308,53 @@ local function release_dedup(id, r)
 end
 
 -- Pushes to the tail of the task's ready list; the record is written by the caller afterwards, so a
--- crash in between leaves an entry whose record is not READY, which claim skips.
+-- crash in between leaves an entry whose record is not READY, which claim skips. An entry of
+-- priority 1-9 raises the command's 'hi' flag first, so no prefix leaves it behind a '0'.
 local function push_ready(id, r, ci)
-  if redis.call('RPUSH', ready_key(ci, r[R_PRIO]), id) == 1 then woken[ci] = true end
+  local prio = r[R_PRIO]
+  if prio > 0 and not HI_SET[ci] then
+    local field = CMDS[ci] .. '/hi'
+    if stat(field) ~= '1' then
+      redis.call('HSET', K_STATS, field, '1')
+      S[field] = '1'
+    end
+    HI_SET[ci] = true
+    SETS[field] = nil
+  end
+  if redis.call('RPUSH', ready_key(ci, prio), id) == 1 then woken[ci] = true end
   r[R_STATE] = READY
   r[R_DUE] = 0
 end
 
--- The end of every writing script: counters and the time each command was last seen, then the
--- commands whose queue became non-empty join the known set and the turn ring, and are woken.
+-- The end of every writing script: the staged writes, then every counter changed and the time each
+-- command was last seen in one HSET, then the commands whose queue became non-empty join the known
+-- set and the turn ring, and are woken. An in-flight count never goes below 0 (a crash between a
+-- record and its counters can leave it one short; it then heals when the command goes idle).
 local function commit()
-  local seen = {}
+  flush()
+  local fields = {}
   for field, by in pairs(deltas) do
-    if by ~= 0 then
-      redis.call('HINCRBY', K_STATS, field, by)
-      local slash = string.find(field, '/', 1, true)
-      if slash and slash > 1 then seen[string.sub(field, 1, slash) .. 'seen'] = true end  -- not usage's '/u/...'
-    end
+    if by ~= 0 then fields[#fields + 1] = field end
   end
-  local stamps = {}
+  stats_read(fields)
+  local args, seen = {}, {}
+  for _, field in ipairs(fields) do
+    local value = (tonumber(S[field] or '0') or 0) + deltas[field]
+    if value < 0 and string.sub(field, -9) == '/inflight' then value = 0 end
+    args[#args + 1] = field
+    args[#args + 1] = string.format('%d', value)
+    local slash = string.find(field, '/', 1, true)
+    if slash and slash > 1 then seen[string.sub(field, 1, slash) .. 'seen'] = true end  -- not usage's '/u/...'
+  end
   for field in pairs(seen) do
-    stamps[#stamps + 1] = field
-    stamps[#stamps + 1] = NOW_TEXT
+    args[#args + 1] = field
+    args[#args + 1] = NOW_TEXT
   end
-  if #stamps > 0 then redis.call('HSET', K_STATS, unpack(stamps)) end
+  for field, value in pairs(SETS) do
+    args[#args + 1] = field
+    args[#args + 1] = value
+  end
+  if #args > 0 then redis.call('HSET', K_STATS, unpack(args)) end
   for ci in pairs(woken) do
     redis.call('SADD', K_CMDS, CMDS[ci])
     ring_join(CMDS[ci])
@@ -245,7 +370,8 @@ local function to_delayed(id, r, due)
 end
 
 local function finish(id, r, state)
-  redis.call('ZADD', K_DONE, string.format('%d', NOW), id)
+  P_DONE[#P_DONE + 1] = NOW_TEXT
+  P_DONE[#P_DONE + 1] = id
   r[R_STATE] = state
   r[R_FINISHED] = NOW
   live(-1)
@@ -268,16 +394,14 @@ local function backoff(attempts)
   return math.random(0, math.floor(window))
 end
 
--- Releases the lease in the record; the caller removes the lease entry (drop_lease) only after
--- the record is saved, so a crash in between leaves an entry the sweep repairs, never a leased
--- record that no set points at.
+-- Releases the lease in the record; the caller drops the lease entry (drop_lease), which flush
+-- removes only after the record is written, so a crash in between leaves an entry the sweep
+-- repairs, never a leased record that no set points at.
 local function release_lease(r)
   count(r, 'inflight', -1)
   r[R_WORKER] = ''
   r[R_LEASE] = 0
 end
-
-local function drop_lease(id) redis.call('ZREM', K_LEASES, id) end
 
 -- A charged give-back (nack or lease expiry) of a task whose lease was just released: back to the
 -- queue after a delay (nil = backoff), or to the DLQ once its attempts are spent.
@@ -303,7 +427,7 @@ end
 local function expire_one(id)
   local r = load(id)
   if not r or r[R_STATE] ~= LEASED or r[R_LEASE] > NOW then
-    if not r or r[R_STATE] ~= LEASED then redis.call('ZREM', K_LEASES, id) end
+    if not r or r[R_STATE] ~= LEASED then drop_lease(id) end
     return 0
   end
   local ci = CMDIDX[cmd_key(r)]
@@ -320,14 +444,14 @@ end
 local function promote_one(id)
   local r = load(id)
   if not r or r[R_STATE] ~= DELAYED then
-    redis.call('ZREM', K_DELAYED, id)
+    AFTER[#AFTER + 1] = {'ZREM', K_DELAYED, id}
     return 0
   end
   local ci = CMDIDX[cmd_key(r)]
   if not ci or r[R_DUE] > NOW then return 0 end
   push_ready(id, r, ci)
   save(id, r)
-  redis.call('ZREM', K_DELAYED, id)
+  AFTER[#AFTER + 1] = {'ZREM', K_DELAYED, id}
   count(r, 'delayed', -1)
   return 1
 end
@@ -353,53 +477,118 @@ local function maintain(limit)
   return moved + done
 end
 
+-- The fields a claim reads for each of this script's commands, in one HMGET with the caller's own.
+local function claim_fields(fields)
+  for ci = 1, NCMDS do
+    local f = CMDS[ci] .. '/'
+    fields[#fields + 1] = f .. 'paused'
+    fields[#fields + 1] = f .. 'cap'
+    fields[#fields + 1] = f .. 'inflight'
+    fields[#fields + 1] = f .. 'hi'
+  end
+  return fields
+end
+
 -- Claims up to `want` tasks for `worker` across this script's commands: highest priority first,
--- FIFO within a list. Reads the head before writing so a crash at any point leaves either the entry
--- (skipped later as not READY) or the record unchanged. Returns a flat {id, record, ...} array, and
--- true when it walked every list to its end (so every command it was given has no ready work left).
+-- FIFO within a list, skipping paused commands and taking no more of a command than its cap leaves
+-- room for. Reads a list's head entries and their records (one LRANGE, one HMGET per chunk) before
+-- writing anything; the lease entries are written before the records, the entries popped after
+-- them (flush), so a crash at any point leaves entries that are skipped later as not READY.
+-- Returns a flat {id, record, ...} array, and per command index: true when all its lists were
+-- walked to their end (no ready work left), or 'paused' / 'full' when it was not served for that.
 local function claim_tasks(worker, lease_ms, want, skip_limit)
   local out = {}
   local got, skipped = 0, 0
-  local until_ms = NOW + lease_ms
-  -- Most tasks carry the default priority 0: one EXISTS over the higher lists spares nine reads.
-  local upper = {}
+  local until_text = string.format('%d', NOW + lease_ms)
+  stats_read(claim_fields({}))
+  local room, status, tops, upper, checked = {}, {}, {}, {}, {}
   for ci = 1, NCMDS do
-    for prio = 1, 9 do upper[#upper + 1] = ready_key(ci, prio) end
-  end
-  local top = 9
-  if redis.call('EXISTS', unpack(upper)) == 0 then top = 0 end
-  for prio = top, 0, -1 do
-    for ci = 1, NCMDS do
-      local q = ready_key(ci, prio)
-      while got < want do
-        local head = redis.call('LRANGE', q, 0, 0)[1]
-        if not head then break end
-        local r = load(head)
-        if not r or r[R_STATE] ~= READY or r[R_PRIO] ~= prio or cmd_key(r) ~= CMDS[ci] then
-          redis.call('LPOP', q)
-          unmark_stale(ci, prio)
-          skipped = skipped + 1
-          if skipped >= skip_limit then return out, false end
-        else
-          redis.call('ZADD', K_LEASES, string.format('%d', until_ms), head)
-          r[R_STATE] = LEASED
-          r[R_ATT] = r[R_ATT] + 1
-          r[R_WORKER] = worker
-          r[R_LEASE] = until_ms
-          event(r, 'claimed', worker)
-          release_dedup(head, r)
-          local blob = save(head, r)
-          redis.call('LPOP', q)
-          count(r, 'inflight', 1)
-          got = got + 1
-          out[#out + 1] = head
-          out[#out + 1] = blob
-        end
+    local f = CMDS[ci] .. '/'
+    tops[ci] = 0
+    if S[f .. 'paused'] == '1' then
+      room[ci], status[ci] = 0, 'paused'
+    else
+      room[ci] = want
+      local cap = tonumber(S[f .. 'cap'] or '')
+      if cap then
+        room[ci] = math.max(cap - stat_num(f .. 'inflight') - (deltas[f .. 'inflight'] or 0), 0)
+        if room[ci] == 0 then status[ci] = 'full' end
       end
-      if got >= want then return out, false end
+      if room[ci] > 0 and (S[f .. 'hi'] ~= '0' or HI_SET[ci]) then
+        checked[#checked + 1] = ci
+        for prio = 1, 9 do upper[#upper + 1] = ready_key(ci, prio) end
+      end
     end
   end
-  return out, true
+  -- Most tasks carry the default priority 0: the 'hi' flags spare the higher lists' reads, and one
+  -- EXISTS covers those of the commands whose flag is up (and lowers it when they are empty).
+  if #upper > 0 then
+    if redis.call('EXISTS', unpack(upper)) > 0 then
+      for _, ci in ipairs(checked) do tops[ci] = 9 end
+    else
+      for _, ci in ipairs(checked) do
+        if not HI_SET[ci] then SETS[CMDS[ci] .. '/hi'] = '0' end
+      end
+    end
+  end
+  local taken = {}
+  for ci = 1, NCMDS do
+    taken[ci] = 0
+    if status[ci] == nil then status[ci] = true end
+  end
+  local stop = false
+  for prio = 9, 0, -1 do
+    for ci = 1, NCMDS do
+      if prio <= tops[ci] and status[ci] ~= 'paused' then
+        local q = ready_key(ci, prio)
+        local pos, ended = 0, false
+        while not stop and got < want and taken[ci] < room[ci] do
+          local need = math.min(want - got, room[ci] - taken[ci])
+          local ids = PEEK[q]
+          if pos == 0 and ids and #ids >= need then
+            ids = {unpack(ids, 1, need)}
+          else
+            ids = redis.call('LRANGE', q, pos, pos + need - 1)
+          end
+          PEEK[q] = nil
+          load_many(ids)
+          for _, id in ipairs(ids) do
+            if stop then break end
+            pos = pos + 1
+            local r = REC[id]
+            if not r or r[R_STATE] ~= READY or r[R_PRIO] ~= prio or cmd_key(r) ~= CMDS[ci] then
+              unmark_stale(ci, prio)
+              skipped = skipped + 1
+              if skipped >= skip_limit then stop = true end
+            else
+              add_lease(id, until_text)
+              r[R_STATE] = LEASED
+              r[R_ATT] = r[R_ATT] + 1
+              r[R_WORKER] = worker
+              r[R_LEASE] = NOW + lease_ms
+              event(r, 'claimed', worker)
+              release_dedup(id, r)
+              count(r, 'inflight', 1)
+              got = got + 1
+              taken[ci] = taken[ci] + 1
+              out[#out + 1] = id
+              out[#out + 1] = save(id, r)
+            end
+          end
+          if #ids < need and not stop then
+            ended = true
+            break
+          end
+        end
+        if pos > 0 then POPS[q] = pos end
+        if not ended and status[ci] == true then status[ci] = false end
+      end
+    end
+  end
+  for ci = 1, NCMDS do
+    if status[ci] ~= 'paused' and room[ci] < want and taken[ci] >= room[ci] then status[ci] = 'full' end
+  end
+  return out, status
 end
 
 -- Ownership check shared by the lease holder's operations.
@@ -413,15 +602,15 @@ end
 -- Final result by the lease holder (COMPLETED or FAILED). A repeat of the same call after a lost
 -- reply finds the task already finished by this worker and answers as the first call did.
 local function settle(id, worker, state, result_blob, err)
-  local raw = redis.call('HGET', K_TASKS, id)
-  local r = raw and cmsgpack.unpack(raw)
+  local r = load(id)
   if r and (r[R_STATE] == COMPLETED or r[R_STATE] == FAILED) and r[R_WORKER] == worker
       and r[R_FINISHED] > 0 then
-    return 2, raw
+    return 2, RAW[id]
   end
   local code = owned(r, worker)
   if code ~= 0 then return code, '' end
-  redis.call('HSET', K_RESULTS, id, result_blob .. cmsgpack.pack(NOW))
+  P_RESULTS[#P_RESULTS + 1] = id
+  P_RESULTS[#P_RESULTS + 1] = result_blob .. cmsgpack.pack(NOW)
   count(r, 'inflight', -1)
   r[R_LEASE] = 0
   r[R_ERROR] = err
@@ -462,16 +651,36 @@ local function remove_task(id, r, ci)
     redis.call('HDEL', K_IDEM, r[R_IDEM])
   end
   redis.call('HDEL', K_RESULTS, id)
-  redis.call('HDEL', K_TASKS, id)
+  drop_record(id)
   return 1
 end
 
 -- The body of complete and fail: store the final result, then claim the caller's next tasks when
 -- the call asks for them (see complete.lua for the arguments).
 local function settle_and_claim_next(state)
+  local want = tonumber(ARGV[A + 6])
+  local fields = {'hooks', 'live', usage_field(state == COMPLETED and 'completed' or 'failed')}
+  if want > 0 then
+    claim_fields(fields)
+    for ci = 1, NCMDS do fields[#fields + 1] = CMDS[ci] .. (state == COMPLETED and '/completed' or '/failed') end
+  end
+  local ids = {ARGV[A + 1]}
+  if want > 0 then
+    -- A worker's next claim usually names the one command it works on, at priority 0 only: the head
+    -- of that list is read now, so the settled record and the next ones come in one HMGET.
+    stats_read(fields)
+    local f = CMDS[1] .. '/'
+    if NCMDS == 1 and S[f .. 'paused'] ~= '1' and S[f .. 'hi'] == '0' then
+      local q = ready_key(1, 0)
+      PEEK[q] = redis.call('LRANGE', q, 0, want - 1)
+      for _, id in ipairs(PEEK[q]) do ids[#ids + 1] = id end
+    end
+  elseif owned(load(ARGV[A + 1]), ARGV[A + 2]) == 0 then
+    stats_read(fields)  -- not for a refusal or a repeat
+  end
+  load_many(ids)
   local code, blob = settle(ARGV[A + 1], ARGV[A + 2], state, ARGV[A + 3], ARGV[A + 4])
   local out = {code, blob}
-  local want = tonumber(ARGV[A + 6])
   if code == 1 and want > 0 then  -- a repeated call (2) already claimed its next tasks
     maintain(tonumber(ARGV[A + 7]))
     for _, v in ipairs(claim_tasks(ARGV[A + 2], tonumber(ARGV[A + 5]), want, tonumber(ARGV[A + 8]))) do

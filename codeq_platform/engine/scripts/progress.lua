@@ -11,4 +11,5 @@ local code = owned(r, worker)
 if code ~= 0 then return {code} end
 r[R_PROGRESS] = ARGV[A + 3]
 save(id, r)
+flush()
 return {1}

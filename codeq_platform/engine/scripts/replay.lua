@@ -49,8 +49,8 @@ for i, id in ipairs(ids) do
     end
     push_ready(id, r, ci)
     save(id, r)
-    redis.call('ZREM', q, id)
-    redis.call('HDEL', K_RESULTS, id)
+    AFTER[#AFTER + 1] = {'ZREM', q, id}
+    AFTER[#AFTER + 1] = {'HDEL', K_RESULTS, id}
     live(1)
     moved = moved + 1
     codes[i] = 1

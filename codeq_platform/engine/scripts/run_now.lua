@@ -28,7 +28,7 @@ for i = 1, tonumber(ARGV[A + 2]) do
     push_ready(id, r, 1)
     event(r, 'run_now', actor)
     save(id, r)
-    redis.call('ZREM', K_DELAYED, id)
+    AFTER[#AFTER + 1] = {'ZREM', K_DELAYED, id}
     count(r, 'delayed', -1)
     moved = moved + 1
     codes[i] = 1

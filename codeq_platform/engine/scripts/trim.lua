@@ -2,7 +2,7 @@
   trim: retention. Removes finished tasks (COMPLETED, FAILED, cancelled) that finished longer ago
   than an age, and dead-lettered tasks of the given commands that died longer ago than another age;
   then forgets the given commands that have nothing left (no ready, delayed, leased or dead-lettered
-  task) and whose counters last changed longer ago than a third age: they leave the known set and the
+  task, no setting: paused, a cap) and whose counters last changed longer ago than a third age: they leave the known set and the
   turn ring, and their counters go. With that age given, a command with ready work that is not in the
   turn ring joins it. Ages count back from NOW, the store's clock, or from a moment the caller names.
 
@@ -48,13 +48,15 @@ end
 if forget_age >= 0 then
   for ci = 1, NCMDS do
     local f = CMDS[ci] .. '/'
-    local idle = tonumber(redis.call('HGET', K_STATS, f .. 'seen') or '0') < forget_cutoff
+    stats_read({f .. 'seen', f .. 'inflight', f .. 'delayed', f .. 'paused', f .. 'cap', f .. 'hi'})
+    local idle = stat_num(f .. 'seen') < forget_cutoff
     if has_ready(ci) then
-      ring_join(CMDS[ci])  -- queued before the ring existed (an upgraded store): it takes its turn too
-    elseif idle and redis.call('ZCARD', dlq_key(ci)) == 0
-        and tonumber(redis.call('HGET', K_STATS, f .. 'inflight') or '0') <= 0
-        and tonumber(redis.call('HGET', K_STATS, f .. 'delayed') or '0') <= 0 then
-      local fields = {f .. 'created', f .. 'completed', f .. 'failed', f .. 'dead', f .. 'inflight', f .. 'delayed'}
+      -- queued before the ring existed (an upgraded store): it takes its turn too, unless paused
+      if not stat(f .. 'paused') then ring_join(CMDS[ci]) end
+    elseif idle and redis.call('ZCARD', dlq_key(ci)) == 0 and stat_num(f .. 'inflight') <= 0
+        and stat_num(f .. 'delayed') <= 0 and not stat(f .. 'paused') and not stat(f .. 'cap') then
+      local fields = {f .. 'created', f .. 'completed', f .. 'failed', f .. 'dead', f .. 'inflight', f .. 'delayed',
+                      f .. 'hi'}
       for prio = 0, 9 do fields[#fields + 1] = f .. 'stale/' .. prio end
       redis.call('HDEL', K_STATS, unpack(fields))
       ring_leave(CMDS[ci])
