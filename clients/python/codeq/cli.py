@@ -26,7 +26,7 @@ from codeq import errors
 from codeq.app import App
 from codeq.client import Client, with_key
 from codeq.config import ConfigError, resolve
-from codeq.models import ItemError, ScheduleSpec, Task, TaskResult
+from codeq.models import ApiToken, ItemError, Schedule, ScheduleSpec, Task, TaskResult, WebhookSubscription
 from codeq.wakeups import WakeupReceiver
 from codeq.worker import Worker
 
@@ -99,8 +99,10 @@ class Context:
             human()
 
 
-def _context() -> Context:
-    return click.get_current_context().find_object(Context)
+def _context(ctx: click.Context | None = None) -> Context:
+    found = (ctx or click.get_current_context()).find_object(Context)
+    assert found is not None, "main() puts the Context there before any subcommand runs"
+    return found
 
 
 def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -187,7 +189,7 @@ def json_flag(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     def turn_on(ctx: click.Context, param: click.Parameter, value: bool) -> None:
         if value:
-            ctx.find_object(Context).as_json = True
+            _context(ctx).as_json = True
 
     return click.option("--json", "as_json_here", is_flag=True, expose_value=False, callback=turn_on,
                         help="Print JSON for scripts.")(fn)  # fmt: skip
@@ -415,7 +417,7 @@ def schedules() -> None:
     """Recurring schedules: list, get, put, delete."""
 
 
-def _schedule_table(ctx: Context, items: list) -> None:
+def _schedule_table(ctx: Context, items: list[Schedule]) -> None:
     table = _table("name", "cron", "timezone", "command", "next run", "last task", "state")
     for s in items:
         table.add_row(s.name, s.spec.cron, s.spec.timezone, s.spec.command, _when(s.next_run_at),
@@ -479,7 +481,7 @@ def tokens() -> None:
     """The tenant's API tokens: list, issue, revoke."""
 
 
-def _token_table(ctx: Context, items: list) -> None:
+def _token_table(ctx: Context, items: list[ApiToken]) -> None:
     table = _table("id", "name", "role", "created", "last used", "expires", "revoked")
     for t in items:
         table.add_row(str(t.id), t.name, t.role, _when(t.created), _when(t.last_used_at), _when(t.expires_at),
@@ -529,7 +531,7 @@ def webhooks() -> None:
     """Webhook subscriptions and their deliveries."""
 
 
-def _webhook_table(ctx: Context, items: list) -> None:
+def _webhook_table(ctx: Context, items: list[WebhookSubscription]) -> None:
     table = _table("id", "url", "events", "commands", "state")
     for w in items:
         state = "active" if w.active else f"paused ({w.paused_reason})" if w.paused_reason else "inactive"

@@ -46,7 +46,7 @@ class _Lease:
     task: Task
     handler: Handler
     extended: float
-    runner: asyncio.Task | None = None
+    runner: asyncio.Task[None] | None = None
     lost: bool = False
     given_back: bool = False
 
@@ -89,7 +89,7 @@ class Worker:
         self._leases: dict[str, _Lease] = {}
         self._reports: list[Report] = []
         self._progress: dict[str, Any] = {}  # per task, the latest value not sent yet
-        self._progress_senders: dict[str, asyncio.Task] = {}
+        self._progress_senders: dict[str, asyncio.Task[None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._hurry: asyncio.Event | None = None
@@ -148,14 +148,15 @@ class Worker:
                     self._loop.remove_signal_handler(signum)
             log.info("worker stopped after %d tasks", self.processed)
 
-    async def _finish(self, pollers: list[asyncio.Task]) -> None:
+    async def _finish(self, pollers: list[asyncio.Task[None]]) -> None:
         """Let claims in flight return (what they bring is given back at once) and running work end within
         the grace period; then give back what is still running."""
         assert self._hurry is not None
         runners = [lease.runner for lease in self._leases.values() if lease.runner is not None]
         hurry = asyncio.create_task(self._hurry.wait())
+        settled: asyncio.Future[Any] = asyncio.gather(*pollers, *runners, return_exceptions=True)
         await asyncio.wait(
-            [asyncio.gather(*pollers, *runners, return_exceptions=True), hurry],
+            [settled, hurry],
             timeout=self.grace_seconds,
             return_when=asyncio.FIRST_COMPLETED,
         )
