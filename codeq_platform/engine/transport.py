@@ -149,6 +149,7 @@ class _Protocol(asyncio.Protocol):
         self.link = link
         self.reader = hiredis.Reader()
         self.transport: asyncio.Transport | None = None
+        self.failure: redis.ConnectionError | None = None  # why the connection ended, once it has
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -158,6 +159,9 @@ class _Protocol(asyncio.Protocol):
         waiters = self.link._waiters
         reply = self.reader.gets()
         while reply is not False:
+            if not waiters:  # the store spoke unasked: over its maxclients it says so and closes
+                self._fail(f"the store refused the connection: {reply}")
+                return
             fut, _ = waiters.popleft()
             if not fut.done():
                 if isinstance(reply, hiredis.ReplyError):
@@ -167,7 +171,14 @@ class _Protocol(asyncio.Protocol):
             reply = self.reader.gets()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.link._lost(self, redis.ConnectionError(f"connection to the store lost: {exc or 'closed'}"))
+        self._fail(f"connection to the store lost: {exc or 'closed'}")
+
+    def _fail(self, reason: str) -> None:
+        if self.failure is None:
+            self.failure = redis.ConnectionError(reason)
+        if self.transport is not None:
+            self.transport.close()
+        self.link._lost(self, self.failure)
 
 
 def _tls_context(pool: Any) -> ssl.SSLContext | None:
@@ -214,6 +225,10 @@ class AsyncLink:
                 _, protocol = await asyncio.wait_for(coro, connect_timeout)
             except (TimeoutError, OSError) as exc:
                 raise redis.ConnectionError(f"cannot connect to the store: {exc}") from exc
+            if protocol.failure is not None:
+                # Closed as soon as it opened (a store over its maxclients, a proxy whose store is down),
+                # before it was the link's: fail now rather than wait out the answer timeout on it.
+                raise protocol.failure
             self._protocol = protocol
             setup = []
             if kw.get("password"):
@@ -247,7 +262,7 @@ class AsyncLink:
     def _flush(self, protocol: _Protocol) -> None:
         self._flush_scheduled = False
         outbox, self._outbox = self._outbox, []
-        if protocol is self._protocol and protocol.transport is not None:
+        if protocol is self._protocol and protocol.transport is not None and not protocol.transport.is_closing():
             protocol.transport.write(b"".join(outbox))
 
     def _check_timeouts(self, protocol: _Protocol) -> None:
