@@ -107,6 +107,21 @@ def test_queues_and_the_dlq(run, admin_bearer, producer, worker, command):
     assert run(admin_bearer, "--json", "queues").returncode == 0
 
 
+def test_usage_per_day_and_the_quota(run, admin_bearer, producer, tenant, command):
+    tenant.monthly_task_quota = 100
+    tenant.save()
+    producer.create(command, 1)
+    producer.create(command, 2)
+
+    shown = run(admin_bearer, "usage", "--from", "2026-01-01", "--to", "2026-01-03")
+    assert shown.returncode == 0, shown.stderr
+    assert "2 of 100 used, 98 left" in shown.stdout
+    assert [line.split()[0] for line in shown.stdout.splitlines()[2:]] == ["2026-01-01", "2026-01-02", "2026-01-03"]
+    report = json.loads(run(admin_bearer, "usage", "--json").stdout)
+    assert report["quota"]["used"] == 2 and report["days"][-1]["tasksCreated"] == 2
+    assert run(admin_bearer, "usage", "--from", "yesterday").returncode == 2
+
+
 def test_schedules_tokens_and_webhooks(run, admin_bearer, command):
     put = run(admin_bearer, "schedules", "put", "hourly-report", "--cron", "@hourly", "--command", command,
               "--payload", '{"kind": "report"}')  # fmt: skip

@@ -345,6 +345,37 @@ def queues() -> None:
     ctx.emit(data, human)
 
 
+DAY = click.DateTime(["%Y-%m-%d"])
+
+
+@main.command()
+@click.option("--from", "since", type=DAY, help="First UTC day (default: 29 days before --to).")
+@click.option("--to", "until", type=DAY, help="Last UTC day (default: today).")
+@json_flag
+@handled
+def usage(since: datetime | None, until: datetime | None) -> None:
+    """The tenant's usage per UTC day and its monthly quota (admin)."""
+    ctx = _context()
+    report = ctx.client.usage(since=since and since.date(), until=until and until.date())
+
+    def human() -> None:
+        quota = report.quota
+        if quota is None:
+            ctx.out.print("monthly quota: none")
+        else:
+            ctx.out.print(f"monthly quota: {quota.used} of {quota.limit} used, {quota.remaining} left, "
+                          f"resets {_when(quota.resets_at)}")  # fmt: skip
+        table = _table("day", "created", "completed", "failed", "dead", "requests", "payload bytes")
+        for column in table.columns[1:]:
+            column.justify = "right"
+        for d in report.days:
+            table.add_row(d.day.isoformat(), str(d.tasks_created), str(d.tasks_completed), str(d.tasks_failed),
+                          str(d.tasks_dead_lettered), str(d.api_requests), str(d.payload_bytes))  # fmt: skip
+        ctx.out.print(table)
+
+    ctx.emit(report.raw, human)
+
+
 @main.group()
 def dlq() -> None:
     """A command's dead-letter queue: list, replay, purge."""

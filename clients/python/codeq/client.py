@@ -15,7 +15,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from types import MethodType
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 from urllib.parse import quote
@@ -40,6 +40,7 @@ from codeq.models import (
     Task,
     TaskPage,
     TaskResult,
+    Usage,
     WebhookSubscription,
     WorkerSubscription,
     _time,
@@ -483,6 +484,16 @@ class Routes(ABC):
 
         when = before.isoformat() if isinstance(before, datetime) else before
         return Call("POST", "/admin/tasks/cleanup", read, json=_drop_none(before=when, limit=limit), replayable=True)
+
+    @route
+    def usage(self, *, since: date | str | None = None, until: date | str | None = None) -> Call[Usage]:
+        """The tenant's usage per UTC day from ``since`` to ``until`` (defaults: the 30 days up to today; at
+        most 366 days), and its monthly quota as it stands."""
+        params = _drop_none(
+            **{"from": since.isoformat() if isinstance(since, date) else since},
+            to=until.isoformat() if isinstance(until, date) else until,
+        )
+        return Call("GET", "/admin/usage", lambda r: Usage.from_json(r.json()), params=params, replayable=True)
 
     # schedules (admins)
 
