@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import codeq
 import pytest
 
+from tests.api.calls import mint
 from tests.clients.conftest import CLIENT_DB
+from tests.factories import TenantFactory
 from tests.processes import free_port
 
 pytestmark = CLIENT_DB
@@ -107,11 +110,12 @@ def test_queues_and_the_dlq(run, admin_bearer, producer, worker, command):
     assert run(admin_bearer, "--json", "queues").returncode == 0
 
 
-def test_usage_per_day_and_the_quota(run, admin_bearer, producer, tenant, command):
-    tenant.monthly_task_quota = 100
-    tenant.save()
-    producer.create(command, 1)
-    producer.create(command, 2)
+def test_usage_per_day_and_the_quota(run, url, db, command):
+    metered = TenantFactory(slug="meteredco", monthly_task_quota=100)  # its own: usage counts by tenant
+    admin_bearer = mint(metered, "admin")
+    with codeq.Client(url, mint(metered, "producer")) as producer:
+        producer.create(command, 1)
+        producer.create(command, 2)
 
     shown = run(admin_bearer, "usage", "--from", "2026-01-01", "--to", "2026-01-03")
     assert shown.returncode == 0, shown.stderr

@@ -27,6 +27,7 @@ from django.db import connection
 
 from codeq_platform.engine.engine import FUNCTIONS
 from tests.clients.conftest import CLIENT_DB
+from tests.clients.test_worker import serving, wait_for
 from tests.conftest import JWT_SECRET
 from tests.engine._redis_servers import RedisProcess, require_binary
 from tests.processes import api_server, child_database_url
@@ -320,3 +321,31 @@ async def test_the_async_client_gives_up_the_same_way(url, store, producer_beare
     assert (refused.value.status, refused.value.code) == (503, "store_unavailable")
     assert [e.status for e in recording.exchanges] == [503, 503]
     assert recording.exchanges[1].sent - recording.exchanges[0].heard >= 1.0
+
+
+def test_a_worker_keeps_the_results_it_could_not_report_while_the_store_was_down(
+    url, store, producer_bearer, worker_bearer, command, caplog
+):
+    release = threading.Event()
+    app = codeq.App()
+
+    @app.task(command)
+    def held(job: codeq.Job) -> dict[str, int]:
+        release.wait(60)
+        return {"done": job.payload}
+
+    worker = codeq.Worker(app, url=url, token=worker_bearer, concurrency=1, poll_wait=1, lease_seconds=120)
+    with codeq.Client(url, producer_bearer) as producer:
+        task = producer.create(command, 1)
+        with serving(worker):
+            wait_for(lambda: producer.get(task.id).status == "IN_PROGRESS")
+            store.kill()
+            release.set()  # its result goes out while the store is down, past the client's own retries
+            restart = Restart(store, delay=8.0)
+            restart.join()
+            done = wait_for(lambda: (t := producer.get(task.id)).status == "COMPLETED" and t, seconds=60)
+        result = producer.result(task.id)
+
+    assert done.attempts == 1  # not run again: its lease (120 s) had not expired
+    assert result is not None and result.result == {"done": 1}
+    assert any("sending them again" in r.getMessage() for r in caplog.records if r.name == "codeq.worker")
