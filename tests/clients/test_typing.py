@@ -4,12 +4,14 @@ on ``AsyncClient`` the same method returning a coroutine of that answer (``typed
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import codeq
 from codeq.client import Routes, route
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,3 +48,14 @@ def test_every_async_route_is_typed_as_a_coroutine_of_the_sync_routes_answer(tmp
         params, answer = signature(revealed["sync", name])
         assert params.startswith("def (") and not answer.startswith("typing.Coroutine"), (name, answer)
         assert revealed["face", name] == f"{params} -> typing.Coroutine[Any, Any, {answer}]", name
+
+
+def test_help_shows_each_faces_answer_not_the_call_it_builds():
+    sync, face = codeq.Client("http://127.0.0.1:9"), codeq.AsyncClient("http://127.0.0.1:9")
+    for name in ROUTES:
+        answer = inspect.signature(getattr(sync, name)).return_annotation
+        assert "Call" not in answer, name
+        assert inspect.signature(getattr(face, name)).return_annotation == f"Coroutine[Any, Any, {answer}]", name
+        assert list(inspect.signature(getattr(sync, name)).parameters)[:1] != ["self"], name
+    assert inspect.signature(sync.get).return_annotation == "Task"
+    assert inspect.signature(face.claim).return_annotation == "Coroutine[Any, Any, Task | None]"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -222,12 +223,22 @@ class route(Generic[P, T]):
 
     def __init__(self, build: Callable[Concatenate[Any, P], Call[T]]) -> None:
         self.build = build
+        self.__doc__ = build.__doc__
+        # What help() and inspect show: the answer, or a coroutine of it, rather than the Call.
+        signature = inspect.signature(build)
+        answer = str(signature.return_annotation).removeprefix("Call[").removesuffix("]")
+        self.method = self._method(signature.replace(return_annotation=answer))
+        self.coroutine_method = self._method(signature.replace(return_annotation=f"Coroutine[Any, Any, {answer}]"))
 
-        def method(face: Routes, /, *args: P.args, **kwargs: P.kwargs) -> Any:
+    def _method(self, signature: inspect.Signature) -> Callable[..., Any]:
+        build = self.build
+
+        def method(face: Routes, /, *args: Any, **kwargs: Any) -> Any:
             return face._run(build(face, *args, **kwargs))
 
-        self.method = functools.update_wrapper(method, build)
-        self.__doc__ = build.__doc__
+        functools.update_wrapper(method, build)
+        method.__signature__ = signature  # type: ignore[attr-defined]
+        return method
 
     @overload
     def __get__(self, face: None, owner: type[Any]) -> Callable[Concatenate[Any, P], Any]: ...
@@ -239,7 +250,9 @@ class route(Generic[P, T]):
     def __get__(self, face: Client, owner: type[Any]) -> Callable[P, T]: ...
 
     def __get__(self, face: Routes | None, owner: type[Any]) -> Any:
-        return self.method if face is None else MethodType(self.method, face)
+        if face is None:
+            return self.method
+        return MethodType(self.coroutine_method if isinstance(face, AsyncClient) else self.method, face)
 
 
 class Routes(ABC):
