@@ -1,7 +1,7 @@
 """Python client benchmark: tasks enqueued with ``codeq.AsyncClient`` and drained by ``codeq worker`` processes,
 end to end through the HTTP API, optionally beside Celery on the same Redis.
 
-Usage: python bench/sdk.py [--json] [--tasks N] [--workers W] [--celery PYTHON]
+Usage: python bench/sdk.py [--json] [--tasks N] [--workers W] [--celery PYTHON] [--stores redis,kvrocks]
 Starts granian with 2 worker processes (as bench/http.py does; PostgreSQL and the KV store named by
 DATABASE_URL / CODEQ_KV_URL, else SQLite and the embedded KV), creates a bench tenant without limits, then:
   sdk_enqueue_per_s          N no-op tasks created in batches of 100, 4 batches in flight
@@ -15,6 +15,10 @@ store's Redis, results off, with its default prefetch multiplier (4) and with 64
   celery_solo_prefetch<P>_drain_per_s      W ``celery worker -P solo`` processes
   celery_prefork_prefetch<P>_drain_per_s   one ``celery worker -P prefork -c W``
   sdk_vs_celery                            sdk_drain_per_s / the best Celery drain
+``--stores`` runs all of it on each store named (see bench/_stores.py: ``kvrocks`` starts a stock KVRocks
+from CODEQ_KVROCKS_BIN) and names each figure for its store; Celery's broker is then that store too. Every
+client of the store here is the platform's own (``codeq_platform/engine/store.py``: RESP2, which stock
+KVRocks speaks).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # This script's folder comes first on the path, where bench/http.py would shadow the standard library's http
@@ -43,9 +48,20 @@ sys.path[0] = str(ROOT)
 
 import codeq  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("bench_http", Path(__file__).with_name("http.py"))
-bench_http = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench_http)
+from codeq_platform.engine.store import connect as connect_store  # noqa: E402
+
+
+def _sibling(name: str) -> Any:
+    """A module of this folder, loaded by path (this folder is not on the path: see above)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", Path(__file__).with_name(f"{name}.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+bench_stores = sys.modules["_stores"] = _sibling("_stores")  # bench/http.py imports it by that name
+bench_http = _sibling("http")
 
 PREFIX = "cqbenchsdk"
 PREFETCH = (4, 64)  # Celery's default prefetch multiplier, and one its docs suggest for many short tasks
@@ -66,7 +82,13 @@ def noop_on_a_thread(job):
 """
 CELERY_APP = """
 import os
+
 from celery import Celery
+from kombu.transport import redis as kombu_redis
+
+# redis-py 8 speaks RESP3 unless told otherwise, and Celery has no setting for it; stock KVRocks speaks RESP2
+_connparams = kombu_redis.Channel._connparams
+kombu_redis.Channel._connparams = lambda self, asynchronous=False: {**_connparams(self, asynchronous), "protocol": 2}
 
 app = Celery("bench", broker=os.environ["BENCH_BROKER"])
 app.conf.update(task_ignore_result=True, task_default_queue=os.environ["BENCH_QUEUE"], worker_hijack_root_logger=False,
@@ -158,12 +180,10 @@ def sdk_drain(url: str, tokens: dict[str, str], command: str, n: int, workers: i
 
 
 def celery_drains(python: str, broker: str, n: int, workers: int, folder: Path) -> dict[str, float]:
-    import redis
-
     (folder / "celery_bench.py").write_text(CELERY_APP)
     queue = f"{PREFIX}-celery-{secrets.token_hex(4)}"
     env = {**os.environ, "BENCH_BROKER": broker, "BENCH_QUEUE": queue, "PYTHONPATH": str(folder)}
-    store = redis.Redis.from_url(broker)
+    store = connect_store(broker)
     celery = [python, "-m", "celery", "-A", "celery_bench", "worker", "-Q", queue, "--without-gossip",
               "--without-mingle", "--without-heartbeat", "-l", "warning"]  # fmt: skip
     pools = {
@@ -189,25 +209,8 @@ def celery_drains(python: str, broker: str, n: int, workers: int, folder: Path) 
     return figures
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", action="store_true", help="one JSON line per figure")
-    parser.add_argument("--tasks", type=int, default=20_000)
-    parser.add_argument("--workers", type=int, default=2, help="codeq worker (and Celery) processes")
-    parser.add_argument("--celery", metavar="PYTHON", help="compare with Celery installed for this interpreter")
-    args = parser.parse_args()
-
-    tmp = Path(tempfile.mkdtemp(prefix="codeq-sdk-bench-"))
-    (tmp / "sdk_handlers.py").write_text(textwrap.dedent(HANDLERS))
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "codeq_platform.settings", "CODEQ_VAR_DIR": str(tmp),
-           "SECRET_KEY": os.environ.get("SECRET_KEY", secrets.token_urlsafe(48)), "CODEQ_KV_PREFIX": PREFIX,
-           "PYTHONPATH": str(ROOT)}  # fmt: skip
-    kv_server = None
-    if not env.get("CODEQ_KV_URL"):
-        from codeq_platform.base.embedded_kv import EmbeddedKV
-
-        kv_server = EmbeddedKV(tmp / "kv")
-        env["CODEQ_KV_URL"] = kv_server.start()
+def measure(env: dict[str, str], args: argparse.Namespace, folder: Path) -> dict[str, float]:
+    """Every figure on the store ``env`` names."""
     tokens = prepare(env)
     port = bench_http.free_port()
     server = subprocess.Popen(bench_http.SERVERS["granian"](port), env=env, cwd=ROOT)
@@ -225,32 +228,57 @@ def main() -> None:
                 time.sleep(0.2)
         took = asyncio.run(enqueue(url, tokens["producer"], "bench.async", args.tasks))
         figures["sdk_enqueue_per_s"] = args.tasks / took
-        figures["sdk_drain_per_s"] = sdk_drain(url, tokens, "bench.async", args.tasks, args.workers, tmp)
+        figures["sdk_drain_per_s"] = sdk_drain(url, tokens, "bench.async", args.tasks, args.workers, folder)
         asyncio.run(enqueue(url, tokens["producer"], "bench.threads", args.tasks))
-        figures["sdk_drain_threads_per_s"] = sdk_drain(url, tokens, "bench.threads", args.tasks, args.workers, tmp)
+        figures["sdk_drain_threads_per_s"] = sdk_drain(url, tokens, "bench.threads", args.tasks, args.workers, folder)
     finally:
         server.terminate()
         server.wait(timeout=20)
-        import redis
-
-        store = redis.Redis.from_url(env["CODEQ_KV_URL"])
+        store = connect_store(env["CODEQ_KV_URL"])
         for key in store.scan_iter(match=f"{PREFIX}:*", count=1000):
             store.unlink(key)
         store.close()
     if args.celery:
-        broker = env["CODEQ_KV_URL"]
-        figures.update(celery_drains(args.celery, broker, args.tasks, args.workers, tmp))
+        figures.update(celery_drains(args.celery, env["CODEQ_KV_URL"], args.tasks, args.workers, folder))
         celery = [value for name, value in figures.items() if name.startswith("celery_")]
         figures["sdk_vs_celery"] = figures["sdk_drain_per_s"] / max(celery)
-    if kv_server is not None:
-        kv_server.stop()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="one JSON line per figure")
+    parser.add_argument("--tasks", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=2, help="codeq worker (and Celery) processes")
+    parser.add_argument("--celery", metavar="PYTHON", help="compare with Celery installed for this interpreter")
+    parser.add_argument("--stores", default="", help="comma-separated: redis, kvrocks (default: CODEQ_KV_URL)")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="codeq-sdk-bench-"))
+    (tmp / "sdk_handlers.py").write_text(textwrap.dedent(HANDLERS))
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "codeq_platform.settings", "CODEQ_VAR_DIR": str(tmp),
+           "SECRET_KEY": os.environ.get("SECRET_KEY", secrets.token_urlsafe(48)), "CODEQ_KV_PREFIX": PREFIX,
+           "PYTHONPATH": str(ROOT)}  # fmt: skip
+    figures: dict[str, float] = {}
+    if not args.stores and not env.get("CODEQ_KV_URL"):
+        from codeq_platform.base.embedded_kv import EmbeddedKV
+
+        kv_server = EmbeddedKV(tmp / "kv")
+        try:
+            figures = measure({**env, "CODEQ_KV_URL": kv_server.start()}, args, tmp)
+        finally:
+            kv_server.stop()
+    else:
+        with bench_stores.stores(args.stores) as urls:
+            for name, store_url in urls.items():
+                figures.update(bench_stores.suffixed(measure({**env, "CODEQ_KV_URL": store_url}, args, tmp), name))
     if args.json:
         for name, value in figures.items():
             print(json.dumps({"metric": name, "value": round(value, 2)}))
     else:
-        print(f"{'metric':<40}{'value':>12}   ({args.tasks} tasks, {args.workers} worker processes)")
+        print(f"{'metric':<44}{'value':>12}   ({args.tasks} tasks, {args.workers} worker processes)")
         for name, value in figures.items():
-            print(f"{name:<40}{value:>12,.2f}")
+            print(f"{name:<44}{value:>12,.2f}")
 
 
 if __name__ == "__main__":

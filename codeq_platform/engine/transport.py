@@ -145,6 +145,9 @@ def _reply_error(err: hiredis.ReplyError) -> redis.RedisError:
     return ResponseError(text)
 
 
+_REFUSED = "ERR max number of clients"
+
+
 class _Protocol(asyncio.Protocol):
     """One connection of an ``AsyncLink`` and the commands it carries: the bytes not yet written and,
     in order, the future of each command written. A reply goes only to a command of the connection
@@ -170,6 +173,10 @@ class _Protocol(asyncio.Protocol):
         self.reader.feed(data)
         reply = self.reader.gets()
         while reply is not False:
+            # Over its maxclients the store says so unasked and closes: whatever was sent is not run.
+            if not self.waiters or (isinstance(reply, hiredis.ReplyError) and str(reply).startswith(_REFUSED)):
+                self._refuse(f"the store refused the connection: {reply}")
+                return
             fut, _ = self.waiters.popleft()
             if not fut.done():
                 if isinstance(reply, hiredis.ReplyError):
@@ -180,6 +187,12 @@ class _Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.link._lost(self, redis.ConnectionError(f"connection to the store lost: {exc or 'closed'}"))
+
+    def _refuse(self, reason: str) -> None:
+        """The store refused this connection: it is lost now, before its close arrives."""
+        self.link._lost(self, redis.ConnectionError(reason))
+        if self.transport is not None:
+            self.transport.close()
 
     def fail(self, exc: Exception) -> None:
         """The connection is gone: every command it carries fails with ``exc``, none is sent again."""

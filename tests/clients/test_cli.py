@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import codeq
 import pytest
 
+from tests.api.calls import mint
 from tests.clients.conftest import CLIENT_DB
+from tests.factories import TenantFactory
 from tests.processes import free_port
 
 pytestmark = CLIENT_DB
@@ -122,6 +125,22 @@ def test_queues_pause_resume_and_limit(run, admin_bearer, producer, worker, comm
     assert worker.claim([command]) is not None
     assert run(admin_bearer, "queues", "limit", command, "--none").stdout.strip().endswith("no cap")
     assert run(admin_bearer, "queues", "limit", command).returncode == 2  # neither option: a usage error
+
+
+def test_usage_per_day_and_the_quota(run, url, db, command):
+    metered = TenantFactory(slug="meteredco", monthly_task_quota=100)  # its own: usage counts by tenant
+    admin_bearer = mint(metered, "admin")
+    with codeq.Client(url, mint(metered, "producer")) as producer:
+        producer.create(command, 1)
+        producer.create(command, 2)
+
+    shown = run(admin_bearer, "usage", "--from", "2026-01-01", "--to", "2026-01-03")
+    assert shown.returncode == 0, shown.stderr
+    assert "2 of 100 used, 98 left" in shown.stdout
+    assert [line.split()[0] for line in shown.stdout.splitlines()[2:]] == ["2026-01-01", "2026-01-02", "2026-01-03"]
+    report = json.loads(run(admin_bearer, "usage", "--json").stdout)
+    assert report["quota"]["used"] == 2 and report["days"][-1]["tasksCreated"] == 2
+    assert run(admin_bearer, "usage", "--from", "yesterday").returncode == 2
 
 
 def test_schedules_tokens_and_webhooks(run, admin_bearer, command):

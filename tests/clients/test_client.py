@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import codeq
@@ -147,6 +147,28 @@ def test_rate_limited_requests_are_retried_after_retry_after_until_they_pass(url
     assert len({t.id for t in made}) == 6
     impatient.close()
     patient.close()
+
+
+def test_a_used_up_monthly_quota_is_raised_at_once_and_the_usage_report_shows_it(url, db, command):
+    capped = TenantFactory(slug="quotaco", monthly_task_quota=2)
+    with codeq.Client(url, mint(capped, "producer")) as producer, codeq.Client(url, mint(capped, "admin")) as admin:
+        producer.create(command, 1)
+        producer.create(command, 2)
+        started = time.monotonic()
+        with pytest.raises(codeq.QuotaExceeded) as refused:
+            producer.create(command, 3)
+        # raised as it came, not after waiting out Retry-After (the quota resets next month) or a capped part
+        assert time.monotonic() - started < 10
+        report = admin.usage()
+        narrow = admin.usage(since=date(2026, 1, 1), until="2026-01-02")
+
+    error = refused.value
+    assert (error.status, error.code) == (429, "quota_exceeded") and error.retry_after > 60
+    assert (report.tenant, report.quota.limit, report.quota.used, report.quota.remaining) == ("quotaco", 2, 2, 0)
+    assert report.quota.resets_at > datetime.now(UTC)
+    today = report.days[-1]
+    assert len(report.days) == 30 and today.day == datetime.now(UTC).date() and today.tasks_created == 2
+    assert [d.day for d in narrow.days] == [date(2026, 1, 1), date(2026, 1, 2)]
 
 
 def test_errors_carry_the_servers_code_status_and_field(url, producer, worker, command):

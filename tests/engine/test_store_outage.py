@@ -9,12 +9,14 @@ task is lost or handed out twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -296,6 +298,56 @@ async def test_callers_waiting_for_a_connection_the_store_drops_get_their_own_an
                 assert isinstance(answer, StoreUnavailable) or answer.payload == task.payload
             then = await asyncio.gather(*(read(task) for task in tasks[10:]))
             assert [answer.payload for answer in then] == [task.payload for task in tasks[10:]]  # type: ignore[union-attr]
+        finally:
+            await engine.aclose()
+            await client.aclose()
+
+
+@contextlib.contextmanager
+def closing_listener(_tmp_path: Path) -> Iterator[str]:
+    """The URL of a port that accepts each connection and closes it at once, as a proxy in front of a
+    store that is down does."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def close_each() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                listener.accept()[0].close()
+
+    threading.Thread(target=close_each, daemon=True).start()
+    try:
+        yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    finally:
+        listener.close()
+
+
+@contextlib.contextmanager
+def store_at_maxclients(tmp_path: Path) -> Iterator[str]:
+    """The URL of a real redis-server whose one client slot is taken: it accepts a connection, answers
+    ``ERR max number of clients reached`` unasked and closes it."""
+    full = RedisProcess(tmp_path / "full", executable=require_binary("redis-server"), extra=["--maxclients", "1"])
+    full.start()
+    try:
+        with socket.create_connection(("127.0.0.1", full.port)):
+            yield full.url
+    finally:
+        full.kill()
+
+
+@pytest.mark.parametrize("refusing", [closing_listener, store_at_maxclients])
+async def test_a_store_that_closes_each_connection_as_it_opens_is_unavailable_at_once(
+    refusing, tmp_path, outage_config, clock
+):
+    """Not after the 5 s answer timeout: every request of the API would wait that long for its 503."""
+    with refusing(tmp_path) as url:
+        client = connect_async(url)
+        engine = AsyncEngine(client, outage_config, clock)
+        try:
+            for _ in range(3):
+                started = time.monotonic()
+                with pytest.raises(StoreUnavailable):
+                    await engine.enqueue("acme", NewTask("resize", {"w": 1}))
+                assert time.monotonic() - started < 2.0
         finally:
             await engine.aclose()
             await client.aclose()

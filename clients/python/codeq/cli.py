@@ -26,7 +26,16 @@ from codeq import errors
 from codeq.app import App
 from codeq.client import Client, with_key
 from codeq.config import ConfigError, resolve
-from codeq.models import ItemError, QueueSettings, ScheduleSpec, Task, TaskResult
+from codeq.models import (
+    ApiToken,
+    ItemError,
+    QueueSettings,
+    Schedule,
+    ScheduleSpec,
+    Task,
+    TaskResult,
+    WebhookSubscription,
+)
 from codeq.wakeups import WakeupReceiver
 from codeq.worker import Worker
 
@@ -99,8 +108,10 @@ class Context:
             human()
 
 
-def _context() -> Context:
-    return click.get_current_context().find_object(Context)
+def _context(ctx: click.Context | None = None) -> Context:
+    found = (ctx or click.get_current_context()).find_object(Context)
+    assert found is not None, "main() puts the Context there before any subcommand runs"
+    return found
 
 
 def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -187,7 +198,7 @@ def json_flag(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     def turn_on(ctx: click.Context, param: click.Parameter, value: bool) -> None:
         if value:
-            ctx.find_object(Context).as_json = True
+            _context(ctx).as_json = True
 
     return click.option("--json", "as_json_here", is_flag=True, expose_value=False, callback=turn_on,
                         help="Print JSON for scripts.")(fn)  # fmt: skip
@@ -389,6 +400,37 @@ def queues_limit(command: str, max_in_flight: int | None, lift: bool) -> None:
     _show_settings(ctx, ctx.client.set_queue_limits(command, max_in_flight=max_in_flight))
 
 
+DAY = click.DateTime(["%Y-%m-%d"])
+
+
+@main.command()
+@click.option("--from", "since", type=DAY, help="First UTC day (default: 29 days before --to).")
+@click.option("--to", "until", type=DAY, help="Last UTC day (default: today).")
+@json_flag
+@handled
+def usage(since: datetime | None, until: datetime | None) -> None:
+    """The tenant's usage per UTC day and its monthly quota (admin)."""
+    ctx = _context()
+    report = ctx.client.usage(since=since and since.date(), until=until and until.date())
+
+    def human() -> None:
+        quota = report.quota
+        if quota is None:
+            ctx.out.print("monthly quota: none")
+        else:
+            ctx.out.print(f"monthly quota: {quota.used} of {quota.limit} used, {quota.remaining} left, "
+                          f"resets {_when(quota.resets_at)}")  # fmt: skip
+        table = _table("day", "created", "completed", "failed", "dead", "requests", "payload bytes")
+        for column in table.columns[1:]:
+            column.justify = "right"
+        for d in report.days:
+            table.add_row(d.day.isoformat(), str(d.tasks_created), str(d.tasks_completed), str(d.tasks_failed),
+                          str(d.tasks_dead_lettered), str(d.api_requests), str(d.payload_bytes))  # fmt: skip
+        ctx.out.print(table)
+
+    ctx.emit(report.raw, human)
+
+
 @main.group()
 def dlq() -> None:
     """A command's dead-letter queue: list, replay, purge."""
@@ -461,7 +503,7 @@ def schedules() -> None:
     """Recurring schedules: list, get, put, delete."""
 
 
-def _schedule_table(ctx: Context, items: list) -> None:
+def _schedule_table(ctx: Context, items: list[Schedule]) -> None:
     table = _table("name", "cron", "timezone", "command", "next run", "last task", "state")
     for s in items:
         table.add_row(s.name, s.spec.cron, s.spec.timezone, s.spec.command, _when(s.next_run_at),
@@ -525,7 +567,7 @@ def tokens() -> None:
     """The tenant's API tokens: list, issue, revoke."""
 
 
-def _token_table(ctx: Context, items: list) -> None:
+def _token_table(ctx: Context, items: list[ApiToken]) -> None:
     table = _table("id", "name", "role", "created", "last used", "expires", "revoked")
     for t in items:
         table.add_row(str(t.id), t.name, t.role, _when(t.created), _when(t.last_used_at), _when(t.expires_at),
@@ -575,7 +617,7 @@ def webhooks() -> None:
     """Webhook subscriptions and their deliveries."""
 
 
-def _webhook_table(ctx: Context, items: list) -> None:
+def _webhook_table(ctx: Context, items: list[WebhookSubscription]) -> None:
     table = _table("id", "url", "events", "commands", "state")
     for w in items:
         state = "active" if w.active else f"paused ({w.paused_reason})" if w.paused_reason else "inactive"

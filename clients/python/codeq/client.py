@@ -1,23 +1,27 @@
 """``Client`` and ``AsyncClient``: every route under ``/v1/codeq``, one method each.
 
-Both faces share one table of routes (``Routes``): each method builds a ``Call`` (method, path, body,
-how to read the answer, whether it may be resent) and hands it to the face, which sends it with its own
-httpx client and retries it by ``RetryPolicy``. ``AsyncClient``'s methods are the same, awaited.
+Both faces share one table of routes (``Routes``): each method, a ``route``, builds a ``Call`` (method,
+path, body, how to read the answer, whether it may be resent) and hands it to the face, which sends it with
+its own httpx client and retries it by ``RetryPolicy``. ``AsyncClient``'s methods are the same, awaited,
+and typed so: a coroutine of the answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import os
 import re
 import socket
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Generic, TypeVar
+from datetime import date, datetime
+from types import MethodType
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 from urllib.parse import quote
 
 import httpx
@@ -41,6 +45,7 @@ from codeq.models import (
     Task,
     TaskPage,
     TaskResult,
+    Usage,
     WebhookSubscription,
     WorkerSubscription,
     _time,
@@ -49,6 +54,7 @@ from codeq.models import (
 from codeq.retry import RetryPolicy, retry_after_seconds
 
 T = TypeVar("T")
+P = ParamSpec("P")
 PREFIX = "/v1/codeq"
 USER_AGENT = "codeq-python/0.1.0"
 DEFAULT_TIMEOUT = 30.0
@@ -198,6 +204,16 @@ def task_body(
     )
 
 
+def _result(report: Report) -> Call[TaskResult]:
+    path = f"/tasks/{_seg(report.task_id)}/result"
+    return Call("POST", path, lambda r: TaskResult.from_json(r.json()), json=report.to_json(), replayable=True)
+
+
+def _page(command: str, state: str, limit: int | None, cursor: str | None) -> Call[TaskPage]:
+    params = _drop_none(state=state, limit=limit, cursor=cursor)
+    return Call("GET", f"/admin/queues/{_seg(command)}/tasks", _task_page, params=params, replayable=True)
+
+
 def with_key(body: dict[str, Any]) -> dict[str, Any]:
     """A create body as given, with a fresh ``idempotencyKey`` when it carries no key of its own."""
     if any(body.get(k) for k in ("idempotencyKey", "deduplicationKey", "taskId")):
@@ -205,21 +221,65 @@ def with_key(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "idempotencyKey": uuid.uuid4().hex}
 
 
+class route(Generic[P, T]):
+    """A route's method, written once: ``build`` returns the ``Call``, the face's ``_run`` sends it.
+
+    Read on a ``Client``, the method returns the answer; on an ``AsyncClient``, a coroutine of it. The
+    overloads of ``__get__`` tell a type checker the same, so ``await async_client.get(...)`` is a ``Task``
+    and ``async_client.get(...)`` without ``await`` is not one.
+    """
+
+    def __init__(self, build: Callable[Concatenate[Any, P], Call[T]]) -> None:
+        self.build = build
+        self.__doc__ = build.__doc__
+        # What help() and inspect show: the answer, or a coroutine of it, rather than the Call.
+        signature = inspect.signature(build)
+        answer = str(signature.return_annotation).removeprefix("Call[").removesuffix("]")
+        self.method = self._method(signature.replace(return_annotation=answer))
+        self.coroutine_method = self._method(signature.replace(return_annotation=f"Coroutine[Any, Any, {answer}]"))
+
+    def _method(self, signature: inspect.Signature) -> Callable[..., Any]:
+        build = self.build
+
+        def method(face: Routes, /, *args: Any, **kwargs: Any) -> Any:
+            return face._run(build(face, *args, **kwargs))
+
+        functools.update_wrapper(method, build)
+        method.__signature__ = signature  # type: ignore[attr-defined]
+        return method
+
+    @overload
+    def __get__(self, face: None, owner: type[Any]) -> Callable[Concatenate[Any, P], Any]: ...
+
+    @overload
+    def __get__(self, face: AsyncClient, owner: type[Any]) -> Callable[P, Coroutine[Any, Any, T]]: ...
+
+    @overload
+    def __get__(self, face: Client, owner: type[Any]) -> Callable[P, T]: ...
+
+    def __get__(self, face: Routes | None, owner: type[Any]) -> Any:
+        if face is None:
+            return self.method
+        return MethodType(self.coroutine_method if isinstance(face, AsyncClient) else self.method, face)
+
+
 class Routes(ABC):
     """Every route of the API; a face's ``_run`` sends the ``Call`` each method builds."""
 
     @abstractmethod
-    def _run(self, call: Call[T]) -> T:
-        """Send ``call`` and read its answer (the async face returns an awaitable)."""
+    def _run(self, call: Call[T]) -> Any:
+        """Send ``call`` and read its answer (the async face returns a coroutine of it)."""
 
     # tasks (producers)
 
-    def create(self, command: str, payload: Any, **options: Any) -> Task:
+    @route
+    def create(self, /, command: str, payload: Any, **options: Any) -> Call[Task]:
         """Enqueue a task (``POST /tasks``); options as ``task_body``: ``priority``, ``max_attempts``,
         ``webhook``, ``idempotency_key`` | ``deduplication_key`` | ``task_id``, ``run_at``, ``delay_seconds``."""
-        return self._run(Call("POST", "/tasks", _task, json=task_body(command, payload, **options), replayable=True))
+        return Call("POST", "/tasks", _task, json=task_body(command, payload, **options), replayable=True)
 
-    def create_batch(self, tasks: Iterable[dict[str, Any]]) -> list[Task | ItemError]:
+    @route
+    def create_batch(self, tasks: Iterable[dict[str, Any]]) -> Call[list[Task | ItemError]]:
         """Enqueue 1-100 tasks in one request; each item is a create body (``{"command", "payload", ...}``).
         The answer has one entry per item, in order: the task, or the reason it was refused."""
         body = {"tasks": [with_key(t) for t in tasks]}
@@ -227,12 +287,14 @@ class Routes(ABC):
         def read(response: httpx.Response) -> list[Task | ItemError]:
             return [_created_task(item) for item in response.json()["results"]]
 
-        return self._run(Call("POST", "/tasks/batch", read, json=body, replayable=True))
+        return Call("POST", "/tasks/batch", read, json=body, replayable=True)
 
-    def get(self, task_id: str) -> Task:
-        return self._run(Call("GET", f"/tasks/{_seg(task_id)}", _task, replayable=True))
+    @route
+    def get(self, task_id: str) -> Call[Task]:
+        return Call("GET", f"/tasks/{_seg(task_id)}", _task, replayable=True)
 
-    def result(self, task_id: str, *, wait: float = 0) -> TaskResult | None:
+    @route
+    def result(self, task_id: str, *, wait: float = 0) -> Call[TaskResult | None]:
         """The task's result, waiting up to ``wait`` seconds (at most 60) for it; None if there is none by
         then (also for a dead-lettered task). Raises ``NotFound`` for an unknown task."""
 
@@ -241,55 +303,59 @@ class Routes(ABC):
             return TaskResult.from_json(body["result"], Task.from_json(body["task"]))
 
         seconds = int(max(0, min(wait, 60)))
-        return self._run(
-            Call(
-                "GET",
-                f"/tasks/{_seg(task_id)}/result",
-                read,
-                params={"waitSeconds": seconds} if seconds else None,
-                replayable=True,
-                timeout=seconds + LONG_POLL_MARGIN,
-                absent="result not found",
-            )
+        return Call(
+            "GET",
+            f"/tasks/{_seg(task_id)}/result",
+            read,
+            params={"waitSeconds": seconds} if seconds else None,
+            replayable=True,
+            timeout=seconds + LONG_POLL_MARGIN,
+            absent="result not found",
         )
 
-    def cancel(self, task_id: str) -> Task:
+    @route
+    def cancel(self, task_id: str) -> Call[Task]:
         """Withdraw a pending or delayed task: it ends ``FAILED`` with error ``CANCELLED``."""
-        return self._run(Call("POST", f"/tasks/{_seg(task_id)}/cancel", _task, json={}, replayable=True))
+        return Call("POST", f"/tasks/{_seg(task_id)}/cancel", _task, json={}, replayable=True)
 
-    def artifact(self, task_id: str, name: str) -> bytes:
+    @route
+    def artifact(self, task_id: str, name: str) -> Call[bytes]:
         """The content of an artifact stored inline with a result."""
-        call = Call("GET", f"/tasks/{_seg(task_id)}/artifacts/{_seg(name)}", lambda r: r.content, replayable=True)
-        return self._run(call)
+        return Call("GET", f"/tasks/{_seg(task_id)}/artifacts/{_seg(name)}", lambda r: r.content, replayable=True)
 
     # work (workers)
 
+    @route
     def claim(
         self, commands: Iterable[str] | None = None, *, lease_seconds: int | None = None, wait: int = 0
-    ) -> Task | None:
+    ) -> Call[Task | None]:
         """Lease one task of ``commands`` (None: any), long-polling up to ``wait`` seconds (0-30)."""
         body = _drop_none(commands=list(commands) if commands else None, leaseSeconds=lease_seconds, waitSeconds=wait)
-        return self._run(Call("POST", "/tasks/claim", _maybe_task, json=body, timeout=wait + LONG_POLL_MARGIN))
+        return Call("POST", "/tasks/claim", _maybe_task, json=body, timeout=wait + LONG_POLL_MARGIN)
 
+    @route
     def claim_batch(
         self, count: int, commands: Iterable[str] | None = None, *, lease_seconds: int | None = None, wait: int = 0
-    ) -> list[Task]:
+    ) -> Call[list[Task]]:
         """Lease up to ``count`` (1-10) tasks at once; empty if none came within ``wait`` seconds."""
         body = _drop_none(
             count=count, commands=list(commands) if commands else None, leaseSeconds=lease_seconds, waitSeconds=wait
         )
-        return self._run(Call("POST", "/tasks/claim/batch", _tasks, json=body, timeout=wait + LONG_POLL_MARGIN))
+        return Call("POST", "/tasks/claim/batch", _tasks, json=body, timeout=wait + LONG_POLL_MARGIN)
 
-    def heartbeat(self, task_id: str, *, extend_seconds: int | None = None) -> None:
+    @route
+    def heartbeat(self, task_id: str, *, extend_seconds: int | None = None) -> Call[None]:
         """Extend the caller's lease (by ``extend_seconds``, default 300). Raises ``NotOwner`` once lost."""
         body = _drop_none(extendSeconds=extend_seconds)
-        return self._run(Call("POST", f"/tasks/{_seg(task_id)}/heartbeat", _nothing, json=body, replayable=True))
+        return Call("POST", f"/tasks/{_seg(task_id)}/heartbeat", _nothing, json=body, replayable=True)
 
-    def abandon(self, task_id: str) -> None:
+    @route
+    def abandon(self, task_id: str) -> Call[None]:
         """Give a leased task back at once, uncharged: it is ready for the next claim."""
-        return self._run(Call("POST", f"/tasks/{_seg(task_id)}/abandon", _nothing, json={}))
+        return Call("POST", f"/tasks/{_seg(task_id)}/abandon", _nothing, json={})
 
-    def nack(self, task_id: str, *, delay_seconds: int | None = None, reason: str | None = None) -> Nacked:
+    @route
+    def nack(self, task_id: str, *, delay_seconds: int | None = None, reason: str | None = None) -> Call[Nacked]:
         """Give a leased task back to be retried after ``delay_seconds`` (None: the server's backoff); past
         its ``maxAttempts`` it is dead-lettered instead."""
 
@@ -298,42 +364,39 @@ class Routes(ABC):
             return Nacked(body["status"] == "dlq", body.get("delaySeconds", 0))
 
         body = _drop_none(delaySeconds=delay_seconds, reason=reason)
-        return self._run(Call("POST", f"/tasks/{_seg(task_id)}/nack", read, json=body))
+        return Call("POST", f"/tasks/{_seg(task_id)}/nack", read, json=body)
 
+    @route
     def complete(
         self, task_id: str, result: Any = None, *, artifacts: list[dict[str, str]] | None = None
-    ) -> TaskResult:
+    ) -> Call[TaskResult]:
         """Report success; ``result`` is a JSON object (None sends ``{}``). Artifacts are ``{name, url}`` or
         ``{name, contentBase64, contentType}``."""
-        return self._report(Report(task_id, "COMPLETED", result, artifacts=artifacts))
+        return _result(Report(task_id, "COMPLETED", result, artifacts=artifacts))
 
-    def fail(self, task_id: str, error: str, *, result: Any = None) -> TaskResult:
+    @route
+    def fail(self, task_id: str, error: str, *, result: Any = None) -> Call[TaskResult]:
         """Report a final failure: the task ends ``FAILED`` and is not retried (use ``nack`` to retry)."""
-        return self._report(Report(task_id, "FAILED", result, error))
+        return _result(Report(task_id, "FAILED", result, error))
 
-    def _report(self, report: Report) -> TaskResult:
-        path = f"/tasks/{_seg(report.task_id)}/result"
-        return self._run(
-            Call("POST", path, lambda r: TaskResult.from_json(r.json()), json=report.to_json(), replayable=True)
-        )
-
-    def report_batch(self, reports: Iterable[Report]) -> list[TaskResult | ItemError]:
+    @route
+    def report_batch(self, reports: Iterable[Report]) -> Call[list[TaskResult | ItemError]]:
         """Report 1-100 results in one request; one entry per report, in order."""
 
         def read(response: httpx.Response) -> list[TaskResult | ItemError]:
             return [_reported(item) for item in response.json()["results"]]
 
         body = {"results": [r.to_json() for r in reports]}
-        return self._run(Call("POST", "/tasks/batch/results", read, json=body, replayable=True))
+        return Call("POST", "/tasks/batch/results", read, json=body, replayable=True)
 
-    def progress(self, task_id: str, progress: Any) -> None:
+    @route
+    def progress(self, task_id: str, progress: Any) -> Call[None]:
         """Publish the leased task's progress (any JSON value), shown as ``Task.progress``."""
-        return self._run(
-            Call("POST", f"/tasks/{_seg(task_id)}/progress", _nothing, json={"progress": progress}, replayable=True)
-        )
+        return Call("POST", f"/tasks/{_seg(task_id)}/progress", _nothing, json={"progress": progress}, replayable=True)
 
     # worker subscriptions
 
+    @route
     def subscribe(
         self,
         callback_url: str,
@@ -343,7 +406,7 @@ class Routes(ABC):
         delivery_mode: str | None = None,
         group_id: str | None = None,
         min_interval_seconds: int | None = None,
-    ) -> WorkerSubscription:
+    ) -> Call[WorkerSubscription]:
         """Ask to be woken at ``callback_url`` when work for ``event_types`` (commands; None: all) arrives."""
         body = _drop_none(
             callbackUrl=callback_url,
@@ -353,94 +416,102 @@ class Routes(ABC):
             groupId=group_id,
             minIntervalSeconds=min_interval_seconds,
         )
-        return self._run(Call("POST", "/workers/subscriptions", _subscription, json=body))
+        return Call("POST", "/workers/subscriptions", _subscription, json=body)
 
-    def renew_subscription(self, subscription_id: str, *, ttl_seconds: int | None = None) -> WorkerSubscription:
+    @route
+    def renew_subscription(self, subscription_id: str, *, ttl_seconds: int | None = None) -> Call[WorkerSubscription]:
         """Keep a worker subscription alive (by ``ttl_seconds``, default the TTL it was made with)."""
         path = f"/workers/subscriptions/{_seg(subscription_id)}/heartbeat"
-        return self._run(Call("POST", path, _subscription, json=_drop_none(ttlSeconds=ttl_seconds), replayable=True))
+        return Call("POST", path, _subscription, json=_drop_none(ttlSeconds=ttl_seconds), replayable=True)
 
-    def unsubscribe(self, subscription_id: str) -> None:
+    @route
+    def unsubscribe(self, subscription_id: str) -> Call[None]:
         path = f"/workers/subscriptions/{_seg(subscription_id)}"
-        return self._run(Call("DELETE", path, _nothing, replayable=True))
+        return Call("DELETE", path, _nothing, replayable=True)
 
-    def worker_subscriptions(self) -> list[WorkerSubscription]:
+    @route
+    def worker_subscriptions(self) -> Call[list[WorkerSubscription]]:
         """The tenant's live worker subscriptions (admin)."""
 
         def read(response: httpx.Response) -> list[WorkerSubscription]:
             return [WorkerSubscription.from_json(s) for s in response.json()["subscriptions"]]
 
-        return self._run(Call("GET", "/admin/workers/subscriptions", read, replayable=True))
+        return Call("GET", "/admin/workers/subscriptions", read, replayable=True)
 
     # queues and the DLQ (admins)
 
-    def queues(self) -> dict[str, QueueCounts]:
+    @route
+    def queues(self) -> Call[dict[str, QueueCounts]]:
         """Every command's depths, by command."""
-        return self._run(Call("GET", "/admin/queues", lambda r: queue_counts(r.json()), replayable=True))
+        return Call("GET", "/admin/queues", lambda r: queue_counts(r.json()), replayable=True)
 
-    def queue(self, command: str) -> QueueStats:
+    @route
+    def queue(self, command: str) -> Call[QueueStats]:
         """One command's depths and counters."""
-        return self._run(
-            Call("GET", f"/admin/queues/{_seg(command)}", lambda r: QueueStats.from_json(r.json()), replayable=True)
-        )
+        return Call("GET", f"/admin/queues/{_seg(command)}", lambda r: QueueStats.from_json(r.json()), replayable=True)
 
-    def pause_queue(self, command: str) -> QueueSettings:
+    @route
+    def pause_queue(self, command: str) -> Call[QueueSettings]:
         """Pause ``command``: claims skip it until it is resumed; producers may still enqueue."""
-        return self._run(Call("POST", f"/admin/queues/{_seg(command)}/pause", _settings, json={}, replayable=True))
+        return Call("POST", f"/admin/queues/{_seg(command)}/pause", _settings, json={}, replayable=True)
 
-    def resume_queue(self, command: str) -> QueueSettings:
+    @route
+    def resume_queue(self, command: str) -> Call[QueueSettings]:
         """Resume a paused command; workers waiting on it are woken."""
-        return self._run(Call("POST", f"/admin/queues/{_seg(command)}/resume", _settings, json={}, replayable=True))
+        return Call("POST", f"/admin/queues/{_seg(command)}/resume", _settings, json={}, replayable=True)
 
-    def set_queue_limits(self, command: str, *, max_in_flight: int | None) -> QueueSettings:
+    @route
+    def set_queue_limits(self, command: str, *, max_in_flight: int | None) -> Call[QueueSettings]:
         """Cap ``command``'s tasks in flight at ``max_in_flight`` (None: lift the cap)."""
         body = _drop_none(maxInFlight=max_in_flight)
-        return self._run(Call("PUT", f"/admin/queues/{_seg(command)}/limits", _settings, json=body, replayable=True))
+        return Call("PUT", f"/admin/queues/{_seg(command)}/limits", _settings, json=body, replayable=True)
 
-    def queue_tasks(self, command: str, state: str, *, limit: int | None = None, cursor: str | None = None) -> TaskPage:
+    @route
+    def queue_tasks(
+        self, command: str, state: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> Call[TaskPage]:
         """A page of a command's tasks in ``state``: ``ready``, ``delayed``, ``inProgress`` or ``dlq``."""
-        params = _drop_none(state=state, limit=limit, cursor=cursor)
-        return self._run(
-            Call("GET", f"/admin/queues/{_seg(command)}/tasks", _task_page, params=params, replayable=True)
-        )
+        return _page(command, state, limit, cursor)
 
-    def dlq(self, command: str, *, limit: int | None = None, cursor: str | None = None) -> TaskPage:
+    @route
+    def dlq(self, command: str, *, limit: int | None = None, cursor: str | None = None) -> Call[TaskPage]:
         """A page of a command's dead-lettered tasks, newest death first."""
-        return self.queue_tasks(command, "dlq", limit=limit, cursor=cursor)
+        return _page(command, "dlq", limit, cursor)
 
-    def requeue(self, task_id: str) -> Task:
+    @route
+    def requeue(self, task_id: str) -> Call[Task]:
         """Put one dead-lettered task back in its queue (attempts reset)."""
-        return self._run(Call("POST", f"/admin/tasks/{_seg(task_id)}/requeue", _task, json={}))
+        return Call("POST", f"/admin/tasks/{_seg(task_id)}/requeue", _task, json={})
 
-    def requeue_dlq(self, command: str, *, limit: int | None = None) -> Bulk:
+    @route
+    def requeue_dlq(self, command: str, *, limit: int | None = None) -> Call[Bulk]:
         """Requeue up to ``limit`` (1-1000) of a command's dead tasks; repeat while ``remaining``."""
-        return self._run(
-            Call(
-                "POST",
-                f"/admin/queues/{_seg(command)}/dlq/requeue",
-                _bulk("requeued"),
-                json={},
-                params=_drop_none(limit=limit),
-            )
+        return Call(
+            "POST",
+            f"/admin/queues/{_seg(command)}/dlq/requeue",
+            _bulk("requeued"),
+            json={},
+            params=_drop_none(limit=limit),
         )
 
-    def purge_dlq(self, command: str, *, limit: int | None = None) -> Bulk:
+    @route
+    def purge_dlq(self, command: str, *, limit: int | None = None) -> Call[Bulk]:
         """Delete up to ``limit`` (1-1000) of a command's dead tasks; repeat while ``remaining``."""
-        return self._run(
-            Call(
-                "DELETE",
-                f"/admin/queues/{_seg(command)}/dlq",
-                _bulk("deleted"),
-                params=_drop_none(limit=limit),
-                replayable=True,
-            )
+        return Call(
+            "DELETE",
+            f"/admin/queues/{_seg(command)}/dlq",
+            _bulk("deleted"),
+            params=_drop_none(limit=limit),
+            replayable=True,
         )
 
-    def delete_task(self, task_id: str) -> None:
+    @route
+    def delete_task(self, task_id: str) -> Call[None]:
         """Delete a task that no worker holds, with its result."""
-        return self._run(Call("DELETE", f"/admin/tasks/{_seg(task_id)}", _nothing))
+        return Call("DELETE", f"/admin/tasks/{_seg(task_id)}", _nothing)
 
-    def cleanup(self, *, before: datetime | str | None = None, limit: int | None = None) -> Cleanup:
+    @route
+    def cleanup(self, *, before: datetime | str | None = None, limit: int | None = None) -> Call[Cleanup]:
         """Delete up to ``limit`` tasks whose retention ends at or before ``before`` (default: now): finished
         tasks at least the tenant's result retention older than it, dead-lettered ones its DLQ retention."""
 
@@ -449,87 +520,96 @@ class Routes(ABC):
             return Cleanup(body["deleted"], _time(body.get("before")), body["limit"])
 
         when = before.isoformat() if isinstance(before, datetime) else before
-        return self._run(
-            Call("POST", "/admin/tasks/cleanup", read, json=_drop_none(before=when, limit=limit), replayable=True)
+        return Call("POST", "/admin/tasks/cleanup", read, json=_drop_none(before=when, limit=limit), replayable=True)
+
+    @route
+    def usage(self, *, since: date | str | None = None, until: date | str | None = None) -> Call[Usage]:
+        """The tenant's usage per UTC day from ``since`` to ``until`` (defaults: the 30 days up to today; at
+        most 366 days), and its monthly quota as it stands."""
+        params = _drop_none(
+            **{"from": since.isoformat() if isinstance(since, date) else since},
+            to=until.isoformat() if isinstance(until, date) else until,
         )
+        return Call("GET", "/admin/usage", lambda r: Usage.from_json(r.json()), params=params, replayable=True)
 
     # schedules (admins)
 
-    def schedules(self) -> list[Schedule]:
+    @route
+    def schedules(self) -> Call[list[Schedule]]:
         def read(response: httpx.Response) -> list[Schedule]:
             return [Schedule.from_json(s) for s in response.json()["schedules"]]
 
-        return self._run(Call("GET", "/admin/schedules", read, replayable=True))
+        return Call("GET", "/admin/schedules", read, replayable=True)
 
-    def schedule(self, name: str) -> Schedule:
-        return self._run(
-            Call("GET", f"/admin/schedules/{_seg(name)}", lambda r: Schedule.from_json(r.json()), replayable=True)
-        )
+    @route
+    def schedule(self, name: str) -> Call[Schedule]:
+        return Call("GET", f"/admin/schedules/{_seg(name)}", lambda r: Schedule.from_json(r.json()), replayable=True)
 
-    def put_schedule(self, name: str, spec: ScheduleSpec | dict[str, Any]) -> Schedule:
+    @route
+    def put_schedule(self, name: str, spec: ScheduleSpec | dict[str, Any]) -> Call[Schedule]:
         """Create or replace the schedule ``name`` (a DNS label); raises ``InvalidSchedule`` with ``field``
         for a spec that cannot run."""
         body = spec.to_json() if isinstance(spec, ScheduleSpec) else spec
-        return self._run(
-            Call(
-                "PUT",
-                f"/admin/schedules/{_seg(name)}",
-                lambda r: Schedule.from_json(r.json()),
-                json=body,
-                replayable=True,
-            )
+        return Call(
+            "PUT",
+            f"/admin/schedules/{_seg(name)}",
+            lambda r: Schedule.from_json(r.json()),
+            json=body,
+            replayable=True,
         )
 
-    def delete_schedule(self, name: str) -> None:
-        return self._run(Call("DELETE", f"/admin/schedules/{_seg(name)}", _nothing, replayable=True))
+    @route
+    def delete_schedule(self, name: str) -> Call[None]:
+        return Call("DELETE", f"/admin/schedules/{_seg(name)}", _nothing, replayable=True)
 
     # tokens (admins)
 
-    def tokens(self) -> list[ApiToken]:
-        return self._run(
-            Call("GET", "/admin/tokens", lambda r: [ApiToken.from_json(t) for t in r.json()], replayable=True)
-        )
+    @route
+    def tokens(self) -> Call[list[ApiToken]]:
+        return Call("GET", "/admin/tokens", lambda r: [ApiToken.from_json(t) for t in r.json()], replayable=True)
 
-    def issue_token(self, name: str, role: str, *, expires_in_days: int | None = None) -> ApiToken:
+    @route
+    def issue_token(self, name: str, role: str, *, expires_in_days: int | None = None) -> Call[ApiToken]:
         """A new token of ``role`` (producer, worker, admin); its bearer is in ``.token``, shown this once."""
         body = _drop_none(name=name, role=role, expiresInDays=expires_in_days)
-        return self._run(Call("POST", "/admin/tokens", lambda r: ApiToken.from_json(r.json()), json=body))
+        return Call("POST", "/admin/tokens", lambda r: ApiToken.from_json(r.json()), json=body)
 
-    def revoke_token(self, token_id: int) -> ApiToken:
-        return self._run(
-            Call("DELETE", f"/admin/tokens/{_seg(token_id)}", lambda r: ApiToken.from_json(r.json()), replayable=True)
+    @route
+    def revoke_token(self, token_id: int) -> Call[ApiToken]:
+        return Call(
+            "DELETE", f"/admin/tokens/{_seg(token_id)}", lambda r: ApiToken.from_json(r.json()), replayable=True
         )
 
     # webhook subscriptions and deliveries (admins)
 
-    def webhooks(self) -> list[WebhookSubscription]:
-        return self._run(
-            Call(
-                "GET",
-                "/admin/webhooks",
-                lambda r: [WebhookSubscription.from_json(s) for s in r.json()],
-                replayable=True,
-            )
+    @route
+    def webhooks(self) -> Call[list[WebhookSubscription]]:
+        return Call(
+            "GET",
+            "/admin/webhooks",
+            lambda r: [WebhookSubscription.from_json(s) for s in r.json()],
+            replayable=True,
         )
 
-    def webhook(self, subscription_id: int) -> WebhookSubscription:
-        return self._run(
-            Call(
-                "GET",
-                f"/admin/webhooks/{_seg(subscription_id)}",
-                lambda r: WebhookSubscription.from_json(r.json()),
-                replayable=True,
-            )
+    @route
+    def webhook(self, subscription_id: int) -> Call[WebhookSubscription]:
+        return Call(
+            "GET",
+            f"/admin/webhooks/{_seg(subscription_id)}",
+            lambda r: WebhookSubscription.from_json(r.json()),
+            replayable=True,
         )
 
+    @route
     def create_webhook(
         self, url: str, events: Iterable[str], *, commands: Iterable[str] | None = None
-    ) -> WebhookSubscription:
+    ) -> Call[WebhookSubscription]:
         """Subscribe ``url`` to ``events`` (``task.completed``, ``task.failed``, ``task.dead``,
         ``task.available``), narrowed to ``commands``; its signing secret is in ``.secret``, shown once."""
         body = _drop_none(url=url, events=list(events), commands=list(commands) if commands is not None else None)
-        return self._run(Call("POST", "/admin/webhooks", lambda r: WebhookSubscription.from_json(r.json()), json=body))
+        return Call("POST", "/admin/webhooks", lambda r: WebhookSubscription.from_json(r.json()), json=body)
 
+    @route
     def update_webhook(
         self,
         subscription_id: int,
@@ -538,7 +618,7 @@ class Routes(ABC):
         events: Iterable[str] | None = None,
         commands: Iterable[str] | None = None,
         active: bool | None = None,
-    ) -> WebhookSubscription:
+    ) -> Call[WebhookSubscription]:
         """Change a subscription; ``active=True`` resumes a paused one."""
         body = _drop_none(
             url=url,
@@ -546,69 +626,70 @@ class Routes(ABC):
             commands=list(commands) if commands is not None else None,
             active=active,
         )
-        return self._run(
-            Call(
-                "PATCH",
-                f"/admin/webhooks/{_seg(subscription_id)}",
-                lambda r: WebhookSubscription.from_json(r.json()),
-                json=body,
-                replayable=True,
-            )
+        return Call(
+            "PATCH",
+            f"/admin/webhooks/{_seg(subscription_id)}",
+            lambda r: WebhookSubscription.from_json(r.json()),
+            json=body,
+            replayable=True,
         )
 
-    def delete_webhook(self, subscription_id: int) -> None:
-        return self._run(Call("DELETE", f"/admin/webhooks/{_seg(subscription_id)}", _nothing))
+    @route
+    def delete_webhook(self, subscription_id: int) -> Call[None]:
+        return Call("DELETE", f"/admin/webhooks/{_seg(subscription_id)}", _nothing)
 
-    def rotate_webhook_secret(self, subscription_id: int, *, grace_seconds: int | None = None) -> Secret:
+    @route
+    def rotate_webhook_secret(self, subscription_id: int, *, grace_seconds: int | None = None) -> Call[Secret]:
         """A new secret for the subscription; the old one keeps signing beside it for ``grace_seconds``."""
-        return self._run(
-            Call(
-                "POST",
-                f"/admin/webhooks/{_seg(subscription_id)}/rotate",
-                _secret,
-                json=_drop_none(graceSeconds=grace_seconds),
-            )
+        return Call(
+            "POST",
+            f"/admin/webhooks/{_seg(subscription_id)}/rotate",
+            _secret,
+            json=_drop_none(graceSeconds=grace_seconds),
         )
 
-    def deliveries(self, subscription_id: int, *, limit: int | None = None, cursor: str | None = None) -> DeliveryPage:
+    @route
+    def deliveries(
+        self, subscription_id: int, *, limit: int | None = None, cursor: str | None = None
+    ) -> Call[DeliveryPage]:
         """A page of the subscription's deliveries, newest first, each with its attempts."""
 
         def read(response: httpx.Response) -> DeliveryPage:
             body = response.json()
             return DeliveryPage([Delivery.from_json(d) for d in body["deliveries"]], body.get("nextCursor"))
 
-        return self._run(
-            Call(
-                "GET",
-                f"/admin/webhooks/{_seg(subscription_id)}/deliveries",
-                read,
-                params=_drop_none(limit=limit, cursor=cursor),
-                replayable=True,
-            )
+        return Call(
+            "GET",
+            f"/admin/webhooks/{_seg(subscription_id)}/deliveries",
+            read,
+            params=_drop_none(limit=limit, cursor=cursor),
+            replayable=True,
         )
 
-    def delivery(self, delivery_id: str) -> Delivery:
-        return self._run(
-            Call(
-                "GET",
-                f"/admin/webhooks/deliveries/{_seg(delivery_id)}",
-                lambda r: Delivery.from_json(r.json()),
-                replayable=True,
-            )
+    @route
+    def delivery(self, delivery_id: str) -> Call[Delivery]:
+        return Call(
+            "GET",
+            f"/admin/webhooks/deliveries/{_seg(delivery_id)}",
+            lambda r: Delivery.from_json(r.json()),
+            replayable=True,
         )
 
-    def test_webhook(self, subscription_id: int) -> Queued:
+    @route
+    def test_webhook(self, subscription_id: int) -> Call[Queued]:
         """Queue a signed ``webhook.test`` event to the subscription (one attempt)."""
-        return self._run(Call("POST", f"/admin/webhooks/{_seg(subscription_id)}/test", _queued, json={}))
+        return Call("POST", f"/admin/webhooks/{_seg(subscription_id)}/test", _queued, json={})
 
-    def redeliver(self, delivery_id: str) -> Queued:
+    @route
+    def redeliver(self, delivery_id: str) -> Call[Queued]:
         """Send a finished delivery again (same id and body); ``Conflict`` while it is still being sent."""
-        return self._run(Call("POST", f"/admin/webhooks/deliveries/{_seg(delivery_id)}/redeliver", _queued, json={}))
+        return Call("POST", f"/admin/webhooks/deliveries/{_seg(delivery_id)}/redeliver", _queued, json={})
 
-    def rotate_signing_secret(self, *, grace_seconds: int | None = None) -> Secret:
+    @route
+    def rotate_signing_secret(self, *, grace_seconds: int | None = None) -> Call[Secret]:
         """A new secret for the tenant's result callbacks and worker wake-ups, shown this once."""
-        return self._run(
-            Call("POST", "/admin/webhooks/signing-secret/rotate", _secret, json=_drop_none(graceSeconds=grace_seconds))
+        return Call(
+            "POST", "/admin/webhooks/signing-secret/rotate", _secret, json=_drop_none(graceSeconds=grace_seconds)
         )
 
 
@@ -753,7 +834,7 @@ class AsyncClient(Routes):
         if self._in_flight is not None:
             request.headers["X-Codeq-Worker-In-Flight"] = str(self._in_flight())
 
-    async def _send(self, call: Call[T]) -> T:
+    async def _run(self, call: Call[T]) -> T:
         attempt = 0
         while True:
             try:
@@ -774,9 +855,6 @@ class AsyncClient(Routes):
                     return _finish(call, response)
             await asyncio.sleep(wait)
             attempt += 1
-
-    def _run(self, call: Call[T]) -> Any:
-        return self._send(call)
 
     async def aclose(self) -> None:
         await self._http.aclose()

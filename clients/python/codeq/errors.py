@@ -10,6 +10,7 @@
     ├── NotFound            404   missing, or another tenant's
     ├── Conflict            409   the task's state forbids it (``not-in-progress``, ``task_in_progress``...)
     ├── RateLimited         429   retried by the client first; raised once retries are spent
+    │   └── QuotaExceeded   429   ``quota_exceeded``: the monthly task quota is used up; raised at once
     ├── Unavailable         503   the platform's store is down; retried first as well
     ├── ServerError         5xx   anything else the server could not do
     └── TransportError      -     the platform could not be reached (``status`` is None)
@@ -89,6 +90,11 @@ class RateLimited(CodeqError):
     status = 429
 
 
+class QuotaExceeded(RateLimited):
+    """The tenant's monthly task quota is used up until ``retry_after`` seconds from now (the quota's reset,
+    also in ``body["resetsAt"]``): not worth waiting for, so the client raises it without retrying."""
+
+
 class Unavailable(CodeqError):
     status = 503
 
@@ -136,6 +142,8 @@ def error_for(status: int, body: Any, *, retry_after: float | None, request_id: 
     kind = _BY_STATUS.get(status, ServerError if status >= 500 else CodeqError)
     if status == 403 and (code == "not-owner" or message == "not-owner"):
         kind = NotOwner
+    if status == 429 and code == "quota_exceeded":
+        kind = QuotaExceeded
     if retry_after is None and isinstance(body.get("retryAfterSeconds"), int | float):
         retry_after = float(body["retryAfterSeconds"])
     return kind(

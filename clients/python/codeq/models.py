@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 QUEUE_KEY = re.compile(
@@ -496,4 +496,61 @@ class WorkerSubscription:
             ttl_seconds=data.get("ttlSeconds"),
             created_at=_time(data.get("createdAt")),
             created_by=data.get("createdBy"),
+        )
+
+
+@dataclass
+class UsageDay:
+    """One UTC day of a tenant's usage."""
+
+    day: date
+    tasks_created: int
+    tasks_completed: int
+    tasks_failed: int
+    tasks_dead_lettered: int
+    api_requests: int
+    payload_bytes: int
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> UsageDay:
+        return cls(
+            day=date.fromisoformat(data["day"]),
+            tasks_created=data["tasksCreated"],
+            tasks_completed=data["tasksCompleted"],
+            tasks_failed=data["tasksFailed"],
+            tasks_dead_lettered=data["tasksDeadLettered"],
+            api_requests=data["apiRequests"],
+            payload_bytes=data["payloadBytes"],
+        )
+
+
+@dataclass
+class Quota:
+    """The monthly task quota as it stands: tasks created this calendar month (UTC) against the limit."""
+
+    limit: int
+    used: int
+    remaining: int
+    resets_at: datetime | None
+
+
+@dataclass
+class Usage:
+    """``GET /admin/usage``: the tenant's usage per UTC day, oldest first, and its quota (None: no quota)."""
+
+    tenant: str
+    quota: Quota | None
+    days: list[UsageDay]
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Usage:
+        quota = data.get("quota")
+        return cls(
+            tenant=data["tenant"],
+            quota=None
+            if quota is None
+            else Quota(quota["limit"], quota["used"], quota["remaining"], _time(quota.get("resetsAt"))),
+            days=[UsageDay.from_json(d) for d in data["days"]],
+            raw=data,
         )

@@ -22,7 +22,8 @@ NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 @dataclass(frozen=True)
 class RetryPolicy:
     """``attempts`` sends at most; waits are ``Retry-After`` when the server gives one, else random in
-    ``[0, min(base * 2**n, cap)]`` (full jitter) seconds."""
+    ``[0, min(base * 2**n, cap)]`` (full jitter) seconds. An answer asking for a wait longer than
+    ``max_retry_after`` (a monthly quota used up: days) is raised at once rather than waited for."""
 
     attempts: int = 5
     base: float = 0.25
@@ -38,9 +39,9 @@ class RetryPolicy:
         if attempt + 1 >= self.attempts or not (status == 429 or (status in (502, 503, 504) and replayable)):
             return None
         retry_after = retry_after_seconds(response)
-        if retry_after is not None:
-            return min(retry_after, self.max_retry_after)
-        return self.backoff(attempt)
+        if retry_after is None:
+            return self.backoff(attempt)
+        return retry_after if retry_after <= self.max_retry_after else None
 
     def after_failure(self, exc: httpx.TransportError, attempt: int, replayable: bool) -> float | None:
         """Seconds to wait before resending after a transport error, or None to give up."""

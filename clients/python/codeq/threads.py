@@ -18,13 +18,13 @@ class DaemonThreads(Executor):
 
     def __init__(self, max_threads: int) -> None:
         self.max_threads = max_threads
-        self._work: queue.SimpleQueue[tuple[Future, Callable[[], Any]] | None] = queue.SimpleQueue()
+        self._work: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
         self._idle = 0
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        future: Future = Future()
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
         self._work.put((future, lambda: fn(*args, **kwargs)))
         with self._lock:
             if self._idle == 0 and self._threads < self.max_threads:

@@ -49,7 +49,7 @@ class WakeupReceiver:
         self.subscription_id: str | None = None
         self.commands: list[str] = []
         self._server: ThreadingHTTPServer | None = None
-        self._renewing: asyncio.Task | None = None
+        self._renewing: asyncio.Task[None] | None = None
 
     async def start(self, client: AsyncClient, commands: list[str], wake: Callable[[], None]) -> None:
         loop = asyncio.get_running_loop()

@@ -10,6 +10,9 @@ How a claimed task ends:
 - the lease is lost (a heartbeat answers ``not-owner``): the handler is cancelled (a thread's outcome is
   dropped) and nothing is reported: another worker has the task.
 
+Results go out in batches; one the platform cannot take while its store is down (503 after the client's
+own retries, or unreachable) is kept and sent again every second until it is taken or the worker stops.
+
 On ``stop()`` (SIGTERM or SIGINT under ``run()``) the worker stops claiming, gives in-flight handlers
 ``grace_seconds`` to finish, then abandons the tasks still running (they are ready again at once,
 uncharged) and sends the reports still queued. A second signal skips the rest of the grace period.
@@ -38,6 +41,7 @@ log = logging.getLogger("codeq.worker")
 CLAIM_BATCH = 10  # the platform's largest claim batch
 REPORT_BATCH = 100  # the platform's largest result batch
 REPORT_SENDERS = 2  # one batch in flight while the next fills
+REPORT_PAUSE = 1.0  # seconds between sends of results the platform could not take (its store was down)
 MAX_POLLERS = 8
 
 
@@ -46,7 +50,7 @@ class _Lease:
     task: Task
     handler: Handler
     extended: float
-    runner: asyncio.Task | None = None
+    runner: asyncio.Task[None] | None = None
     lost: bool = False
     given_back: bool = False
 
@@ -89,7 +93,7 @@ class Worker:
         self._leases: dict[str, _Lease] = {}
         self._reports: list[Report] = []
         self._progress: dict[str, Any] = {}  # per task, the latest value not sent yet
-        self._progress_senders: dict[str, asyncio.Task] = {}
+        self._progress_senders: dict[str, asyncio.Task[None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._hurry: asyncio.Event | None = None
@@ -154,14 +158,15 @@ class Worker:
                     self._loop.remove_signal_handler(signum)
             log.info("worker stopped after %d tasks", self.processed)
 
-    async def _finish(self, pollers: list[asyncio.Task]) -> None:
+    async def _finish(self, pollers: list[asyncio.Task[None]]) -> None:
         """Let claims in flight return (what they bring is given back at once) and running work end within
         the grace period; then give back what is still running."""
         assert self._hurry is not None
         runners = [lease.runner for lease in self._leases.values() if lease.runner is not None]
         hurry = asyncio.create_task(self._hurry.wait())
+        settled: asyncio.Future[Any] = asyncio.gather(*pollers, *runners, return_exceptions=True)
         await asyncio.wait(
-            [asyncio.gather(*pollers, *runners, return_exceptions=True), hurry],
+            [settled, hurry],
             timeout=self.grace_seconds,
             return_when=asyncio.FIRST_COMPLETED,
         )
@@ -299,25 +304,35 @@ class Worker:
     async def _send_reports(self) -> None:
         while True:
             await self._reports_ready.wait()
-            await self._send_batch()
+            if not await self._send_batch(keep=True):
+                await asyncio.sleep(REPORT_PAUSE)
 
-    async def _send_batch(self) -> None:
+    async def _send_batch(self, *, keep: bool = False) -> bool:
+        """Send the next batch of results; False when the platform could not take it. With ``keep``, a batch
+        refused for an outage goes back to the front of the queue to be sent again."""
         batch = self._reports[:REPORT_BATCH]
         del self._reports[:REPORT_BATCH]
         if not self._reports:
             self._reports_ready.clear()
         if not batch:
-            return
+            return True
         try:
             outcomes = await self.client.report_batch(batch)
         except errors.CodeqError as exc:
+            outage = isinstance(exc, errors.Unavailable | errors.TransportError | errors.RateLimited)
+            if outage and keep and not (self._stopping is not None and self._stopping.is_set()):
+                log.warning("reporting %d result(s) failed (%s); sending them again", len(batch), exc)
+                self._reports[:0] = batch
+                self._reports_ready.set()
+                return False
             log.error(
                 "reporting %d result(s) failed (%s); their leases will expire and they run again", len(batch), exc
             )
-            return
+            return False
         for report, outcome in zip(batch, outcomes, strict=True):
             if not hasattr(outcome, "status"):
                 log.warning("result of %s refused: %s", report.task_id, outcome.message)
+        return True
 
     async def _flush_reports(self) -> None:
         while self._reports:
