@@ -169,9 +169,9 @@ def sdk_drain(url: str, tokens: dict[str, str], command: str, n: int, workers: i
     admin = codeq.Client(url, tokens["admin"])
     env = {**os.environ, "CODEQ_URL": url, "CODEQ_TOKEN": tokens["worker"]}
     codeq_bin = str(Path(sys.executable).parent / "codeq")
+    base = admin.queue(command).completed or 0  # read before any worker runs, or its first results are missed
     started = [subprocess.Popen([codeq_bin, "worker", "sdk_handlers", "--concurrency", "50", "--log-level", "warning"],
                                 cwd=handlers, env=env) for _ in range(workers)]  # fmt: skip
-    base = admin.queue(command).completed or 0
     try:
         return drain_rate(n, lambda: (admin.queue(command).completed or 0) - base, started)
     finally:
