@@ -18,6 +18,10 @@ async def test_readyz_checks_the_database_and_the_kv_store_and_shows_the_schedul
 
     assert r.status_code == 200  # no scheduler runs here: shown, but the web process serves the API regardless
     body = r.json()
-    assert body["checks"] == {"database": "ok", "kv": "ok", "scheduler": "down", "recorder": "ok", "wakeups": "idle"}
+    checks = body["checks"]
+    assert {name: checks[name] for name in ("database", "kv", "scheduler")} == {"database": "ok", "kv": "ok",
+                                                                               "scheduler": "down"}  # fmt: skip
+    # this process's own loops are shown beside them (earlier tests' event loops may have ended theirs)
+    assert set(checks) == {"database", "kv", "scheduler", "recorder", "wakeups"}
     assert (body["status"], body["scheduler"]) == ("ok", [])
-    assert body["recorder"]["status"] == "ok" and body["recorder"]["flushFailures"] >= 0
+    assert body["recorder"]["status"] == checks["recorder"] and body["recorder"]["flushFailures"] >= 0
