@@ -112,7 +112,8 @@ def pages_of(ids: dict[str, str], role: str) -> dict[str, tuple[str, str]]:
         walk["subscriptions"] = ("subscriptions/", "Worker subscriptions")
     if role == "admin":
         walk |= {"tokens": ("tokens/", "Tokens"), "webhooks": ("webhooks/", "Webhooks"),
-                 "members": ("members/", "Members"), "dlq-edit": (f"dlq/img.thumb/{ids['dead']}/edit/", "DLQ")}  # fmt: skip
+                 "members": ("members/", "Members"),
+                 "dlq-edit": (f"dlq/img.thumb/{ids['dead']}/edit/", "DLQ")}  # fmt: skip
     return walk
 
 
