@@ -141,6 +141,8 @@ def test_every_page_of_the_console_for_every_role_fits_marks_its_section_and_rea
                         continue  # a day (usage per day) is a date, not a moment
                     assert TIME.match(stamp.inner_text()), (role, name, stamp.inner_text())
                     assert stamp.get_attribute("title").endswith(" UTC"), (role, name)
+                no_error = page.locator("main .error-text").filter(has_text=re.compile(r"^—$"))
+                assert no_error.count() == 0, (role, name)  # a missing error is muted, not an alarm in red
                 schemes = ("light", "dark") if role == "admin" else ("light",)
                 for scheme in schemes:
                     page.emulate_media(color_scheme=scheme)
