@@ -137,7 +137,6 @@ def workers_page(request: HttpRequest, access: TenantAccess) -> HttpResponse:
     for task in leases.tasks:
         held[task.worker_id] = held.get(task.worker_id, 0) + 1
     rows = [{"worker": w, "token": tokens.get(w.token_id, (w.token_name,))[0],
-             "seen": datetime.fromtimestamp(w.seen_ms / 1000, tz=UTC), "ago": ago(w.seen_ms, now_ms),
              "token_in_flight": held.get(f"token:{tokens[w.token_id][1]}", 0) if w.token_id in tokens else 0,
              "last_minute": w.claims_per_minute[-1] if w.claims_per_minute else 0,
              "per_minute": sum(w.claims_per_minute) / max(len(w.claims_per_minute), 1)}

@@ -7,10 +7,10 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 from django import template
-from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.utils.html import format_html
 
 from codeq_platform.engine import jsontext
@@ -81,10 +81,34 @@ def sparkline(completed: list[int], failed: list[int]) -> str:
     )  # fmt: skip
 
 
-@register.filter
-def allows(access, role: str) -> bool:
-    """Whether a ``TenantAccess`` reaches ``role``: the navigation shows a page only to those it serves."""
-    return bool(access) and access.allows(role)
+# The tenant's sections in the menu: (label, path under the tenant, the url names it covers, the least role).
+SECTIONS = (
+    ("Overview", "", ("overview",), "viewer"),
+    ("Queues", "queues/", ("queues",), "viewer"),
+    ("Metrics", "metrics/", ("metrics",), "viewer"),
+    ("Workers", "workers/", ("workers",), "viewer"),
+    ("Leases", "leases/", ("leases",), "viewer"),
+    ("DLQ", "dlq/", ("dlq",), "viewer"),
+    ("Task search", "tasks/", ("tasks", "task", "task_action"), "viewer"),
+    ("Schedules", "schedules/", ("schedules",), "viewer"),
+    ("Worker subscriptions", "subscriptions/", ("subscriptions",), "operator"),
+    ("Webhooks", "webhooks/", ("webhooks",), "admin"),
+    ("Tokens", "tokens/", ("tokens",), "admin"),
+    ("Members", "members/", ("members",), "admin"),
+    ("Usage", "usage/", ("usage",), "viewer"),
+    ("Audit", "audit/", ("audit",), "viewer"),
+)
+
+
+@register.simple_tag
+def nav_sections(access, current: str | None) -> list[dict[str, object]]:
+    """The sections ``access`` may open, in menu order, the one named ``current`` marked: the menu shows each
+    role only the pages it can use, and names the page you are on when it is folded on a phone."""
+    return [
+        {"label": label, "path": path, "current": current in names}
+        for label, path, names, role in SECTIONS
+        if access.allows(role)
+    ]
 
 
 @register.filter
@@ -99,18 +123,6 @@ def seconds_long(value: int) -> str:
 
 
 @register.filter
-def when(value: int | datetime | None) -> str:
-    """A moment for people: relative ("3 minutes ago", "2 hours from now") with the UTC time on hover.
-    Takes epoch milliseconds or an aware datetime; an em dash for 0 or none."""
-    if not value:
-        return "—"
-    moment = value if isinstance(value, datetime) else datetime.fromtimestamp(int(value) / 1000, tz=UTC)
-    moment = moment.astimezone(UTC)
-    return format_html('<time datetime="{}" title="{}">{}</time>', moment.isoformat(),
-                       moment.strftime("%Y-%m-%d %H:%M:%S UTC"), naturaltime(moment))  # fmt: skip
-
-
-@register.filter
 def pretty_json(text: str) -> str:
     """JSON text indented for reading and editing; text that is not JSON as it is."""
     try:
@@ -119,22 +131,22 @@ def pretty_json(text: str) -> str:
         return text
 
 
-@register.filter
-def relative_ms(value: int, now_ms: int) -> str:
-    """``value`` as seen from ``now_ms``, for people: ``just now``, ``4 m 12 s ago``, ``in 2 h 5 m``."""
-    delta = int(value) - int(now_ms)
-    if abs(delta) < 1000:
+def _relative(delta_ms: int) -> str:
+    """An offset from now for people: ``just now``, ``4 m 12 s ago``, ``in 2 h 5 m`` (dashboard.js ``relative``)."""
+    if abs(delta_ms) < 1000:
         return "just now"
-    return f"in {duration_ms(delta)}" if delta > 0 else f"{duration_ms(-delta)} ago"
+    return f"in {duration_ms(delta_ms)}" if delta_ms > 0 else f"{duration_ms(-delta_ms)} ago"
 
 
-@register.simple_tag
-def moment(value: int | None, now_ms: int) -> str:
-    """A time as people read it: relative to the page's ``now_ms``, the absolute UTC time on hover; the
-    script keeps the relative text current (``data-moment-ms``)."""
+@register.filter
+def when(value: int | datetime | None) -> str:
+    """The one way the console shows a moment: relative to now, the absolute UTC time on hover, and kept
+    current by the script (``data-moment-ms``). Takes epoch milliseconds or an aware datetime; an em dash
+    for 0 or none."""
     if not value:
         return "—"
-    at = datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    at_ms = int(value.timestamp() * 1000) if isinstance(value, datetime) else int(value)
+    at = datetime.fromtimestamp(at_ms / 1000, tz=UTC)
     return format_html('<time datetime="{}" title="{}" data-moment-ms="{}">{}</time>',
-                       at.isoformat(timespec="milliseconds").replace("+00:00", "Z"), timestamp_ms(value), value,
-                       relative_ms(value, now_ms))  # fmt: skip
+                       at.isoformat(timespec="milliseconds").replace("+00:00", "Z"), timestamp_ms(at_ms), at_ms,
+                       _relative(at_ms - int(time.time() * 1000)))  # fmt: skip

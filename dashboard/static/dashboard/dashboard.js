@@ -364,7 +364,17 @@ function liveCounts(root) {
   });
 }
 
+/* The menu's fold is open on a wide screen (so readers and keyboards meet every section) and folded on a phone;
+   the breakpoint is dashboard.css's. */
+function navMenu(menu) {
+  const wide = matchMedia("(min-width: 761px)");
+  const sync = () => { menu.open = wide.matches; };
+  sync();
+  wide.addEventListener("change", sync);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  for (const menu of document.querySelectorAll(".navmenu")) navMenu(menu);
   for (const form of document.querySelectorAll("form[data-autosubmit]")) {
     form.addEventListener("change", () => form.submit());
   }
