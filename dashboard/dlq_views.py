@@ -23,6 +23,7 @@ from codeq_platform.engine.core import validate_command
 from codeq_platform.errors import InvalidInput, NotFound, PayloadTooLarge, StoreUnavailable, TaskNotInDlq
 from dashboard import dlq
 from dashboard.access import NoAccess, TenantAccess, refusal, tenant_view
+from dashboard.answers import bad_input, store_down
 from dashboard.templatetags.dashboard import pretty_json
 from tenants.models import Membership
 
@@ -68,15 +69,6 @@ def _row(task: Task) -> dict:
     return {"task": task, "died": _died(task), "payload": Truncator(task.payload).chars(120)}
 
 
-def _bad_input(request: HttpRequest, exc: InvalidInput) -> HttpResponse:
-    return render(request, "dashboard/error.html", {"title": "Bad request", "message": exc.message}, status=400)
-
-
-def _store_down(request: HttpRequest) -> HttpResponse:
-    message = "The queue store is not answering right now; nothing was changed. Try again once it is back."
-    return render(request, "dashboard/error.html", {"title": "Store unavailable", "message": message}, status=503)
-
-
 @tenant_view()
 def index(request: HttpRequest, access: TenantAccess) -> HttpResponse:
     """The tenant's commands a page at a time (alphabetically) with their dead-task counts, the ones
@@ -88,7 +80,7 @@ def index(request: HttpRequest, access: TenantAccess) -> HttpResponse:
         page = Paginator(engine.commands(slug), COMMANDS_PER_PAGE).get_page(request.GET.get("page"))
         rows = [{"command": cmd, "dead": engine.dlq_count(slug, cmd)} for cmd in page]
     except StoreUnavailable:
-        return _store_down(request)
+        return store_down(request)
     rows.sort(key=lambda row: (row["dead"] == 0, row["command"]))
     context = {"rows": rows, "page": page, "total": sum(r["dead"] for r in rows)}
     return render(request, "dashboard/dlq_index.html", context)
@@ -109,11 +101,11 @@ def command_page(request: HttpRequest, access: TenantAccess, command: str) -> Ht
         groups = None if paged or not total else dlq.error_groups(tenant=access.tenant, command=cmd,
                                                                    dlq_filter=dlq_filter)  # fmt: skip
     except InvalidInput as exc:
-        return _bad_input(request, exc)
+        return bad_input(request, exc)
     except NoAccess as error:
         return refusal(request, error)
     except StoreUnavailable:
-        return _store_down(request)
+        return store_down(request)
     older = QueryDict(_filter_query(request.GET), mutable=True)
     if page.cursor:
         older["cursor"] = page.cursor
@@ -163,7 +155,7 @@ def edit_payload(request: HttpRequest, access: TenantAccess, command: str, task_
         messages.warning(request, f"Task {task_id} is no longer in the DLQ; nothing was changed.")
         return redirect("dashboard:dlq", tenant=tenant.slug, command=cmd)
     except StoreUnavailable:
-        return _store_down(request)
+        return store_down(request)
     text = pretty_json(task.payload)
     error, status = "", 200
     if request.method == "POST":
@@ -177,7 +169,7 @@ def edit_payload(request: HttpRequest, access: TenantAccess, command: str, task_
             messages.warning(request, f"Task {task.id} left the DLQ meanwhile; your edit was not applied.")
             return redirect("dashboard:dlq", tenant=tenant.slug, command=cmd)
         except StoreUnavailable:
-            return _store_down(request)
+            return store_down(request)
         else:
             messages.success(request, f"Replayed task {task.id} with the edited payload.")
             return redirect("dashboard:dlq", tenant=tenant.slug, command=cmd)

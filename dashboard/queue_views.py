@@ -22,19 +22,11 @@ from codeq_platform.engine.core import validate_command
 from codeq_platform.errors import InvalidInput, NotFound, StoreUnavailable
 from dashboard import queues
 from dashboard.access import NoAccess, TenantAccess, refusal, tenant_view
+from dashboard.answers import bad_input, store_down
 from tenants.models import Membership
 
 PAGE_SIZE = 50
 COMMANDS_PER_PAGE = 100
-
-
-def _bad_input(request: HttpRequest, exc: InvalidInput) -> HttpResponse:
-    return render(request, "dashboard/error.html", {"title": "Bad request", "message": exc.message}, status=400)
-
-
-def _store_down(request: HttpRequest) -> HttpResponse:
-    message = "The queue store is not answering right now; nothing was changed. Try again once it is back."
-    return render(request, "dashboard/error.html", {"title": "Store unavailable", "message": message}, status=503)
 
 
 def _tasks(n: int) -> str:
@@ -59,7 +51,7 @@ def index(request: HttpRequest, access: TenantAccess) -> HttpResponse:
         page = Paginator(engine.commands(slug), COMMANDS_PER_PAGE).get_page(request.GET.get("page"))
         rows = [{"command": cmd, "counts": queues.counts(tenant=access.tenant, command=cmd)} for cmd in page]
     except StoreUnavailable:
-        return _store_down(request)
+        return store_down(request)
     return render(request, "dashboard/queues_index.html", {"rows": rows, "page": page})
 
 
@@ -77,11 +69,11 @@ def command_page(request: HttpRequest, access: TenantAccess, command: str) -> Ht
                                      page_size=PAGE_SIZE)  # fmt: skip
         counts = queues.counts(tenant=access.tenant, command=cmd)
     except InvalidInput as exc:
-        return _bad_input(request, exc)
+        return bad_input(request, exc)
     except NoAccess as error:
         return refusal(request, error)
     except StoreUnavailable:
-        return _store_down(request)
+        return store_down(request)
     actions = [queues.ACTIONS[name] for name in state.actions if access.allows(queues.ACTIONS[name].role)]
     next_query = QueryDict(mutable=True)
     next_query["state"] = state.name
@@ -151,11 +143,11 @@ def task_action(request: HttpRequest, access: TenantAccess, task_id: str) -> Htt
     except NotFound:
         return render(request, "dashboard/task_not_found.html", {"task_query": task_id}, status=404)
     except InvalidInput as exc:
-        return _bad_input(request, exc)
+        return bad_input(request, exc)
     except NoAccess as error:
         return refusal(request, error)
     except StoreUnavailable:
-        return _store_down(request)
+        return store_down(request)
     _report(request, action, moved, 1, state)
     if action.name == "delete" and moved:
         return redirect("dashboard:queues", tenant=access.tenant.slug, command=task.command_key)
@@ -170,7 +162,7 @@ def pause_or_resume(request: HttpRequest, access: TenantAccess, command: str, ac
         queues.set_paused(tenant=access.tenant, command=command, paused=action == "pause",
                           actor=request.user.get_username())  # fmt: skip
     except InvalidInput as exc:
-        return _bad_input(request, exc)
+        return bad_input(request, exc)
     except StoreUnavailable:
-        return _store_down(request)
+        return store_down(request)
     return redirect("dashboard:overview", tenant=access.tenant.slug)
