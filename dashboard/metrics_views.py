@@ -138,7 +138,7 @@ def workers_page(request: HttpRequest, access: TenantAccess) -> HttpResponse:
         held[task.worker_id] = held.get(task.worker_id, 0) + 1
     rows = [{"worker": w, "token": tokens.get(w.token_id, (w.token_name,))[0],
              "token_in_flight": held.get(f"token:{tokens[w.token_id][1]}", 0) if w.token_id in tokens else 0,
-             "last_minute": w.claims_per_minute[-1] if w.claims_per_minute else 0,
+             "recent": sum(w.claims_per_minute),
              "per_minute": sum(w.claims_per_minute) / max(len(w.claims_per_minute), 1)}
             for w in workers]  # fmt: skip
     context = {"rows": rows, "leases_capped": leases.next_cursor is not None,

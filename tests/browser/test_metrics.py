@@ -85,7 +85,7 @@ def test_the_workers_page_names_each_worker_and_shows_a_new_one_live(server, ten
         token_name = row.locator("td").first.inner_text()
         assert token_name and not token_name.startswith("token:")
         assert "box-3:33:cc" in row.inner_text()
-        expect(row.get_by_test_id("claims-last-minute")).to_have_text("2")
+        expect(row.get_by_test_id("claims-recent")).to_have_text("2")
 
         work(server, producer_bearer, worker_bearer, done=1, failed=0, worker_id="box-2:22:bb")  # no reload
         expect(page.locator('tr[data-worker$="/box-2:22:bb"]')).to_be_visible(timeout=LIVE)
