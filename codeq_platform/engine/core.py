@@ -23,6 +23,7 @@ from codeq_platform.engine import jsontext
 from codeq_platform.engine.keys import TENANT_RE, Keyspace, command_key, keyspace
 from codeq_platform.engine.model import (
     OUTBOX_BITS,
+    STATES,
     Enqueued,
     Moved,
     Nacked,
@@ -33,6 +34,7 @@ from codeq_platform.engine.model import (
     QueueStats,
     Report,
     Settled,
+    State,
     SweepReport,
     Task,
     TaskResult,
@@ -47,6 +49,7 @@ COMMAND_RE = re.compile(r"^[^\s/\x00-\x1f\x7f]{1,200}$")
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}$")
 MAX_BATCH = 1000
 MAX_IN_FLIGHT_CAP = 1_000_000
+COMPLETED, FAILED = STATES.index(State.COMPLETED), STATES.index(State.FAILED)  # the records' state codes
 
 R = TypeVar("R")
 Call = tuple[Any, ...]
@@ -380,8 +383,8 @@ class Core:
         shard = ks.shard_of(task_id)
         c = self.config
         reply = yield ("script", "complete" if completed else "fail", self.keys(ks, shard, cmds),
-                       [*self.header(ks, cmds), task_id, worker, blob, error, lease, want,
-                        self.lazy_batch(tenant, shard) if want else 0, c.stale_skip_limit])  # fmt: skip
+                       [*self.header(ks, cmds), self.lazy_batch(tenant, shard) if want else 0, c.stale_skip_limit,
+                        task_id, worker, COMPLETED if completed else FAILED, blob, error, lease, want])  # fmt: skip
         if reply[0] < 0:
             raise codes.error_for(reply[0])
         return Settled(tenant, task_id, reply[1], self._decode_claimed(tenant, reply, 2), repeated=reply[0] == 2)
@@ -431,19 +434,20 @@ class Core:
             except CodeqError as exc:
                 out[i] = exc
                 continue
-            state = 3 if report.completed else 4
-            by_shard.setdefault(ks.shard_of(task_id), []).append((i, [task_id, state, blob, report.error]))
+            state = COMPLETED if report.completed else FAILED
+            by_shard.setdefault(ks.shard_of(task_id), []).append((i, [task_id, worker, state, blob, report.error,
+                                                                      0, 0]))  # fmt: skip
         calls: list[Call] = []
         owners = []
         for shard, items in by_shard.items():
             args = [value for _, fields in items for value in fields]
             calls.append(("script", "settle_batch", ks.shard_keys(shard),
-                          [*self.header(ks, ()), worker, len(items), *args]))  # fmt: skip
+                          [*self.header(ks, ()), len(items), 0, self.config.stale_skip_limit, *args]))  # fmt: skip
             owners.append(items)
         if calls:
             replies = yield ("many", calls) if len(calls) > 1 else calls[0]
             for items, reply in zip(owners, replies if len(calls) > 1 else [replies], strict=True):
-                for (i, fields), (code, raw) in zip(items, reply, strict=True):
+                for (i, fields), (code, raw, *_) in zip(items, reply, strict=True):
                     out[i] = codes.error_for(code) if code < 0 else Settled(tenant, fields[0], raw, [],
                                                                             repeated=code == 2)  # fmt: skip
         return [out[i] for i in range(len(reports))]

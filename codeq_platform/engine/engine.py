@@ -27,6 +27,7 @@ from redis.exceptions import ClusterDownError, ClusterError, NoScriptError, Resp
 
 from codeq_platform.engine import activity, store
 from codeq_platform.engine.core import Call, Core, EngineConfig, Plan
+from codeq_platform.engine.lanes import SETTLES, Lanes
 from codeq_platform.engine.transport import AsyncLink, SyncLink
 from codeq_platform.errors import StoreUnavailable
 
@@ -326,6 +327,7 @@ class AsyncEngine(_Face):
                  clock: Callable[[], float] | None = None) -> None:  # fmt: skip
         super().__init__(client, config, clock)
         self.link = AsyncLink(client)
+        self.lanes = Lanes(self._call)
 
     async def run(self, plan: Plan[R]) -> R:
         """As ``Engine.run``."""
@@ -364,6 +366,11 @@ class AsyncEngine(_Face):
             raise StoreUnavailable(f"the queue store is unavailable: {exc}") from exc
 
     async def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        if name in SETTLES:
+            return await self.lanes.settle(name, keys, args)
+        return await self._call(name, keys, args)
+
+    async def _call(self, name: str, keys: list[str], args: list[Any]) -> Any:
         if self._functions is None:
             self._functions = await self._load_library() is not None
         if self._functions:

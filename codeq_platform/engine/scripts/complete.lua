@@ -3,11 +3,9 @@
   same call, so a busy worker pays one round trip per task.
 
   KEYS, ARGV header: see lib.lua (one block per command to claim next from; none to claim nothing).
-  ARGV[A+1] task id   ARGV[A+2] worker id   ARGV[A+3] result record (msgpack)   ARGV[A+4] error text
-  ARGV[A+5] lease ms for next tasks   ARGV[A+6] how many next tasks   ARGV[A+7] lazy batch
-  ARGV[A+8] stale-skip limit
-  Returns {code, record, id, record, ...}: code 1 done, 2 already done by this worker (a retried call),
-  -1 no such task, -2 leased by another worker, -3 not leased; the claimed tasks follow the record.
+  ARGV[A+1] lazy maintenance batch   ARGV[A+2] stale-skip limit
+  ARGV[A+3..A+9] one report as settle_batch.lua's (its state is 3)
+  Returns {code, record, id, record, ...} as settle_batch.lua does per report.
   A COMPLETED task is final: never retried, never dead-lettered.
 ]]
-return settle_and_claim_next(COMPLETED)
+return settle_reports(A + 3, 1, tonumber(ARGV[A + 1]), tonumber(ARGV[A + 2]))[1]

@@ -234,7 +234,7 @@ local function flush()
   for q, n in pairs(POPS) do redis.call('LPOP', q, n) end
   for _, call in ipairs(AFTER) do redis.call(unpack(call)) end
   P_RESULTS, P_DONE, P_OUTBOX, P_LEASES, DIRTY, DIRTY_IDS = {}, {}, {}, {}, {}, {}
-  UNLEASE, POPS, AFTER = {}, {}, {}
+  UNLEASE, POPS, AFTER, PEEK = {}, {}, {}, {}
 end
 
 -- The history is one string of records "kind US at-ms US detail RS" (ASCII unit/record separators):
@@ -541,16 +541,15 @@ local function claim_tasks(worker, lease_ms, want, skip_limit)
     for ci = 1, NCMDS do
       if prio <= tops[ci] and status[ci] ~= 'paused' then
         local q = ready_key(ci, prio)
-        local pos, ended = 0, false
+        local pos, ended = POPS[q] or 0, false
         while not stop and got < want and taken[ci] < room[ci] do
           local need = math.min(want - got, room[ci] - taken[ci])
           local ids = PEEK[q]
-          if pos == 0 and ids and #ids >= need then
-            ids = {unpack(ids, 1, need)}
+          if ids and #ids >= pos + need then
+            ids = {unpack(ids, pos + 1, pos + need)}
           else
             ids = redis.call('LRANGE', q, pos, pos + need - 1)
           end
-          PEEK[q] = nil
           load_many(ids)
           for _, id in ipairs(ids) do
             if stop then break end
@@ -655,36 +654,62 @@ local function remove_task(id, r, ci)
   return 1
 end
 
--- The body of complete and fail: store the final result, then claim the caller's next tasks when
--- the call asks for them (see complete.lua for the arguments).
-local function settle_and_claim_next(state)
-  local want = tonumber(ARGV[A + 6])
-  local fields = {'hooks', 'live', usage_field(state == COMPLETED and 'completed' or 'failed')}
-  if want > 0 then
-    claim_fields(fields)
-    for ci = 1, NCMDS do fields[#fields + 1] = CMDS[ci] .. (state == COMPLETED and '/completed' or '/failed') end
+-- Final results of many leased tasks, each from its own lease holder, each optionally claiming that
+-- holder's next tasks: the body of complete, fail and settle_batch. `first` is the ARGV index of the
+-- first report's 7 values: task id, worker id, state (3 = COMPLETED, 4 = FAILED), result record
+-- (msgpack), error text, lease ms for next tasks, how many next tasks. Every record (the settled ones
+-- and, when the next claims name one command at priority 0, the head of its list) is read in one
+-- HMGET, the counters in one more, and every kind of write is made once for all the reports (flush).
+-- Returns per report {code, record, id, record, ...}: code 1 done, 2 already done by this worker (a
+-- retried call), -1 no such task, -2 leased by another worker, -3 not leased; the claimed tasks
+-- follow the record. A repeated call (2) claims nothing: its first call did.
+local function settle_reports(first, n, lazy, skip_limit)
+  local reports, ids, wanted, kinds = {}, {}, 0, {}
+  for i = 1, n do
+    local b = first + (i - 1) * 7
+    local state = tonumber(ARGV[b + 2])
+    reports[i] = {ARGV[b], ARGV[b + 1], state, ARGV[b + 3], ARGV[b + 4], tonumber(ARGV[b + 5]), tonumber(ARGV[b + 6])}
+    ids[i] = ARGV[b]
+    wanted = wanted + reports[i][7]
+    kinds[state == COMPLETED and 'completed' or 'failed'] = true
   end
-  local ids = {ARGV[A + 1]}
-  if want > 0 then
-    -- A worker's next claim usually names the one command it works on, at priority 0 only: the head
-    -- of that list is read now, so the settled record and the next ones come in one HMGET.
+  local fields = {'hooks', 'live'}
+  for kind in pairs(kinds) do fields[#fields + 1] = usage_field(kind) end
+  if wanted > 0 then
+    claim_fields(fields)
+    for ci = 1, NCMDS do
+      for kind in pairs(kinds) do fields[#fields + 1] = CMDS[ci] .. '/' .. kind end
+    end
+    -- Next claims usually name the one command their workers work on, at priority 0 only: the head
+    -- of that list is read now, so the settled records and the next ones come in one HMGET.
     stats_read(fields)
     local f = CMDS[1] .. '/'
     if NCMDS == 1 and S[f .. 'paused'] ~= '1' and S[f .. 'hi'] == '0' then
       local q = ready_key(1, 0)
-      PEEK[q] = redis.call('LRANGE', q, 0, want - 1)
+      PEEK[q] = redis.call('LRANGE', q, 0, wanted - 1)
       for _, id in ipairs(PEEK[q]) do ids[#ids + 1] = id end
     end
-  elseif owned(load(ARGV[A + 1]), ARGV[A + 2]) == 0 then
-    stats_read(fields)  -- not for a refusal or a repeat
+    load_many(ids)
+  else
+    load_many(ids)
+    for i = 1, n do
+      if owned(REC[ids[i]] or nil, reports[i][2]) == 0 then  -- not for refusals and repeats alone
+        stats_read(fields)
+        break
+      end
+    end
   end
-  load_many(ids)
-  local code, blob = settle(ARGV[A + 1], ARGV[A + 2], state, ARGV[A + 3], ARGV[A + 4])
-  local out = {code, blob}
-  if code == 1 and want > 0 then  -- a repeated call (2) already claimed its next tasks
-    maintain(tonumber(ARGV[A + 7]))
-    for _, v in ipairs(claim_tasks(ARGV[A + 2], tonumber(ARGV[A + 5]), want, tonumber(ARGV[A + 8]))) do
-      out[#out + 1] = v
+  local out, claiming = {}, {}
+  for i, rep in ipairs(reports) do
+    local code, blob = settle(rep[1], rep[2], rep[3], rep[4], rep[5])
+    out[i] = {code, blob}
+    if code == 1 and rep[7] > 0 then claiming[#claiming + 1] = i end
+  end
+  if #claiming > 0 then
+    maintain(lazy)
+    for _, i in ipairs(claiming) do
+      local rep = reports[i]
+      for _, v in ipairs(claim_tasks(rep[2], rep[6], rep[7], skip_limit)) do out[i][#out[i] + 1] = v end
     end
   end
   commit()

@@ -1,0 +1,91 @@
+"""Results stored together: the asyncio face sends the complete/fail calls of one shard made in one turn
+of the event loop as one script call (engine/lanes.py), and every caller still gets its own answer."""
+
+import asyncio
+
+import pytest
+
+from codeq_platform.engine import AsyncEngine, NewTask, connect_async
+from codeq_platform.engine.lanes import GROUP
+from codeq_platform.errors import NotFound, NotOwner, StoreUnavailable
+
+T = "acme"
+
+
+def counted(engine: AsyncEngine) -> list[str]:
+    """The script calls ``engine`` sends to the store from now on, by name (the store still answers each)."""
+    sent: list[str] = []
+    send = engine._call
+
+    async def count(name, keys, args):
+        sent.append(name)
+        return await send(name, keys, args)
+
+    engine.lanes._send = count
+    return sent
+
+
+@pytest.fixture
+def calls(aengine) -> list[str]:
+    return counted(aengine)
+
+
+async def test_results_made_together_go_as_one_call_and_each_caller_gets_its_own_answer(engine, aengine, calls):
+    engine.enqueue_batch(T, [NewTask("x", {"i": i}) for i in range(20)])
+    held = {f"w{n}": engine.claim(T, f"w{n}", ["x"])[0] for n in range(8)}
+    kept = engine.claim(T, "keeper", ["x"])[0]
+
+    answers = await asyncio.gather(
+        *(aengine.complete(T, task.id, worker, {"by": worker}, next_commands=["x"]) for worker, task in held.items()),
+        aengine.fail(T, kept.id, "intruder", "not mine", next_commands=["x"]),
+        aengine.complete(T, "no-such-task", "w1", None, next_commands=["x"]),
+        return_exceptions=True,
+    )
+
+    assert calls == ["settle_batch"]
+    settled, intruder, missing = answers[:8], answers[8], answers[9]
+    assert [s.task.id for s in settled] == [t.id for t in held.values()]
+    assert all(s.task.status == "COMPLETED" and not s.repeated for s in settled)
+    nexts = [s.claimed[0] for s in settled]
+    assert len({t.id for t in nexts}) == 8 and not {t.id for t in nexts} & {t.id for t in held.values()}
+    assert [t.worker_id for t in nexts] == list(held)
+    assert isinstance(intruder, NotOwner) and isinstance(missing, NotFound)
+    _, result = await aengine.get_result(T, held["w3"].id)
+    assert result.result == '{"by":"w3"}'
+    stats = await aengine.queue_stats(T, "x")
+    assert (stats.ready, stats.in_flight, stats.completed) == (3, 9, 8)
+
+
+async def test_a_lone_result_goes_as_its_own_call_and_a_repeat_answers_as_the_first(engine, aengine, calls):
+    engine.enqueue(T, NewTask("x", {}))
+    task = engine.claim(T, "w", ["x"])[0]
+    first = await aengine.complete(T, task.id, "w", {"ok": True})
+    again = await aengine.complete(T, task.id, "w", {"ok": True})
+    assert calls == ["complete", "complete"]
+    assert not first.repeated and again.repeated and again.task.status == "COMPLETED"
+
+
+async def test_many_results_at_once_go_in_groups_and_claim_each_next_task_once(engine, aengine, calls):
+    n = GROUP * 2 + 3
+    engine.enqueue_batch(T, [NewTask("x", {"i": i}) for i in range(n * 2)])
+    held = [(f"w{i}", engine.claim(T, f"w{i}", ["x"])[0]) for i in range(n)]
+
+    settled = await asyncio.gather(*(aengine.complete(T, t.id, w, None, next_commands=["x"]) for w, t in held))
+
+    assert calls == ["settle_batch", "settle_batch", "settle_batch"]
+    nexts = [t.id for s in settled for t in s.claimed]
+    assert len(nexts) == n and len(set(nexts)) == n
+    stats = await aengine.queue_stats(T, "x")
+    assert (stats.ready, stats.in_flight, stats.completed) == (0, n, n)
+
+
+async def test_every_caller_of_a_group_hears_that_the_store_is_down(config):
+    down = AsyncEngine(connect_async("redis://127.0.0.1:1/0"), config)
+    sent = counted(down)
+    try:
+        answers = await asyncio.gather(*(down.complete(T, f"t{i}", f"w{i}", None) for i in range(3)),
+                                       return_exceptions=True)  # fmt: skip
+    finally:
+        await down.aclose()
+    assert sent == ["settle_batch"]
+    assert all(isinstance(a, StoreUnavailable) for a in answers)
