@@ -52,6 +52,7 @@ class Lanes:
 
     def _flush(self, lane_key: tuple[Any, ...]) -> None:
         keys, waiting = self._lanes.pop(lane_key)
+        waiting = [each for each in waiting if not each[2].done()]  # a caller cancelled in the turn sends nothing
         loop = asyncio.get_running_loop()
         for start in range(0, len(waiting), self._group):
             flight = loop.create_task(self._fly(keys, waiting[start : start + self._group]))

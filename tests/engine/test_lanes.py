@@ -89,3 +89,15 @@ async def test_every_caller_of_a_group_hears_that_the_store_is_down(config):
         await down.aclose()
     assert sent == ["settle_batch"]
     assert all(isinstance(a, StoreUnavailable) for a in answers)
+
+
+async def test_a_result_whose_caller_gave_up_before_it_was_sent_is_not_stored(engine, aengine, calls):
+    engine.enqueue_batch(T, [NewTask("x", {"i": i}) for i in range(2)])
+    kept, dropped = engine.claim(T, "w", ["x"], count=2)
+    sending = asyncio.ensure_future(aengine.complete(T, kept.id, "w", None))
+    giving_up = asyncio.ensure_future(aengine.complete(T, dropped.id, "w", None))
+    await asyncio.sleep(0)  # both are waiting in the lane
+    giving_up.cancel()
+    assert (await sending).task.status == "COMPLETED"
+    assert calls == ["complete"]
+    assert engine.get_task(T, dropped.id).status == "IN_PROGRESS"
