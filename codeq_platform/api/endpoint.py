@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import redis
@@ -120,12 +120,12 @@ def method_not_allowed(allowed: str) -> HttpResponse:
 def endpoint(method: str, *, roles: frozenset[str], operation: str, summary: str, tags: tuple[str, ...],
              responses: Mapping[int | tuple[int, str], Answer], body: type[Shape] | None = None,
              query: type[Shape] | None = None, raises: tuple[int, ...] = (), description: str = "",
-             operation_id: str = "") -> Callable[[View], View]:  # fmt: skip
+             operation_id: str = "", headers: Sequence[tuple[str, str]] = ()) -> Callable[[View], View]:  # fmt: skip
     """Wrap ``handler(request, principal, [body=...], [query=...], **url_kwargs)`` in the frame.
 
     ``responses`` are the success answers by status (or ``(status, media type)``): a shape, a DRF
     serializer, a raw schema, or None for no body; ``raises`` the error statuses the handler answers beyond
-    the frame's own."""
+    the frame's own; ``headers`` the optional request headers it reads, (name, meaning) each."""
 
     def wrap(handler: View) -> View:
         timer = REQUEST_SECONDS.labels(operation)
@@ -171,7 +171,9 @@ def endpoint(method: str, *, roles: frozenset[str], operation: str, summary: str
             tags=list(tags), request={"application/json": body.ref()} if body is not None else None,
             parameters=[OpenApiParameter(p["name"], p["schema"], OpenApiParameter.QUERY, required=p["required"],
                                          description=p.get("description", ""))
-                        for p in (query.parameters() if query is not None else ())],
+                        for p in (query.parameters() if query is not None else ())]
+                       + [OpenApiParameter(name, str, OpenApiParameter.HEADER, required=False, description=meaning)
+                          for name, meaning in headers],
             responses={**{status: _answer(answer) for status, answer in responses.items()},
                        **{status: OpenApiResponse(outputs.Error.ref(), description=MEANING[status])
                           for status in sorted(statuses)}},

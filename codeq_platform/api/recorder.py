@@ -42,6 +42,12 @@ FLUSH_SECONDS = 1.0
 MAX_PENDING = 100_000
 STALE_SECONDS = 30
 _TEXT = re.compile(r"[A-Za-z0-9._:@+-]{1,64}")
+WORKER_HEADERS = (  # documented on every route that reads them (api/endpoint.py)
+    ("X-Codeq-Worker-Id", "Which worker process among those sharing a token is calling (the console's Workers page)."),
+    ("X-Codeq-Worker-Host", "The worker's host name."),
+    ("X-Codeq-Worker-Pid", "The worker's process id."),
+    ("X-Codeq-Worker-In-Flight", "How many tasks the worker holds as it sends this request."),
+)
 # Events after which a task is ready again; a 'retry' event's detail is the time it falls due.
 _READY_AGAIN = ("enqueued", "retry", "expired", "abandoned", "nacked", "replayed")
 

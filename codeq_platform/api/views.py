@@ -21,7 +21,7 @@ from codeq_platform.api import inputs, outputs, quota
 from codeq_platform.api.auth import Principal
 from codeq_platform.api.endpoint import PRODUCE, READ, WORK, Values, endpoint
 from codeq_platform.api.errors import error_body, error_response, json_response
-from codeq_platform.api.recorder import recorder
+from codeq_platform.api.recorder import WORKER_HEADERS, recorder
 from codeq_platform.api.wakeups import hub
 from codeq_platform.base import kv
 from codeq_platform.base.representations import artifact_url, result_json, rfc3339, task_json
@@ -125,6 +125,7 @@ async def _claim_tasks(principal: Principal, body: Values, count: int) -> list[A
     tags=WORKERS,
     responses={200: outputs.Task, 204: None},
     summary="Claim the next task (long-poll with waitSeconds)",
+    headers=WORKER_HEADERS,
 )
 async def claim(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
     tasks = await _claim(request, principal, body, 1)
@@ -139,6 +140,7 @@ async def claim(request: HttpRequest, principal: Principal, body: Values) -> Htt
     tags=WORKERS,
     responses={200: outputs.ClaimBatchAnswer, 204: None},
     summary="Claim up to 10 tasks",
+    headers=WORKER_HEADERS,
 )
 async def claim_batch(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
     tasks = await _claim(request, principal, body, body["count"])
@@ -163,6 +165,7 @@ def _holder_only(exc: errors.CodeqError) -> HttpResponse:
     responses={200: outputs.Ok},
     raises=(404,),
     summary="Extend the lease",
+    headers=WORKER_HEADERS,
 )
 async def heartbeat(request: HttpRequest, principal: Principal, task_id: str, body: Values) -> HttpResponse:
     lease_ms = (body["extendSeconds"] or inputs.DEFAULT_LEASE_SECONDS) * 1000
@@ -193,7 +196,7 @@ async def abandon(request: HttpRequest, principal: Principal, task_id: str) -> H
 
 @endpoint("POST", roles=WORK, operation="nack", body=inputs.NackBody, tags=WORKERS,
           responses={200: outputs.GivenBack}, raises=(404,),
-          summary="Give the task back for a retry (backoff when no delay)")  # fmt: skip
+          summary="Give the task back for a retry (backoff when no delay)", headers=WORKER_HEADERS)  # fmt: skip
 async def nack(request: HttpRequest, principal: Principal, task_id: str, body: Values) -> HttpResponse:
     delay = body["delaySeconds"]
     if delay is not None:
@@ -260,6 +263,7 @@ def _report_error(exc: errors.CodeqError) -> tuple[str, errors.CodeqError]:
     responses={200: outputs.ResultAnswer},
     raises=(404, 409),
     summary="Report the final result",
+    headers=WORKER_HEADERS,
 )
 async def result(request: HttpRequest, principal: Principal, task_id: str, body: Values) -> HttpResponse:
     recorder.seen(principal, request.headers)
@@ -278,6 +282,7 @@ async def result(request: HttpRequest, principal: Principal, task_id: str, body:
     tags=WORKERS,
     responses={200: outputs.ResultBatchAnswer},
     summary="Report up to 100 results",
+    headers=WORKER_HEADERS,
 )
 async def result_batch(request: HttpRequest, principal: Principal, body: Values) -> HttpResponse:
     items = body["results"]

@@ -165,6 +165,21 @@ async def test_the_schema_declares_what_the_server_enforces(spec):
     assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, 500, 100)
 
 
+async def test_the_worker_routes_document_the_headers_a_worker_says_who_it_is_by(spec):
+    said = {"X-Codeq-Worker-Id", "X-Codeq-Worker-Host", "X-Codeq-Worker-Pid", "X-Codeq-Worker-In-Flight"}
+    routes = ("claim", "claim/batch", "{task_id}/heartbeat", "{task_id}/nack", "{task_id}/result", "batch/results")
+    worker_routes = {(f"/v1/codeq/tasks/{route}", "post") for route in routes}
+    documented = set()
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            headers = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "header"}
+            if headers:
+                assert set(headers) == said and not any(p.get("required") for p in headers.values()), (path, method)
+                assert all(p["description"] for p in headers.values())
+                documented.add((path, method))
+    assert documented == worker_routes
+
+
 async def test_error_responses_validate_against_the_error_schema(http, spec, producer_bearer):
     r = await post(http, "/tasks", producer_bearer, {"command": "resize"})
 
