@@ -9,9 +9,10 @@
   now (0 = none; due = NOW + delay, by the store's clock).
   Returns per task {code, id, record}: 1 created, 0 an existing task answered (same id,
   idempotency key, or a pending task with the same dedup key), -5 the shard is full (no record).
-  Write order: the queue entry and the idempotency and dedup entries first, then the records (one
-  HSET for the batch, lib.lua's flush), so a crash leaves at most entries that point at no record:
-  claim skips them as stale, and a later enqueue with the same key finds no task and creates one.
+  Write order: the queue entries (one RPUSH per ready list) and the idempotency and dedup entries
+  first, then the records (one HSET for the batch, lib.lua's flush), so a crash leaves at most entries
+  that point at no record: claim skips them as stale, and a later enqueue with the same key finds no
+  task and creates one.
 ]]
 local max_live = tonumber(ARGV[A + 1])
 local n = tonumber(ARGV[A + 2])
@@ -19,7 +20,7 @@ local new_commands = ARGV[A + 3]
 local out = {}
 local live_now = 0
 if max_live > 0 then live_now = stat_num('live') end
-local ids = {}
+local ids, lists, entries, known = {}, {}, {}, {}
 for i = 0, n - 1 do ids[#ids + 1] = ARGV[A + 4 + i * 12] end
 load_many(ids)
 for i = 0, n - 1 do
@@ -56,12 +57,20 @@ for i = 0, n - 1 do
     if due > NOW then
       to_delayed(id, r, due)
     else
-      push_ready(id, r, ci)
+      local q = make_ready(r, ci)
+      if not entries[q] then
+        entries[q] = {}
+        lists[#lists + 1] = {q, ci}
+      end
+      table.insert(entries[q], id)
     end
     local blob = save(id, r)
     if idem ~= '' then redis.call('HSET', K_IDEM, idem, id) end
     if dedup ~= '' then redis.call('HSET', K_DEDUP, dedup_field, id) end
-    if string.sub(new_commands, ci, ci) == '1' then redis.call('SADD', K_CMDS, CMDS[ci]) end
+    if string.sub(new_commands, ci, ci) == '1' and not known[ci] then
+      redis.call('SADD', K_CMDS, CMDS[ci])
+      known[ci] = true
+    end
     count(r, 'created', 1)
     usage('bytes', string.len(ARGV[b + 4]))
     live(1)
@@ -69,5 +78,6 @@ for i = 0, n - 1 do
     out[#out + 1] = {1, id, blob}
   end
 end
+for _, list in ipairs(lists) do push_ids(list[1], list[2], entries[list[1]]) end
 commit()
 return out

@@ -307,10 +307,11 @@ local function release_dedup(id, r)
   end
 end
 
--- Pushes to the tail of the task's ready list; the record is written by the caller afterwards, so a
--- crash in between leaves an entry whose record is not READY, which claim skips. An entry of
--- priority 1-9 raises the command's 'hi' flag first, so no prefix leaves it behind a '0'.
-local function push_ready(id, r, ci)
+-- Makes the record READY for the tail of its ready list, whose key it returns; the caller pushes the
+-- entry, then the record is written, so a crash in between leaves an entry whose record is not READY,
+-- which claim skips. An entry of priority 1-9 raises the command's 'hi' flag first, so no prefix
+-- leaves it behind a '0'.
+local function make_ready(r, ci)
   local prio = r[R_PRIO]
   if prio > 0 and not HI_SET[ci] then
     local field = CMDS[ci] .. '/hi'
@@ -321,10 +322,17 @@ local function push_ready(id, r, ci)
     HI_SET[ci] = true
     SETS[field] = nil
   end
-  if redis.call('RPUSH', ready_key(ci, prio), id) == 1 then woken[ci] = true end
   r[R_STATE] = READY
   r[R_DUE] = 0
+  return ready_key(ci, prio)
 end
+
+-- Pushes `ids` to the tail of ready list `q` of command `ci` (woken when the list was empty).
+local function push_ids(q, ci, ids)
+  if redis.call('RPUSH', q, unpack(ids)) == #ids then woken[ci] = true end
+end
+
+local function push_ready(id, r, ci) push_ids(make_ready(r, ci), ci, {id}) end
 
 -- The end of every writing script: the staged writes, then every counter changed and the time each
 -- command was last seen in one HSET, then the commands whose queue became non-empty join the known
