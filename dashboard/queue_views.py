@@ -166,3 +166,17 @@ def pause_or_resume(request: HttpRequest, access: TenantAccess, command: str, ac
     except StoreUnavailable:
         return store_down(request)
     return redirect("dashboard:overview", tenant=access.tenant.slug)
+
+
+@require_POST
+@tenant_view(Membership.Role.OPERATOR)
+def set_cap(request: HttpRequest, access: TenantAccess, command: str) -> HttpResponse:
+    """Set or lift a command's cap on tasks in flight from the overview (operators and admins), then back to it."""
+    try:
+        queues.set_cap(tenant=access.tenant, command=command, cap=request.POST.get("max_in_flight", ""),
+                       actor=request.user.get_username())  # fmt: skip
+    except InvalidInput as exc:
+        return bad_input(request, exc)
+    except StoreUnavailable:
+        return store_down(request)
+    return redirect("dashboard:overview", tenant=access.tenant.slug)

@@ -238,6 +238,23 @@ def act(*, tenant: Tenant, command: str, state: QueueState, action: Action, task
     return moved
 
 
+def set_cap(*, tenant: Tenant, command: str, cap: str, actor: str) -> QueueSettings:
+    """Cap ``command``'s tasks in flight at ``cap`` (the form's text; blank lifts the cap), and audit it as
+    the API's ``PUT .../limits`` does."""
+    cmd = validate_command(command)
+    text = cap.strip()
+    if text and not text.isdigit():
+        raise InvalidInput("The cap on tasks in flight is a whole number of tasks, or blank for no cap.",
+                           field="maxInFlight")  # fmt: skip
+    try:
+        settings = _engine(tenant).limit_queue(tenant.slug, cmd, int(text) if text else None)
+    except InvalidInput as exc:
+        raise InvalidInput(f"The cap on tasks in flight: {exc.message}", field="maxInFlight") from exc
+    services.record_audit(tenant=tenant, actor=actor, action="queue.limits", target=cmd,
+                          detail={"maxInFlight": settings.max_in_flight})  # fmt: skip
+    return settings
+
+
 def set_paused(*, tenant: Tenant, command: str, paused: bool, actor: str) -> QueueSettings:
     """Pause (claims skip the command; enqueues are still taken) or resume ``command``, and audit it."""
     cmd = validate_command(command)

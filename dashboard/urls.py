@@ -7,7 +7,7 @@ post to ``task_action``), and the pages of the metrics, workers, DLQ, schedules,
 webhooks, tokens, members, usage and audit sections (``metrics``, ``workers``, ``dlq``, ``schedules``,
 ``subscriptions``, ``webhooks``, ``tokens``, ``members``, ``usage``, ``audit``, at ``t/<tenant>/dlq/``
 and so on). The overview's Pause/Resume buttons post to ``t/<tenant>/queues/<command>/pause/`` and
-``.../resume/``. An invitation's link opens ``invitations/<token>/``; sign-up (404 unless
+``.../resume/``, its cap form to ``.../cap/``. An invitation's link opens ``invitations/<token>/``; sign-up (404 unless
 ``CODEQ_SIGNUP=open``) is ``signup/``.
 """
 
@@ -65,6 +65,7 @@ urlpatterns = [
         {"action": "resume"},
         name="queue_resume",
     ),
+    path("t/<slug:tenant>/queues/<str:command>/cap/", queue_views.set_cap, name="queue_cap"),
     path("t/<slug:tenant>/leases/", views.leases, name="leases"),
     path("t/<slug:tenant>/tasks/", views.task_search, name="tasks"),
     path("t/<slug:tenant>/tasks/<str:task_id>/", views.task, name="task"),

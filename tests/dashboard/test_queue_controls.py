@@ -71,3 +71,40 @@ def test_pausing_takes_a_post_with_the_csrf_token(tenant, queues):
 def test_a_bad_command_name_is_a_400(member_client):
     r = member_client("operator").post("/dashboard/t/acme/queues/bad%20name/pause/")
     assert r.status_code == 400
+
+
+@pytest.mark.parametrize("role", ["operator", "admin"])
+def test_an_operator_caps_a_command_s_tasks_in_flight_and_lifts_the_cap(member_client, queues, tenant, role):
+    queues.enqueue_batch("acme", [NewTask("media.resize", {"n": n}) for n in range(3)])
+    client = member_client(role)
+    assert 'name="max_in_flight"' in _controls(client.get("/dashboard/t/acme/").content.decode(), "media.resize")
+
+    r = client.post("/dashboard/t/acme/queues/media.resize/cap/", {"max_in_flight": "2"})
+
+    assert r.status_code == 302 and r["Location"] == "/dashboard/t/acme/"
+    assert len(queues.claim("acme", "w", ["media.resize"], count=3)) == 2
+    assert 'value="2"' in _controls(client.get("/dashboard/t/acme/").content.decode(), "media.resize")
+    client.post("/dashboard/t/acme/queues/media.resize/cap/", {"max_in_flight": ""})
+    assert len(queues.claim("acme", "w", ["media.resize"])) == 1
+    details = list(AuditEntry.objects.filter(tenant=tenant, action="queue.limits").order_by("id")
+                   .values_list("target", "detail"))  # fmt: skip
+    assert details == [("media.resize", {"maxInFlight": 2}), ("media.resize", {"maxInFlight": None})]
+
+
+@pytest.mark.parametrize("cap", ["-1", "0", "two", "1000001"])
+def test_a_cap_that_is_not_a_count_of_tasks_is_a_400_and_changes_nothing(member_client, queues, cap):
+    queues.enqueue("acme", NewTask("media.resize", {}))
+
+    r = member_client("operator").post("/dashboard/t/acme/queues/media.resize/cap/", {"max_in_flight": cap})
+
+    assert r.status_code == 400 and b"The cap on tasks in flight" in r.content
+    assert queues.queue_stats("acme", "media.resize").max_in_flight is None
+
+
+def test_a_viewer_may_not_cap_a_command(member_client, queues):
+    queues.enqueue("acme", NewTask("media.resize", {}))
+
+    r = member_client("viewer").post("/dashboard/t/acme/queues/media.resize/cap/", {"max_in_flight": "1"})
+
+    assert r.status_code == 403
+    assert queues.queue_stats("acme", "media.resize").max_in_flight is None
