@@ -34,7 +34,7 @@ class Lanes:
     def __init__(self, send: Send, group: int = GROUP) -> None:
         self._send = send
         self._group = group
-        self._lanes: dict[tuple[Any, ...], tuple[list[str], Waiting]] = {}
+        self._lanes: dict[tuple[Any, ...], tuple[list[str], Waiting, asyncio.AbstractEventLoop]] = {}
         self._flights: set[asyncio.Task[None]] = set()
 
     async def settle(self, name: str, keys: list[str], args: list[Any]) -> Any:
@@ -43,15 +43,15 @@ class Lanes:
         lane_key = (keys[0], *args[HEADER:head])
         loop = asyncio.get_running_loop()
         lane = self._lanes.get(lane_key)
-        if lane is None:
-            lane = self._lanes[lane_key] = (keys, [])
+        if lane is None or lane[2] is not loop:  # a lane left by a loop that closed before its turn ended
+            lane = self._lanes[lane_key] = (keys, [], loop)
             loop.call_soon(self._flush, lane_key)
         answer: asyncio.Future[Any] = loop.create_future()
         lane[1].append((name, args, answer))
         return await answer
 
     def _flush(self, lane_key: tuple[Any, ...]) -> None:
-        keys, waiting = self._lanes.pop(lane_key)
+        keys, waiting, _ = self._lanes.pop(lane_key)
         waiting = [each for each in waiting if not each[2].done()]  # a caller cancelled in the turn sends nothing
         loop = asyncio.get_running_loop()
         for start in range(0, len(waiting), self._group):

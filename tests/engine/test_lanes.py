@@ -101,3 +101,31 @@ async def test_a_result_whose_caller_gave_up_before_it_was_sent_is_not_stored(en
     assert (await sending).task.status == "COMPLETED"
     assert calls == ["complete"]
     assert engine.get_task(T, dropped.id).status == "IN_PROGRESS"
+
+
+def test_a_lane_left_by_a_closed_event_loop_does_not_hold_up_the_next_loop(engine, kv_url, config):
+    from codeq_platform.engine import AsyncEngine, connect_async
+
+    engine.enqueue_batch(T, [NewTask("x", {"i": i}) for i in range(2)])
+    first, second = engine.claim(T, "w", ["x"], count=2)
+    shared = AsyncEngine(connect_async(kv_url), config)
+
+    async def joins_then_stops():
+        asyncio.ensure_future(shared.complete(T, first.id, "w", None))
+        await asyncio.sleep(0)  # the call has joined its lane, whose turn ends after this one
+        asyncio.get_running_loop().stop()
+        await asyncio.sleep(3600)
+
+    abandoned = asyncio.new_event_loop()
+    with pytest.raises(RuntimeError, match="stopped before Future completed"):
+        abandoned.run_until_complete(joins_then_stops())
+    assert shared.lanes._lanes  # the lane was left behind
+    abandoned.close()
+
+    async def later():
+        try:
+            return await asyncio.wait_for(shared.complete(T, second.id, "w", None), 60)
+        finally:
+            await shared.aclose()
+
+    assert asyncio.run(later()).task.status == "COMPLETED"
