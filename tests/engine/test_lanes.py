@@ -111,10 +111,11 @@ def test_a_lane_left_by_a_closed_event_loop_does_not_hold_up_the_next_loop(engin
     shared = AsyncEngine(connect_async(kv_url), config)
 
     async def joins_then_stops():
-        asyncio.ensure_future(shared.complete(T, first.id, "w", None))
+        joining = asyncio.ensure_future(shared.complete(T, first.id, "w", None))
         await asyncio.sleep(0)  # the call has joined its lane, whose turn ends after this one
         asyncio.get_running_loop().stop()
         await asyncio.sleep(3600)
+        await joining
 
     abandoned = asyncio.new_event_loop()
     with pytest.raises(RuntimeError, match="stopped before Future completed"):
