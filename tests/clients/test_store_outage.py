@@ -72,8 +72,9 @@ class StoreLink:
             except OSError:
                 platform.close()
                 continue
-            threading.Thread(target=self._requests, args=(platform, store), daemon=True).start()
-            threading.Thread(target=self._answers, args=(store, platform), daemon=True).start()
+            doomed = threading.Event()
+            threading.Thread(target=self._requests, args=(platform, store, doomed), daemon=True).start()
+            threading.Thread(target=self._answers, args=(store, platform, doomed), daemon=True).start()
 
     def _doomed(self, chunk: bytes) -> bool:
         with self._lock:
@@ -83,29 +84,31 @@ class StoreLink:
                 return True
         return False
 
-    def _requests(self, platform: socket.socket, store: socket.socket) -> None:
+    def _requests(self, platform: socket.socket, store: socket.socket, doomed: threading.Event) -> None:
         try:
             while chunk := platform.recv(65536):
-                doomed = self._doomed(chunk)
+                if self._doomed(chunk):
+                    doomed.set()
                 store.sendall(chunk)
-                if doomed:  # the store has the call; the platform hears only that the connection is gone
-                    platform.shutdown(socket.SHUT_RDWR)
-                    break
+                if doomed.is_set():  # the answers' side cuts the platform off once the store has answered
+                    return
         except OSError:
             pass
-        finally:
-            platform.close()
-            _quietly_shut(store)
+        platform.close()
+        _quietly_shut(store)
 
-    def _answers(self, store: socket.socket, platform: socket.socket) -> None:
+    def _answers(self, store: socket.socket, platform: socket.socket, doomed: threading.Event) -> None:
         try:
             while chunk := store.recv(65536):
+                if doomed.is_set():  # the store ran the call; the platform hears only that the connection is gone
+                    platform.shutdown(socket.SHUT_RDWR)
+                    break
                 platform.sendall(chunk)
         except OSError:
             pass
         finally:
             store.close()
-            _quietly_shut(platform)
+            platform.close()
 
 
 def _quietly_shut(sock: socket.socket) -> None:
