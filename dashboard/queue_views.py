@@ -156,25 +156,16 @@ def task_action(request: HttpRequest, access: TenantAccess, task_id: str) -> Htt
 
 @require_POST
 @tenant_view(Membership.Role.OPERATOR)
-def pause_or_resume(request: HttpRequest, access: TenantAccess, command: str, action: str) -> HttpResponse:
-    """Pause or resume a command from the overview's buttons (operators and admins), then back to it."""
+def queue_control(request: HttpRequest, access: TenantAccess, command: str, action: str) -> HttpResponse:
+    """The overview's queue controls (operators and admins): pause or resume a command, or set or lift its
+    cap on tasks in flight (``max_in_flight``, blank for none); then back to the overview."""
+    actor = request.user.get_username()
     try:
-        queues.set_paused(tenant=access.tenant, command=command, paused=action == "pause",
-                          actor=request.user.get_username())  # fmt: skip
-    except InvalidInput as exc:
-        return bad_input(request, exc)
-    except StoreUnavailable:
-        return store_down(request)
-    return redirect("dashboard:overview", tenant=access.tenant.slug)
-
-
-@require_POST
-@tenant_view(Membership.Role.OPERATOR)
-def set_cap(request: HttpRequest, access: TenantAccess, command: str) -> HttpResponse:
-    """Set or lift a command's cap on tasks in flight from the overview (operators and admins), then back to it."""
-    try:
-        queues.set_cap(tenant=access.tenant, command=command, cap=request.POST.get("max_in_flight", ""),
-                       actor=request.user.get_username())  # fmt: skip
+        if action == "cap":
+            queues.set_cap(tenant=access.tenant, command=command, cap=request.POST.get("max_in_flight", ""),
+                           actor=actor)  # fmt: skip
+        else:
+            queues.set_paused(tenant=access.tenant, command=command, paused=action == "pause", actor=actor)
     except InvalidInput as exc:
         return bad_input(request, exc)
     except StoreUnavailable:
