@@ -51,3 +51,30 @@ def test_an_operator_pauses_a_command_and_claims_get_nothing_until_resumed(
         expect(page.locator('tr[data-queue="img.thumb"]')).to_contain_text("running")
         claimed = working.claim(["img.thumb"])
         assert claimed is not None and claimed.command == "img.thumb"
+
+
+def test_an_operator_caps_a_command_s_tasks_in_flight_from_the_overview(
+    server, operator, producer_bearer, worker_bearer
+):
+    from playwright.sync_api import expect
+
+    with codeq.Client(server, producer_bearer) as producing:
+        for n in range(3):
+            producing.create("img.crop", {"n": n})
+
+    with browser_page(server) as page, codeq.Client(server, worker_bearer) as working:
+        log_in(page, operator)
+        page.get_by_label("Cap on tasks in flight for img.crop").fill("1")
+        page.get_by_role("button", name="Set cap for img.crop").click()
+        expect(page.get_by_label("Cap on tasks in flight for img.crop")).to_have_value("1")
+        for width in (1280, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.screenshot(path=SCREENSHOTS / f"overview-capped-{width}.png", full_page=True)
+
+        assert working.claim(["img.crop"]) is not None
+        assert working.claim(["img.crop"]) is None  # the cap of 1 is reached: 204
+
+        page.get_by_label("Cap on tasks in flight for img.crop").fill("")
+        page.get_by_role("button", name="Set cap for img.crop").click()
+        expect(page.get_by_label("Cap on tasks in flight for img.crop")).to_have_value("")
+        assert working.claim(["img.crop"]) is not None
