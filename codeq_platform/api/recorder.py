@@ -2,7 +2,8 @@
 
 The task views hand this module what they already hold: the tasks a claim returned (wait time: from
 when the task last became ready to the claim), the task a result settled (run time: from its last
-claim to the result; completed or failed), a nack that dead-lettered, and who called (the worker).
+claim to the result; completed or failed), a nack that dead-lettered (its run time: the stats job counts
+every dead-letter from the engine's counters, whatever made it), and who called (the worker).
 It adds them up in memory (``rollups.Tally``: a dictionary update per sample, no store command on
 the request's path) and a flusher task on the process's event loop sends them every
 ``FLUSH_SECONDS`` in one pipeline per tenant (``HINCRBY`` into the rollup buckets with their TTL, the
@@ -165,11 +166,17 @@ class Recorder:
         self._noted()
 
     def finished(self, tenant: str, task: Task, *, ok: bool) -> None:
-        """A task ended: completed (``ok``), failed or dead-lettered; its run time counts when it had a claim."""
+        """A worker's result ended a task: completed (``ok``) or failed; its run time counts too."""
         at_ms = task.finished_ms or task.updated_ms
         figure = "ok" if ok else "bad"
         self.tally.add(tenant, at_ms, task.command_key, figure)
         self.tally.add(tenant, at_ms, rollups.ALL, figure)
+        self.ran(tenant, task)
+
+    def ran(self, tenant: str, task: Task) -> None:
+        """A task's run ended (a result, or a nack that dead-lettered it, which the stats job counts as a
+        failure with every other dead-letter): its run time counts when it had a claim."""
+        at_ms = task.finished_ms or task.updated_ms
         started = claimed_at_ms(task)
         if started is not None:
             self.tally.duration(tenant, at_ms, task.command_key, "r", at_ms - started)

@@ -209,7 +209,7 @@ async def nack(request: HttpRequest, principal: Principal, task_id: str, body: V
         return _holder_only(exc)
     recorder.seen(principal, request.headers)
     if out.dead:
-        recorder.finished(principal.tenant_slug, out.task, ok=False)
+        recorder.ran(principal.tenant_slug, out.task)
         return json_response({"status": "dlq", "delaySeconds": 0})
     return json_response({"status": "requeued", "delaySeconds": -(-out.delay_ms // 1000)})
 

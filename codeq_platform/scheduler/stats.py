@@ -120,6 +120,7 @@ def tenant_snapshot(tenant: str, *, record: bool = False, now_ms: int | None = N
             "oldest_ready_age_ms": None if stats.oldest_ready_ms is None else max(now_ms - stats.oldest_ready_ms, 0),
             "completed": [p[1] for p in window],
             "failed": [p[2] for p in window],
+            "dead_total": stats.dead,
         })  # fmt: skip
     if record and changed:
         try:
@@ -175,28 +176,46 @@ def tenants_to_visit(now_ms: int) -> list[str]:
 
 # (prefix, tenant) -> (minute, depths) as last written to the rollups by this process
 _depths_written: dict[tuple[str, str], tuple[int, dict[str, int]]] = {}
+# (prefix, tenant) -> each command's dead-letter counter as this process last saw it
+_dead_seen: dict[tuple[str, str], dict[str, int]] = {}
 
 
-def record_depths(snapshot: dict[str, Any]) -> None:
-    """Write the snapshot's ready depths to the rollups unless this minute already has them."""
+def record_rollups(snapshot: dict[str, Any]) -> None:
+    """Write to the metrics rollups what only the counters know: the snapshot's ready depths (unless this
+    minute already has them) and the tasks dead-lettered since this process last looked, however they
+    died (a nack, a lease that expired under a claim's or the sweep's maintenance), as failures of their
+    command. A tenant's first look only notes its counters, so a restart pours nothing old into this minute."""
     tenant, now_ms = snapshot["tenant"], snapshot["at_ms"]
     depths = {c["command"]: c["ready"] for c in snapshot["commands"]}
+    dead = {c["command"]: c["dead_total"] for c in snapshot["commands"]}
     minute = now_ms // 60_000
     engine = kv.sync_engine()
-    written = (engine.config.prefix, tenant)
-    if _depths_written.get(written) == (minute, depths):
-        return
-    try:
-        engine.link.execute_many(rollups.depth_calls(engine.config.prefix, tenant, now_ms, depths))
-    except redis.RedisError as exc:
-        raise StoreUnavailable(f"the queue store is unavailable: {exc}") from exc
+    prefix = engine.config.prefix
+    written = (prefix, tenant)
+    calls = [] if _depths_written.get(written) == (minute, depths) else rollups.depth_calls(prefix, tenant, now_ms,
+                                                                                          depths)  # fmt: skip
+    seen = _dead_seen.get(written)
+    if seen is not None:
+        died = rollups.Tally()
+        for command, total in dead.items():
+            n = total - seen.get(command, 0)
+            if n > 0:
+                died.add(tenant, now_ms, command, "bad", n)
+                died.add(tenant, now_ms, rollups.ALL, "bad", n)
+        calls += died.calls(prefix).get(tenant, [])
+    if calls:
+        try:
+            engine.link.execute_many(calls)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"the queue store is unavailable: {exc}") from exc
     _depths_written[written] = (minute, depths)
+    _dead_seen[written] = dead
 
 
 def _recorded_snapshot(slug: str, now_ms: int) -> dict[str, Any] | None:
     try:
         snapshot = tenant_snapshot(slug, record=True, now_ms=now_ms)
-        record_depths(snapshot)
+        record_rollups(snapshot)
     except CodeqError:
         log.exception("stats snapshot failed for tenant %s", slug)
         return None

@@ -10,6 +10,7 @@ from django.conf import settings as django_settings
 
 from codeq_platform.api.recorder import recorder
 from codeq_platform.base import kv, rollups
+from codeq_platform.scheduler import stats
 from tests.api.calls import API_DB, BASE, claim, create, post
 from tests.api.conftest import bearer
 
@@ -51,12 +52,29 @@ async def test_claims_and_results_land_in_every_window(http, tenant, producer_be
     assert window("1h").failure_rate("resize")[-1] == pytest.approx(100 / 3)
 
 
-async def test_a_dead_letter_by_nack_counts_as_failed(http, tenant, producer_bearer, worker_bearer):
+async def test_every_dead_letter_counts_as_failed_once_whatever_made_it(http, tenant, producer_bearer, worker_bearer):
+    def stats_job_looks() -> None:
+        stats.record_rollups(stats.tenant_snapshot("acme", record=True))
+
     await create(http, producer_bearer, "mail", "hi", maxAttempts=1)
-    task = await claim(http, worker_bearer, "mail")
-    await post(http, f"/tasks/{task['id']}/nack", worker_bearer, {"reason": "no"})
+    await create(http, producer_bearer, "mail", "bye", maxAttempts=1)
+    stats_job_looks()
+    nacked = await claim(http, worker_bearer, "mail")
+    await post(http, f"/tasks/{nacked['id']}/nack", worker_bearer, {"reason": "no"})
+    await claim(http, worker_bearer, "mail", leaseSeconds=1)  # never settled: its lease runs out
+    engine = kv.sync_engine()
+    deadline = time.monotonic() + 60
+    while engine.sweep("acme").expired == 0:
+        assert time.monotonic() < deadline, "the lease never expired"
+        await asyncio.sleep(0.1)
     await recorder.flush()
-    assert sum(window().counts("mail", "bad")) == 1
+    assert sum(window().counts("mail", "bad")) == 0  # the API counts no dead-letter itself
+    assert window().overall_percentile("mail", "r", 0.5) is not None  # but the nacked task's run time
+
+    stats_job_looks()
+    assert sum(window().counts("mail", "bad")) == 2 and sum(window().counts(rollups.ALL, "bad")) == 2
+    stats_job_looks()
+    assert sum(window().counts("mail", "bad")) == 2
 
 
 async def test_the_worker_says_who_it_is_and_its_claims_are_counted(http, tenant, producer_bearer, worker_bearer):

@@ -170,6 +170,21 @@ def test_the_job_writes_ready_depths_into_the_metrics_rollups(tenant):
     assert window.depths("media.resize")[-1] == 3 and window.depths(rollups.ALL)[-1] == 4
 
 
+def test_the_job_counts_what_was_dead_lettered_since_it_last_looked_as_failures(tenant):
+    engine = kv.sync_engine()
+    _finish(dead=1)  # before the job's first look: not poured into this minute
+
+    stats.broadcast()
+    _finish(dead=2)
+    stats.broadcast()
+    stats.broadcast()
+
+    now = int(time.time() * 1000)
+    scopes = ["media.resize", rollups.ALL]
+    window = rollups.read_window(engine.link, django_settings.CODEQ_KV_PREFIX, "acme", "1h", now, scopes)
+    assert sum(window.counts("media.resize", "bad")) == 2 and sum(window.counts(rollups.ALL, "bad")) == 2
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_the_job_and_the_channel_layer_work_on_the_embedded_server(tenant, embedded_kv, settings):
     layer_settings = settings.CHANNEL_LAYERS["default"]
