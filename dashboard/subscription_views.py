@@ -1,17 +1,21 @@
 """The worker subscriptions page: where the tenant's idle workers asked to be woken, and for how long.
 
 Subscriptions live in the KV store and lapse by themselves (``codeq_platform/webhooks/subscriptions.py``);
-the page shows the live ones with the time each has left. It needs ``operator``: a callback URL says
-where the tenant's workers run, which a viewer of the queues does not need (the API lists them to
-admins only).
+the page shows the live ones with the time each has left, and an operator may remove one (a worker gone
+for good, a callback that should no longer be called; a worker still running subscribes again). It
+needs ``operator``: a callback URL says where the tenant's workers run, which a viewer of the queues does
+not need (the API lists them to admins only).
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from codeq_platform.base import kv
 from codeq_platform.engine.keys import SubscriptionKeys
@@ -19,6 +23,7 @@ from codeq_platform.errors import StoreUnavailable
 from codeq_platform.webhooks import subscriptions
 from dashboard.access import TenantAccess, tenant_view
 from dashboard.views import store_down
+from tenants import services
 from tenants.models import Membership
 
 
@@ -35,3 +40,25 @@ def subscriptions_page(request: HttpRequest, access: TenantAccess) -> HttpRespon
     live.sort(key=lambda sub: sub.expires_ms)
     context = {"subscriptions": live, "server_now_ms": now_ms, "most": subscriptions.MAX_PER_TENANT}
     return render(request, "dashboard/subscriptions.html", context)
+
+
+@require_POST
+@tenant_view(Membership.Role.OPERATOR)
+def remove(request: HttpRequest, access: TenantAccess, subscription_id: str) -> HttpResponse:
+    """Remove one live subscription now (audited), then back to the page, which says what happened."""
+    engine = kv.sync_engine()
+    keys = SubscriptionKeys(engine.config.prefix, access.tenant.slug)
+    try:
+        known = str(uuid.UUID(subscription_id))
+        removed = subscriptions.remove_now(engine.link, keys, known, now_ms=int(time.time() * 1000))
+    except ValueError:
+        removed = False
+    except StoreUnavailable as error:
+        return store_down(request, error)
+    if removed:
+        services.record_audit(tenant=access.tenant, actor=request.user.get_username(),
+                              action="subscription.remove", target=known)  # fmt: skip
+        messages.success(request, "Subscription removed: its worker is no longer woken.")
+    else:
+        messages.info(request, "That subscription had already lapsed or been removed.")
+    return redirect("dashboard:subscriptions", tenant=access.tenant.slug)

@@ -77,6 +77,11 @@ urlpatterns = [
     path("t/<slug:tenant>/schedules/", schedule_views.schedules_page, name="schedules"),
     path("t/<slug:tenant>/schedules/<str:name>/", schedule_views.schedule_page, name="schedules"),
     path("t/<slug:tenant>/subscriptions/", subscription_views.subscriptions_page, name="subscriptions"),
+    path(
+        "t/<slug:tenant>/subscriptions/<str:subscription_id>/remove/",
+        subscription_views.remove,
+        name="subscription_remove",
+    ),
     path("t/<slug:tenant>/webhooks/", admin_views.webhooks, name="webhooks"),
     path("t/<slug:tenant>/webhooks/<int:subscription_id>/", admin_views.webhook, name="webhooks"),
     path("t/<slug:tenant>/audit/", audit_views.audit, name="audit"),

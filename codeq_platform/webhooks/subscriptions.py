@@ -196,6 +196,15 @@ async def live(link: Any, keys: SubscriptionKeys, *, now_ms: int) -> list[Worker
     return _decode_live(await link.execute(_live_call(keys, now_ms)))
 
 
+def remove_now(link: Any, keys: SubscriptionKeys, subscription_id: str, *, now_ms: int) -> bool:
+    """``remove`` over a sync link (the console): False for an unknown or lapsed id; StoreUnavailable when
+    the store does not answer."""
+    try:
+        return bool(link.execute(_call(_REMOVE, keys, now_ms, subscription_id)))
+    except UNAVAILABLE as exc:
+        raise StoreUnavailable(f"the queue store is unavailable: {exc}") from exc
+
+
 def live_now(link: Any, keys: SubscriptionKeys, *, now_ms: int) -> list[WorkerSubscription]:
     """``live`` over a sync link (the console's page); StoreUnavailable when the store does not answer."""
     try:

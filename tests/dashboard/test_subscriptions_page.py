@@ -49,3 +49,37 @@ def test_another_tenants_subscriptions_stay_hidden(member_client, foreign_bearer
     theirs = subscribe(foreign_bearer)
     page = member_client("admin").get("/dashboard/t/acme/subscriptions/").content.decode()
     assert theirs not in page and "0 live" in page
+
+
+def test_an_operator_removes_a_subscription_and_its_worker_is_no_longer_woken(member_client, worker_bearer,
+                                                                               tenant, queues):  # fmt: skip
+    from tenants.models import AuditEntry
+
+    gone, kept = subscribe(worker_bearer), subscribe(worker_bearer)
+    operator = member_client("operator")
+
+    r = operator.post(f"/dashboard/t/acme/subscriptions/{gone}/remove/", follow=True)
+
+    page = r.content.decode()
+    assert r.redirect_chain[-1][0] == "/dashboard/t/acme/subscriptions/"
+    assert "Subscription removed" in page and gone not in page and kept in page
+    heartbeat = Client().post(f"/v1/codeq/workers/subscriptions/{gone}/heartbeat", {}, content_type="application/json",
+                              HTTP_AUTHORIZATION=f"Bearer {worker_bearer}")  # fmt: skip
+    assert heartbeat.status_code == 404  # the worker hears that it must subscribe again
+    entry = AuditEntry.objects.get(tenant=tenant, action="subscription.remove")
+    assert entry.target == gone and entry.actor
+
+
+def test_removing_a_lapsed_or_made_up_subscription_says_so_and_changes_nothing(member_client, worker_bearer, queues):
+    kept = subscribe(worker_bearer)
+    operator = member_client("operator")
+    for made_up in ("00000000-0000-4000-8000-000000000000", "not-an-id"):
+        r = operator.post(f"/dashboard/t/acme/subscriptions/{made_up}/remove/", follow=True)
+        assert r.status_code == 200 and "already lapsed or been removed" in r.content.decode()
+    assert kept in operator.get("/dashboard/t/acme/subscriptions/").content.decode()
+
+
+def test_a_viewer_may_not_remove_a_subscription(member_client, worker_bearer, queues):
+    kept = subscribe(worker_bearer)
+    assert member_client("viewer").post(f"/dashboard/t/acme/subscriptions/{kept}/remove/").status_code == 403
+    assert kept in member_client("operator").get("/dashboard/t/acme/subscriptions/").content.decode()
