@@ -4,11 +4,11 @@ The web process serves many workers at once, and each result it stores (``comple
 or without a claim of the worker's next tasks) is one script call. A *lane* is one shard of one tenant
 and one list of next commands. The calls a lane gets in one turn of the event loop (the workers whose
 answers arrived together, say) go out at the end of that turn: one alone as its own call, several as
-``settle_batch`` calls of up to ``GROUP`` reports. Nothing waits for anything but the current turn,
-and groups in flight are pipelined as single calls were, so the store runs one group while the
-process reads the answers of the one before. A group pays one script's fixed cost for all its
-results instead of one per result, which is what a store that runs one script at a time and charges
-by the key (KVRocks) needs.
+``settle_batch`` calls of up to ``GROUP`` reports that claim at most ``CLAIMED`` next tasks in all.
+Nothing waits for anything but the current turn, and groups in flight are pipelined as single calls
+were, so the store runs one group while the process reads the answers of the one before. A group pays
+one script's fixed cost for all its results instead of one per result, which is what a store that runs
+one script at a time and charges by the key (KVRocks) needs.
 
 Each report keeps its own answer (code, record, next tasks), exactly what its own call would have
 given; a store error reaches every caller of the group.
@@ -22,6 +22,7 @@ from typing import Any
 
 SETTLES = frozenset({"complete", "fail"})
 GROUP = 16  # reports per call at most: larger groups amortise more, smaller ones overlap more
+CLAIMED = 1000  # next tasks a group claims at most, as one call may (the scripts unpack them in one go)
 HEADER = 6  # now, seed, backoff base, backoff cap, wake channel, number of commands (lib.lua)
 
 Send = Callable[[str, list[str], list[Any]], Awaitable[Any]]
@@ -54,10 +55,23 @@ class Lanes:
         keys, waiting, _ = self._lanes.pop(lane_key)
         waiting = [each for each in waiting if not each[2].done()]  # a caller cancelled in the turn sends nothing
         loop = asyncio.get_running_loop()
-        for start in range(0, len(waiting), self._group):
-            flight = loop.create_task(self._fly(keys, waiting[start : start + self._group]))
-            self._flights.add(flight)
-            flight.add_done_callback(self._flights.discard)
+        group: Waiting = []
+        claimed = 0
+        for each in waiting:
+            args = each[1]
+            want = int(args[HEADER + int(args[HEADER - 1]) + 8])
+            if group and (len(group) == self._group or claimed + want > CLAIMED):
+                self._launch(loop, keys, group)
+                group, claimed = [], 0
+            group.append(each)
+            claimed += want
+        if group:
+            self._launch(loop, keys, group)
+
+    def _launch(self, loop: asyncio.AbstractEventLoop, keys: list[str], group: Waiting) -> None:
+        flight = loop.create_task(self._fly(keys, group))
+        self._flights.add(flight)
+        flight.add_done_callback(self._flights.discard)
 
     async def _fly(self, keys: list[str], group: Waiting) -> None:
         name, args, _ = group[0]

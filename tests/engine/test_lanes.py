@@ -130,3 +130,17 @@ def test_a_lane_left_by_a_closed_event_loop_does_not_hold_up_the_next_loop(engin
             await shared.aclose()
 
     assert asyncio.run(later()).task.status == "COMPLETED"
+
+
+async def test_a_group_claims_no_more_next_tasks_than_one_call_may(engine, aengine, calls):
+    wants = [600, 300, 600, 100]
+    for start in range(0, sum(wants) + len(wants), 1000):
+        engine.enqueue_batch(T, [NewTask("x", {"i": i}) for i in range(start, min(start + 1000, sum(wants) + 4))])
+    held = [(f"w{i}", engine.claim(T, f"w{i}", ["x"])[0]) for i in range(len(wants))]
+
+    settled = await asyncio.gather(*(aengine.complete(T, t.id, w, None, next_commands=["x"], next_count=want)
+                                     for (w, t), want in zip(held, wants, strict=True)))  # fmt: skip
+
+    assert calls == ["settle_batch", "settle_batch"]  # 600 + 300, then 600 + 100
+    assert [len(s.claimed) for s in settled] == wants
+    assert len({t.id for s in settled for t in s.claimed}) == sum(wants)
