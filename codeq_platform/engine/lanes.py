@@ -44,15 +44,17 @@ class Lanes:
         lane_key = (keys[0], *args[HEADER:head])
         loop = asyncio.get_running_loop()
         lane = self._lanes.get(lane_key)
-        if lane is None or lane[2] is not loop:  # a lane left by a loop that closed before its turn ended
+        if lane is None or lane[2] is not loop:  # another loop's lane (one that closed before its turn ended)
             lane = self._lanes[lane_key] = (keys, [], loop)
-            loop.call_soon(self._flush, lane_key)
+            loop.call_soon(self._flush, lane_key, lane)
         answer: asyncio.Future[Any] = loop.create_future()
         lane[1].append((name, args, answer))
         return await answer
 
-    def _flush(self, lane_key: tuple[Any, ...]) -> None:
-        keys, waiting, _ = self._lanes.pop(lane_key)
+    def _flush(self, lane_key: tuple[Any, ...], lane: tuple[list[str], Waiting, asyncio.AbstractEventLoop]) -> None:
+        if self._lanes.get(lane_key) is lane:
+            del self._lanes[lane_key]
+        keys, waiting, _ = lane
         waiting = [each for each in waiting if not each[2].done()]  # a caller cancelled in the turn sends nothing
         loop = asyncio.get_running_loop()
         group: Waiting = []
