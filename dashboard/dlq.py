@@ -24,21 +24,19 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass
 
-from django.core import signing
-
 from codeq_platform.base import kv
 from codeq_platform.engine import Engine, State, Task, jsontext
-from codeq_platform.engine.core import TASK_ID_RE, validate_command
+from codeq_platform.engine.core import validate_command
 from codeq_platform.errors import InvalidInput, NotFound, TaskNotInDlq
+from dashboard import selections
+from dashboard.selections import MAX_ACTION, check_ids
 from tenants import services
 from tenants.models import Tenant
 
 MATCH_BUDGET = 10_000
-MAX_ACTION = 1_000
 PURGE_STEP = 1_000
 PURGE_MAX = 50_000
 READ_BATCH = 250
-CONFIRM_MAX_AGE = 15 * 60
 GROUP_BUDGET = 2_000
 TOP_ERRORS = 8
 GROUP_TEXT_MAX = 200
@@ -239,29 +237,12 @@ def _salt(tenant: Tenant, command: str, actor: str) -> str:
 
 def sign_selection(*, tenant: Tenant, command: str, actor: str, task_ids: list[str]) -> str:
     """A tamper-proof token of the ids a confirmation showed, valid for this tenant, command and user."""
-    return signing.dumps(task_ids, salt=_salt(tenant, command, actor), compress=True)
+    return selections.sign(task_ids, _salt(tenant, command, actor))
 
 
 def unsign_selection(*, tenant: Tenant, command: str, actor: str, token: str) -> list[str]:
     """The ids of a confirmation token; InvalidInput when it is forged, foreign or stale."""
-    try:
-        ids = signing.loads(token, salt=_salt(tenant, command, actor), max_age=CONFIRM_MAX_AGE)
-    except signing.BadSignature:
-        raise InvalidInput("this confirmation has expired or is not valid; start again", field="token") from None
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise InvalidInput("this confirmation is not valid; start again", field="token")
-    return ids
-
-
-def _check_ids(task_ids: list[str]) -> list[str]:
-    ids = list(dict.fromkeys(task_ids))
-    if not ids:
-        raise InvalidInput("select at least one task", field="task_ids")
-    if len(ids) > MAX_ACTION:
-        raise InvalidInput(f"at most {MAX_ACTION} tasks at a time", field="task_ids")
-    if not all(isinstance(i, str) and TASK_ID_RE.match(i) for i in ids):
-        raise InvalidInput("that is not a task id", field="task_ids")
-    return ids
+    return selections.unsign(token, _salt(tenant, command, actor))
 
 
 def replay_dead_tasks(
@@ -270,7 +251,7 @@ def replay_dead_tasks(
     """Move the named dead tasks of ``command`` back to their ready queue; returns how many moved
     (a task no longer in the DLQ is left alone)."""
     cmd = validate_command(command)
-    ids = _check_ids(task_ids)
+    ids = check_ids(task_ids)
     moved = _engine(tenant).replay_many(tenant.slug, cmd, ids).count
     services.record_audit(tenant=tenant, actor=actor, action=action, target=cmd, task_ids=ids,
                           detail={"requested": len(ids), "moved": moved})  # fmt: skip
@@ -284,7 +265,7 @@ def delete_dead_tasks(*, tenant: Tenant, command: str, task_ids: list[str], acto
     deleted from its ready queue.
     """
     cmd = validate_command(command)
-    ids = _check_ids(task_ids)
+    ids = check_ids(task_ids)
     engine = _engine(tenant)
     dead = []
     for task_id in ids:

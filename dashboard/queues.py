@@ -17,19 +17,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.core import signing
-
 from codeq_platform.base import kv
 from codeq_platform.engine import Engine, Page, QueueSettings, State, Task
-from codeq_platform.engine.core import TASK_ID_RE, validate_command
+from codeq_platform.engine.core import validate_command
 from codeq_platform.errors import InvalidInput
+from dashboard import selections
+from dashboard.selections import MAX_ACTION, check_ids
 from tenants import services
 from tenants.models import Membership, Tenant
 
-MAX_ACTION = 1_000
 SHARED_READS = 8
 MATCH_READS = 40
-CONFIRM_MAX_AGE = 15 * 60
 
 
 @dataclass(frozen=True)
@@ -178,33 +176,14 @@ def select_matching(*, tenant: Tenant, command: str, state: QueueState, action: 
     engine = _engine(tenant)
     found = _gather(_reader(engine, tenant, cmd, state), MAX_ACTION, None, MATCH_READS)
     ids = [task.id for task in found.tasks]
-    token = signing.dumps(ids, salt=_salt(tenant, cmd, state, action, actor), compress=True)
+    token = selections.sign(ids, _salt(tenant, cmd, state, action, actor))
     return Selection(ids, capped=found.cursor is not None, token=token)
 
 
 def unsign_selection(*, tenant: Tenant, command: str, state: QueueState, action: Action, actor: str,
                      token: str) -> list[str]:  # fmt: skip
     """The ids of a confirmation token; InvalidInput when it is forged, foreign or stale."""
-    salt = _salt(tenant, validate_command(command), state, action, actor)
-    try:
-        ids = signing.loads(token, salt=salt, max_age=CONFIRM_MAX_AGE)
-    except signing.BadSignature:
-        raise InvalidInput("this confirmation has expired or is not valid; start again", field="token") from None
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise InvalidInput("this confirmation is not valid; start again", field="token")
-    return ids
-
-
-def check_ids(task_ids: list[str]) -> list[str]:
-    """The distinct ids of a selection; InvalidInput for none, too many, or one that is not an id."""
-    ids = list(dict.fromkeys(task_ids))
-    if not ids:
-        raise InvalidInput("select at least one task", field="task_ids")
-    if len(ids) > MAX_ACTION:
-        raise InvalidInput(f"at most {MAX_ACTION} tasks at a time", field="task_ids")
-    if not all(TASK_ID_RE.match(i) for i in ids):
-        raise InvalidInput("that is not a task id", field="task_ids")
-    return ids
+    return selections.unsign(token, _salt(tenant, validate_command(command), state, action, actor))
 
 
 def act(*, tenant: Tenant, command: str, state: QueueState, action: Action, task_ids: list[str], actor: str,
