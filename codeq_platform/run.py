@@ -109,7 +109,7 @@ def _serve(env) -> bool:
     print(
         f"""
 codeQ Platform is running.
-  API          {base}/v1/codeq/        (OpenAPI: {base}/v1/codeq/openapi.json, Swagger UI: {base}/v1/codeq/docs)
+  API docs     {base}/v1/codeq/docs    (every route is under {base}/v1/codeq/; OpenAPI: {base}/v1/codeq/openapi.json)
   Dashboard    {base}/dashboard/       login: admin / {password}
   Admin        {base}/admin/           login: admin / {password}
   Health       {base}/healthz  {base}/readyz
