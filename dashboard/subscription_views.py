@@ -19,9 +19,10 @@ from django.views.decorators.http import require_POST
 
 from codeq_platform.base import kv
 from codeq_platform.engine.keys import SubscriptionKeys
-from codeq_platform.errors import StoreUnavailable
+from codeq_platform.errors import InvalidInput, StoreUnavailable
 from codeq_platform.webhooks import subscriptions
 from dashboard.access import TenantAccess, tenant_view
+from dashboard.answers import bad_input
 from dashboard.views import store_down
 from tenants import services
 from tenants.models import Membership
@@ -50,9 +51,10 @@ def remove(request: HttpRequest, access: TenantAccess, subscription_id: str) -> 
     keys = SubscriptionKeys(engine.config.prefix, access.tenant.slug)
     try:
         known = str(uuid.UUID(subscription_id))
-        removed = subscriptions.remove_now(engine.link, keys, known, now_ms=int(time.time() * 1000))
     except ValueError:
-        removed = False
+        return bad_input(request, InvalidInput("That is not a subscription id.", field="subscription_id"))
+    try:
+        removed = subscriptions.remove_now(engine.link, keys, known, now_ms=int(time.time() * 1000))
     except StoreUnavailable as error:
         return store_down(request, error)
     if removed:
