@@ -25,7 +25,7 @@ from codeq_platform.webhooks import services as webhook_services
 from codeq_platform.webhooks.models import WebhookSubscription
 from dashboard import deliveries
 from dashboard.access import TenantAccess, tenant_view
-from dashboard.views import store_down
+from dashboard.answers import page_down
 from tenants import selectors, services
 from tenants.models import ApiToken, Membership
 
@@ -215,8 +215,8 @@ def webhook(request: HttpRequest, access: TenantAccess, subscription_id: int) ->
     elif action == "test":
         try:
             outbound.send_test_event(subscription=subscription, actor=_actor(request))
-        except StoreUnavailable as error:
-            return store_down(request, error)
+        except StoreUnavailable:
+            return page_down(request)
         messages.success(request, "Queued a test event; it appears below once sent (reload the page).")
         return redirect(request.path)
     elif action == "redeliver":
@@ -226,8 +226,8 @@ def webhook(request: HttpRequest, access: TenantAccess, subscription_id: int) ->
         except NotFound:
             return render(request, "dashboard/error.html", {"title": "Not found", "message": "No such delivery here."},
                           status=404)  # fmt: skip
-        except StoreUnavailable as error:
-            return store_down(request, error)
+        except StoreUnavailable:
+            return page_down(request)
         except Conflict as exc:
             messages.warning(request, exc.message.capitalize() + ".")
         else:

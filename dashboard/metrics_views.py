@@ -18,8 +18,8 @@ from codeq_platform.base import kv, rollups
 from codeq_platform.engine import command_key
 from codeq_platform.errors import StoreUnavailable
 from dashboard.access import TenantAccess, tenant_view
+from dashboard.answers import bad_request, page_down
 from dashboard.charts import time_lines
-from dashboard.views import store_down
 from tenants.models import ApiToken
 
 # window -> (buckets between x labels, label format)
@@ -51,10 +51,6 @@ def ago(ms: int, now_ms: int) -> str:
     if minutes < 48 * 60:
         return f"{minutes // 60} h ago"
     return f"{minutes // 1440} d ago"
-
-
-def _bad_request(request: HttpRequest, message: str) -> HttpResponse:
-    return render(request, "dashboard/error.html", {"title": "Bad request", "message": message}, status=400)
 
 
 def _charts(window: rollups.Window, scope: str, now_ms: int) -> list[tuple[str, str, object]]:
@@ -101,9 +97,9 @@ def metrics_page(request: HttpRequest, access: TenantAccess) -> HttpResponse:
     name = request.GET.get("window", "1h")
     command = request.GET.get("command", "").strip()
     if name not in rollups.WINDOWS:
-        return _bad_request(request, "The window is one of 1h, 24h and 7d.")
+        return bad_request(request, "The window is one of 1h, 24h and 7d.")
     if len(command) > 200 or "/" in command or any(c.isspace() for c in command):
-        return _bad_request(request, "That is not a command name: 1-200 characters without spaces or '/'.")
+        return bad_request(request, "That is not a command name: 1-200 characters without spaces or '/'.")
     slug = access.tenant.slug
     engine = kv.sync_engine()
     now_ms = int(time.time() * 1000)
@@ -111,8 +107,8 @@ def metrics_page(request: HttpRequest, access: TenantAccess) -> HttpResponse:
     try:
         window = rollups.read_window(engine.link, engine.config.prefix, slug, name, now_ms, [scope])
         commands = engine.commands(slug) if request.GET.get("part") != "charts" else []
-    except StoreUnavailable as error:
-        return store_down(request, error)
+    except StoreUnavailable:
+        return page_down(request)
     context = {"window": name, "windows": list(rollups.WINDOWS), "command": command, "commands": commands,
                "charts": _charts(window, scope, now_ms), "summary": _summary(window, scope),
                "live_ms": LIVE_MS[name], "updated": datetime.fromtimestamp(now_ms / 1000, tz=UTC)}  # fmt: skip
@@ -129,8 +125,8 @@ def workers_page(request: HttpRequest, access: TenantAccess) -> HttpResponse:
     try:
         workers = rollups.read_workers(engine.link, engine.config.prefix, slug, now_ms)[:MAX_WORKERS_SHOWN]
         leases = engine.leases(slug, limit=LEASES_COUNTED)
-    except StoreUnavailable as error:
-        return store_down(request, error)
+    except StoreUnavailable:
+        return page_down(request)
     tokens = {pk: (name, jti) for pk, name, jti in ApiToken.objects.filter(
         tenant=access.tenant, pk__in={w.token_id for w in workers}).values_list("pk", "name", "jti")}  # fmt: skip
     held: dict[str, int] = {}

@@ -24,8 +24,8 @@ from codeq_platform.errors import InvalidInput, InvalidSchedule, NotFound, Queue
 from codeq_platform.scheduler import cron, schedules, selectors, services
 from codeq_platform.scheduler.models import Schedule
 from dashboard.access import NoAccess, TenantAccess, refusal, tenant_view
+from dashboard.answers import page_down
 from dashboard.templatetags.dashboard import pretty_json
-from dashboard.views import store_down
 from tenants.models import Membership
 
 OPERATOR, ADMIN = Membership.Role.OPERATOR, Membership.Role.ADMIN
@@ -184,8 +184,8 @@ def _act(request: HttpRequest, access: TenantAccess, action: str) -> HttpRespons
         return render(request, "dashboard/error.html", {"title": "Queue full", "message": message}, status=409)
     except NoAccess as error:
         return refusal(request, error)
-    except StoreUnavailable as error:
-        return store_down(request, error)
+    except StoreUnavailable:
+        return page_down(request)
     if back:
         return redirect("dashboard:schedules", tenant=tenant.slug, name=name)
     return redirect("dashboard:schedules", tenant=tenant.slug)

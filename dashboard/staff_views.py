@@ -26,7 +26,7 @@ from django.utils.http import urlencode
 
 from codeq_platform.errors import Conflict, NotFound, StoreUnavailable
 from dashboard.access import NoAccess, refusal
-from dashboard.views import store_down
+from dashboard.answers import page_down
 from tenants import lifecycle, selectors, usage
 from tenants.models import INTERNAL_TENANT_SLUG, MAX_SHARDS, Tenant, TenantDeletion
 
@@ -121,8 +121,8 @@ def tenants(request: HttpRequest) -> HttpResponse:
             figures = usage.live_figures(everything)
             everything.sort(key=lambda t: (getattr(figures[t.pk], key), t.slug), reverse=descending)
             page = Paginator(everything, PAGE_SIZE).get_page(request.GET.get("page"))
-    except StoreUnavailable as error:
-        return store_down(request, error)
+    except StoreUnavailable:
+        return page_down(request)
     current = ("-" if descending else "") + key
     headers = [{"label": label, "sorted": key == name, "descending": descending,
                 "href": "?" + urlencode({"q": search, "sort": f"-{name}" if current == name else name})}

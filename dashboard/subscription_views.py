@@ -22,8 +22,7 @@ from codeq_platform.engine.keys import SubscriptionKeys
 from codeq_platform.errors import InvalidInput, StoreUnavailable
 from codeq_platform.webhooks import subscriptions
 from dashboard.access import TenantAccess, tenant_view
-from dashboard.answers import bad_input
-from dashboard.views import store_down
+from dashboard.answers import bad_input, page_down, store_down
 from tenants import services
 from tenants.models import Membership
 
@@ -36,8 +35,8 @@ def subscriptions_page(request: HttpRequest, access: TenantAccess) -> HttpRespon
     keys = SubscriptionKeys(engine.config.prefix, access.tenant.slug)
     try:
         live = subscriptions.live_now(engine.link, keys, now_ms=now_ms)
-    except StoreUnavailable as error:
-        return store_down(request, error)
+    except StoreUnavailable:
+        return page_down(request)
     live.sort(key=lambda sub: sub.expires_ms)
     context = {"subscriptions": live, "server_now_ms": now_ms, "most": subscriptions.MAX_PER_TENANT}
     return render(request, "dashboard/subscriptions.html", context)
@@ -55,8 +54,8 @@ def remove(request: HttpRequest, access: TenantAccess, subscription_id: str) -> 
         return bad_input(request, InvalidInput("That is not a subscription id.", field="subscription_id"))
     try:
         removed = subscriptions.remove_now(engine.link, keys, known, now_ms=int(time.time() * 1000))
-    except StoreUnavailable as error:
-        return store_down(request, error)
+    except StoreUnavailable:
+        return store_down(request)
     if removed:
         services.record_audit(tenant=access.tenant, actor=request.user.get_username(),
                               action="subscription.remove", target=known)  # fmt: skip

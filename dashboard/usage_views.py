@@ -14,8 +14,8 @@ from django.shortcuts import render
 
 from codeq_platform.errors import InvalidInput, StoreUnavailable
 from dashboard.access import TenantAccess, tenant_view
+from dashboard.answers import page_down
 from dashboard.charts import daily_bars
-from dashboard.views import store_down
 from tenants import usage
 from tenants.models import Membership
 
@@ -43,8 +43,8 @@ def usage_page(request: HttpRequest, access: TenantAccess) -> HttpResponse:
         quota = usage.quota_of(access.tenant) if access.allows(Membership.Role.ADMIN) else None
     except InvalidInput as error:
         return _bad_range(request, error)
-    except StoreUnavailable as error:
-        return store_down(request, error)
+    except StoreUnavailable:
+        return page_down(request)
     chart = daily_bars([d.day for d in days], [(css, noun, [getattr(d, field) for d in days])
                                               for css, noun, field in SERIES])  # fmt: skip
     totals = {field: sum(getattr(d, field) for d in days) for field in usage.COLUMNS.values()}
@@ -61,8 +61,8 @@ def usage_csv(request: HttpRequest, access: TenantAccess) -> HttpResponse:
         first, last, days = _days(request, access)
     except InvalidInput as error:
         return _bad_range(request, error)
-    except StoreUnavailable as error:
-        return store_down(request, error)
+    except StoreUnavailable:
+        return page_down(request)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     name = f"{access.tenant.slug}-usage-{first.isoformat()}-{last.isoformat()}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -16,6 +16,7 @@ from codeq_platform.errors import InvalidInput, NotFound, StoreUnavailable
 from codeq_platform.scheduler.stats import tenant_snapshot
 from dashboard import history, queues, search
 from dashboard.access import NoAccess, TenantAccess, standing_in, tenant_view, visible_tenants
+from dashboard.answers import page_down
 from tenants.models import Membership
 
 PAGE_SIZE = 50
@@ -72,19 +73,13 @@ def switch(request: HttpRequest) -> HttpResponse:
     return redirect(url)
 
 
-def store_down(request: HttpRequest, error: StoreUnavailable) -> HttpResponse:
-    """The page shown while the queue store does not answer (it recovers by itself)."""
-    message = "The queue store is not answering right now; this page will work again once it is back."
-    return render(request, "dashboard/error.html", {"title": "Store unavailable", "message": message}, status=503)
-
-
 @tenant_view()
 def overview(request: HttpRequest, access: TenantAccess) -> HttpResponse:
     """Every command's depths and last hour; the page then follows the stats job's snapshots live."""
     try:
         snapshot = tenant_snapshot(access.tenant.slug)
-    except StoreUnavailable as error:
-        return store_down(request, error)
+    except StoreUnavailable:
+        return page_down(request)
     can_pause = access.allows(Membership.Role.OPERATOR)
     return render(request, "dashboard/overview.html", {"snapshot": snapshot, "can_pause": can_pause})
 
@@ -99,8 +94,8 @@ def leases(request: HttpRequest, access: TenantAccess) -> HttpResponse:
     try:
         commands = engine.commands(slug)
         page = engine.leases(slug, limit=PAGE_SIZE, cursor=cursor, command=command)
-    except StoreUnavailable as error:
-        return store_down(request, error)
+    except StoreUnavailable:
+        return page_down(request)
     except InvalidInput as error:
         message = f"That {error.field or 'filter'} is not valid; start again from the first page."
         return render(request, "dashboard/error.html", {"title": "Bad request", "message": message}, status=400)
@@ -136,8 +131,8 @@ def task_search(request: HttpRequest, access: TenantAccess) -> HttpResponse:
     except InvalidInput as error:
         context["error"] = error
         return render(request, "dashboard/task_search.html", context, status=400)
-    except StoreUnavailable as error:
-        return store_down(request, error)
+    except StoreUnavailable:
+        return page_down(request)
     return render(request, "dashboard/task_search.html", context)
 
 
@@ -158,8 +153,8 @@ def task(request: HttpRequest, access: TenantAccess, task_id: str) -> HttpRespon
     except NotFound:
         context = {"task_query": task_id}
         return render(request, "dashboard/task_not_found.html", context, status=404)
-    except StoreUnavailable as error:
-        return store_down(request, error)
+    except StoreUnavailable:
+        return page_down(request)
     context = {
         "task": found,
         "result": result,
